@@ -1,0 +1,48 @@
+# qraptor: `make demo` runs the pipeline end to end on the shipped sample, `make test` the
+# test suite. Both set up the virtualenv first (once; again when pyproject.toml changes).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+# Small policies and 2-core machines: one BLAS/torch thread per process (see shared/STACK.md).
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup demo test lint format bench plots clean-data help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "qraptor needs Python 3.11, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tools
+
+demo: setup  ## run the data pipeline on the shipped sample (dvc repro) and show its metrics
+	dvc repro
+	dvc metrics show
+	dvc plots show --open=false 2>/dev/null || dvc plots show
+	@echo "Plots: dvc_plots/index.html (opens offline)"
+
+test: setup  ## lint, then the whole test suite (what CI runs)
+	ruff check src tests benchmarks
+	pytest
+
+lint: setup  ## ruff lint and format check
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+
+format: setup  ## apply ruff's fixes and formatting
+	ruff check --fix src tests benchmarks
+	ruff format src tests benchmarks
+
+bench: setup  ## reduction benchmark: 20M synthetic ticks (see benchmarks/README.md)
+	python benchmarks/reduce.py
+
+clean-data:  ## remove pipeline outputs (DVC cache kept: `dvc checkout` restores them)
+	rm -rf data/raw/generated data/interim data/processed data/tmp dvc_plots

@@ -1,0 +1,1 @@
+"""Small pieces every stage shares: atomic outputs, logging, progress."""

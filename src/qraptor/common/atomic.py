@@ -1,0 +1,80 @@
+"""Atomic outputs: a reader sees the old artifact or the new one, never half of one.
+
+Each helper writes into a temporary sibling of the target (same filesystem, so the final
+`os.replace` is atomic) and only renames it into place when the block finished without an
+exception. A crash or a bad input leaves the previous output untouched and no debris.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary file path; move it onto `target` when the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.chmod(_default_mode(0o666))  # mkstemp makes 0600; outputs get the usual umask mode
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary directory; swap it in for `target` when the block succeeds.
+
+    The swap is two renames (old out of the way, new in), so there is a moment with no
+    `target`, but never one with a partial `target`.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(_default_mode(0o777))  # mkdtemp makes 0700
+    try:
+        yield tmp
+        old = None
+        if target.exists() or target.is_symlink():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _default_mode(base: int) -> int:
+    """`base` with the process umask applied, as open()/mkdir() would do."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask & (stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
+
+
+def write_text_atomic(target: str | Path, text: str) -> None:
+    """Write `text` to `target` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(target: str | Path, payload: Any) -> None:
+    """Write `payload` as indented JSON atomically (DVC metrics files are read this way)."""
+    write_text_atomic(target, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")

@@ -1,0 +1,72 @@
+"""Logging and progress that say what happened, on a terminal or in a DVC/CI log.
+
+Progress bars show only on an interactive terminal; every stage also logs one summary
+line, which is what remains in CI logs and `dvc repro` output.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route qraptor's logs to stderr through rich, once per process."""
+    root = logging.getLogger("qraptor")
+    if root.handlers:
+        root.setLevel(logging.DEBUG if verbose else logging.INFO)
+        return
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A logger under the `qraptor` namespace."""
+    return logging.getLogger(name if name.startswith("qraptor") else f"qraptor.{name}")
+
+
+def track(items: Iterable[T], description: str, total: float | None = None) -> Iterator[T]:
+    """Iterate with a progress bar on a terminal; silently elsewhere."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
+def human_count(n: float) -> str:
+    """12345678 -> '12.3 M' for summary lines."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f}"
