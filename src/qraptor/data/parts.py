@@ -1,0 +1,88 @@
+"""Parquet part folders: how ticks and bars too large for memory move between stages.
+
+A stage streams its input folder batch by batch (bounded memory) and writes its output
+folder part by part inside an atomic temporary directory (see `common.atomic.atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qraptor.data import MANIFEST_NAME
+from qraptor.errors import DataError
+
+PART_GLOB = "part-*.parquet"
+
+
+def part_paths(folder: str | Path) -> list[Path]:
+    """The part files of `folder`, in the order their rows come in."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "expected a folder of Parquet parts; run the previous stage first")
+    return sorted(folder.glob(PART_GLOB))
+
+
+def iter_batches(
+    folder: str | Path,
+    batch_rows: int,
+    columns: Sequence[str] | None = None,
+) -> Iterator[pl.DataFrame]:
+    """Stream a part folder as polars frames of at most `batch_rows` rows, in order."""
+    for path in part_paths(folder):
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+            yield pl.from_arrow(batch)  # type: ignore[misc]
+
+
+def count_rows(folder: str | Path) -> int:
+    """Rows in a part folder, from Parquet metadata only (no data read)."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in part_paths(folder))
+
+
+def read_folder(folder: str | Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """Read a whole part folder (for data known to fit in memory, e.g. bars)."""
+    paths = part_paths(folder)
+    if not paths:
+        raise DataError(folder, "the folder holds no part-*.parquet files")
+    return pl.read_parquet(paths, columns=list(columns) if columns else None)
+
+
+class PartWriter:
+    """Write frames to `folder/part-NNNNN.parquet`, one part per `write` call."""
+
+    def __init__(self, folder: str | Path, compression: str = "zstd") -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.compression = compression
+        self.parts = 0
+        self.rows = 0
+
+    def write(self, frame: pl.DataFrame | pa.Table) -> None:
+        table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
+        if table.num_rows == 0:
+            return
+        path = self.folder / f"part-{self.parts:05d}.parquet"
+        pq.write_table(table, path, compression=self.compression)
+        self.parts += 1
+        self.rows += table.num_rows
+
+
+def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> None:
+    """Record what a part folder holds (kind, source files, row counts)."""
+    path = Path(folder) / MANIFEST_NAME
+    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The manifest written by the stage that produced `folder`."""
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        raise DataError(folder, f"missing {MANIFEST_NAME}; the folder was not written by qraptor")
+    return json.loads(path.read_text(encoding="utf-8"))
