@@ -1,0 +1,144 @@
+"""Putting a part folder in time order without holding it in memory.
+
+Rows are read in arrival order (parts by name, rows in file order). When the arrival pass
+found rows out of order, one of two exact methods puts them in (timestamp, arrival) order,
+the same order as the stable in-memory sort:
+
+* `reorder` (in the stream): if no row arrived more than D behind the latest timestamp seen
+  before it (D, the lateness, is measured by the arrival pass), then once the stream has
+  reached time M every row earlier than M - D is final. Holding back only the rows after
+  M - D sorts locally delayed ticks (the usual kind of disorder) at no extra pass. If the
+  held rows would exceed `limit` (disorder spread over long spans, e.g. files given in the
+  wrong order), it raises `ReorderOverflow` and the caller falls back to:
+* `external_sort`: duckdb sorts the whole folder into one Parquet file under `memory_limit`,
+  spilling to a scratch folder, with `threads` threads.
+
+Batches are read one row group at a time: pyarrow's `iter_batches` over a many-row-group
+file reads ahead and held ~3x more memory in a check (770 MiB vs 260 MiB for 30M ticks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qraptor.common.log import get_logger, human_count
+from qraptor.data.clean_config import ExternalSortConfig
+from qraptor.errors import DataError
+
+log = get_logger(__name__)
+
+
+class ReorderOverflow(Exception):
+    """The in-stream reorder would hold more rows than allowed: sort externally instead."""
+
+
+def read_batches(
+    paths: Sequence[Path], batch_rows: int, columns: Sequence[str] | None = None
+) -> Iterator[tuple[pl.DataFrame, Path, int]]:
+    """(batch, file, arrival offset of the batch's first row), one row group at a time."""
+    offset = 0
+    for path in paths:
+        with readable(path):
+            parquet = pq.ParquetFile(path)
+            names = parquet.schema_arrow.names
+            wanted = None if columns is None else [c for c in columns if c in names]
+            groups = parquet.metadata.num_row_groups
+        for group in range(groups):
+            with readable(path):
+                batches = list(parquet.iter_batches(batch_rows, row_groups=[group], columns=wanted))
+            for batch in batches:
+                frame: pl.DataFrame = pl.from_arrow(batch)  # type: ignore[assignment]
+                yield frame, path, offset
+                offset += frame.height
+
+
+@contextlib.contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """Turn a damaged or foreign file in a part folder into a DataError naming it."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        problem = f"cannot read this Parquet part ({exc}); rerun the ingest stage"
+        raise DataError(path, problem, rule="unreadable") from None
+
+
+def reorder(frames: Iterable[pl.DataFrame], lateness_ns: int, limit: int) -> Iterator[pl.DataFrame]:
+    """Yield `frames` (arrival order) as time-sorted chunks, holding back at most `limit` rows.
+
+    Exact when no row arrives more than `lateness_ns` behind the latest earlier timestamp;
+    ties keep arrival order (held rows arrived before the new ones and stay ahead of them).
+    """
+    held: pl.DataFrame | None = None
+    latest: int | None = None
+    for frame in frames:
+        merged = frame if held is None else pl.concat([held, frame], how="vertical_relaxed")
+        merged = merged.sort("timestamp", maintain_order=True)
+        if frame.height:
+            top = int(frame["timestamp"].to_physical().max())  # type: ignore[arg-type]
+            latest = top if latest is None else max(latest, top)
+        if latest is None:
+            held = merged
+            continue
+        cut = int(merged["timestamp"].to_physical().search_sorted(latest - lateness_ns, "left"))
+        if cut:
+            yield merged[:cut]
+        held = merged[cut:]
+        if held.height > limit:
+            raise ReorderOverflow(f"{held.height} rows within the lateness of {lateness_ns} ns")
+    if held is not None and held.height:
+        yield held
+
+
+def external_sort(paths: Sequence[Path], scratch: Path, cfg: ExternalSortConfig,
+                  row_group_rows: int) -> Path:  # fmt: skip
+    """Sort all parts by (timestamp, arrival) into `scratch/sorted.parquet`, out of core.
+
+    Parts without lineage columns get ``src_row`` = arrival number so reports still point
+    at a row.
+    """
+    target = scratch / "sorted.parquet"
+    offsets, total = [], 0
+    for path in paths:
+        offsets.append(total)
+        total += pq.ParquetFile(path).metadata.num_rows
+    has_lineage = "src_row" in pq.read_schema(paths[0]).names
+    arrival = f"list_extract({offsets}::BIGINT[], file_index::BIGINT + 1) + file_row_number + 1"
+    row_number = "" if has_lineage else f", {arrival} AS src_row"
+    sources = ", ".join(_sql_string(str(p)) for p in paths)
+    query = f"""
+        COPY (
+            SELECT * EXCLUDE (file_row_number){row_number}
+            FROM read_parquet([{sources}], file_row_number = true)
+            ORDER BY timestamp NULLS LAST, file_index, file_row_number
+        ) TO {_sql_string(str(target))} (FORMAT parquet, ROW_GROUP_SIZE {row_group_rows})
+    """
+    config = {
+        "memory_limit": cfg.memory_limit,
+        "threads": cfg.threads,
+        "temp_directory": str(scratch / "spill"),
+        "preserve_insertion_order": True,
+    }
+    started = time.perf_counter()
+    con = duckdb.connect(config=config)
+    try:
+        con.execute(query)
+    except duckdb.Error as exc:
+        problem = f"external sort failed: {exc}"
+        raise DataError(paths[0].parent, problem, rule="out_of_order") from None
+    finally:
+        con.close()
+    log.info("clean: sorted %s rows out of core (duckdb) in %.1f s",
+             human_count(total), time.perf_counter() - started)  # fmt: skip
+    return target
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
