@@ -1,0 +1,351 @@
+"""Stage `split`: chronological train/val/test, walk-forward folds, causal normalisation.
+
+Spans are half-open row ranges ``[start, stop)`` over the featurised bars, always in time
+order: train, then val, then test, never overlapping. An embargo of `embargo_bars` bars is
+cut from the end of the span *before* each boundary, so validation and test keep their
+length and start exactly where configured, and no training bar sits right next to a bar
+it is evaluated on (serially correlated neighbours would leak across the boundary).
+
+Walk-forward folds tile a region (the bars before the chronological test span, unless
+`exclude_test` is false) into `n_folds` consecutive test windows; each fold trains on
+the bars before its test window (all of them: `expanding`; a window of fixed length:
+`rolling`), minus the embargo.
+
+Output folder (written atomically, see `load_split` and issue 3's environment)::
+
+    dataset.parquet        timestamp, bar columns, raw features, z_<feature>, split
+    folds/fold-NN.parquet  the rows of fold NN, normalised with that fold's training span
+    splits.json            boundaries, embargo, column names, normalisation settings/stats
+
+``split`` is one of train / val / test / embargo / warmup; ``warmup`` marks training bars
+whose normalised values are still undefined (fewer than `normalize.min_periods` bars).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from qraptor.common.atomic import atomic_dir
+from qraptor.common.log import get_logger
+from qraptor.config import check
+from qraptor.data.normalize import Z_PREFIX, NormalizeConfig, normalize, z_columns
+from qraptor.errors import DataError
+
+log = get_logger(__name__)
+
+SPLIT_LABELS = ("train", "val", "test", "embargo", "warmup")
+DATASET_FILE = "dataset.parquet"
+FOLDS_DIR = "folds"
+METADATA_FILE = "splits.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ChronoConfig:
+    by: str  # fractions | dates
+    train_fraction: float  # share of bars before validation starts (by=fractions)
+    val_fraction: float  # share of bars from validation start to test start
+    val_start: str | None  # first validation bar, ISO time, UTC if no offset (by=dates)
+    test_start: str | None
+
+
+@dataclass
+class WalkForwardConfig:
+    enabled: bool
+    n_folds: int
+    scheme: str  # expanding | rolling training windows
+    train_fraction: float  # share of the region the first fold trains on
+    exclude_test: bool  # keep the chronological test span (and its embargo) out of folds
+
+
+@dataclass
+class SplitConfig:
+    """Schema of conf/split. The chronological split is always made; folds optionally."""
+
+    embargo_bars: int
+    chrono: ChronoConfig
+    walk_forward: WalkForwardConfig
+    normalize: NormalizeConfig
+
+    def __post_init__(self) -> None:
+        c, wf = self.chrono, self.walk_forward
+        check(self.embargo_bars >= 0, "embargo_bars", "must be >= 0")
+        check(c.by in ("fractions", "dates"), "chrono.by", "must be 'fractions' or 'dates'")
+        if c.by == "fractions":
+            check(0 < c.train_fraction < 1, "chrono.train_fraction", "must be in (0, 1)")
+            check(0 < c.val_fraction < 1, "chrono.val_fraction", "must be in (0, 1)")
+            check(
+                c.train_fraction + c.val_fraction < 1,
+                "chrono.val_fraction",
+                f"train_fraction + val_fraction = {c.train_fraction + c.val_fraction:g} "
+                "leaves no room for the test span; the sum must be < 1",
+            )
+        else:
+            val_start = _parse_time(c.val_start, "chrono.val_start")
+            test_start = _parse_time(c.test_start, "chrono.test_start")
+            check(val_start < test_start, "chrono.test_start", "must be after chrono.val_start")
+        check(wf.n_folds >= 1, "walk_forward.n_folds", "must be >= 1")
+        check(
+            wf.scheme in ("expanding", "rolling"),
+            "walk_forward.scheme",
+            f"unknown scheme '{wf.scheme}'; valid: expanding, rolling",
+        )
+        check(0 < wf.train_fraction < 1, "walk_forward.train_fraction", "must be in (0, 1)")
+
+
+def _parse_time(value: str | None, key: str) -> pd.Timestamp:
+    check(value is not None, key, "required when chrono.by is 'dates'")
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        check(False, key, f"'{value}' is not an ISO date/time")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Rows ``[start, stop)`` carrying split label `label`."""
+
+    name: str
+    label: str
+    start: int
+    stop: int
+
+
+def chrono_spans(timestamps: pd.Series, cfg: SplitConfig) -> list[Span]:
+    """Train, embargo, val, embargo, test spans over `timestamps` (time order)."""
+    n, e, c = len(timestamps), cfg.embargo_bars, cfg.chrono
+    if c.by == "fractions":
+        val_cut, test_cut = int(n * c.train_fraction), int(n * (c.train_fraction + c.val_fraction))
+    else:
+        ts = pd.to_datetime(timestamps, utc=True)
+        val_cut = int(ts.searchsorted(_parse_time(c.val_start, "chrono.val_start")))
+        test_cut = int(ts.searchsorted(_parse_time(c.test_start, "chrono.test_start")))
+    spans = [
+        Span("train", "train", 0, val_cut - e),
+        Span("embargo_before_val", "embargo", val_cut - e, val_cut),
+        Span("val", "val", val_cut, test_cut - e),
+        Span("embargo_before_test", "embargo", test_cut - e, test_cut),
+        Span("test", "test", test_cut, n),
+    ]
+    _check_spans(spans, n, "split.chrono")
+    return spans
+
+
+def walk_forward_folds(region_stop: int, cfg: SplitConfig) -> list[list[Span]]:
+    """Per fold: train, embargo, test spans over rows ``[0, region_stop)``."""
+    wf, e = cfg.walk_forward, cfg.embargo_bars
+    first_cut = int(region_stop * wf.train_fraction)
+    test_bars = (region_stop - first_cut) // wf.n_folds
+    folds = []
+    for k in range(wf.n_folds):
+        cut = first_cut + k * test_bars
+        stop = region_stop if k == wf.n_folds - 1 else cut + test_bars
+        start = 0 if wf.scheme == "expanding" else cut - first_cut
+        spans = [
+            Span("train", "train", start, cut - e),
+            Span("embargo", "embargo", cut - e, cut),
+            Span("test", "test", cut, stop),
+        ]
+        _check_spans(spans, region_stop, f"split.walk_forward (fold {k})")
+        folds.append(spans)
+    return folds
+
+
+def _check_spans(spans: list[Span], n_rows: int, key: str) -> None:
+    for span in spans:
+        if span.stop <= span.start and span.label != "embargo":
+            layout = ", ".join(f"{s.name} [{s.start}, {s.stop})" for s in spans)
+            raise DataError(
+                None,
+                f"{key}: the {span.name} span is empty with {n_rows} bars ({layout}); "
+                "use more data, other fractions/dates or a shorter embargo",
+                rule="split_spans",
+            )
+
+
+def make_dataset(
+    features: pd.DataFrame | pl.DataFrame,
+    feature_columns: Sequence[str],
+    cfg: SplitConfig,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Split, normalise and write the dataset folder atomically; return its metadata."""
+    frame = features.to_pandas() if isinstance(features, pl.DataFrame) else features
+    frame = frame.reset_index(drop=True)
+    columns = list(feature_columns)
+    _validate_features(frame, columns)
+    observations = z_columns(columns)
+
+    spans = chrono_spans(frame["timestamp"], cfg)
+    fold_spans: list[list[Span]] = []
+    if cfg.walk_forward.enabled:
+        region_stop = spans[3].start if cfg.walk_forward.exclude_test else len(frame)
+        fold_spans = walk_forward_folds(region_stop, cfg)
+    _check_train_size(spans, cfg.normalize, "split.chrono")
+    for k, fold in enumerate(fold_spans):
+        _check_train_size(fold, cfg.normalize, f"split.walk_forward (fold {k})")
+
+    # Fold frames are written as soon as they are made: only one is in memory at a time.
+    fold_meta: list[dict[str, Any]] = []
+    with atomic_dir(out_dir) as tmp:
+        dataset, chrono_meta = _normalised(frame, columns, spans, cfg.normalize)
+        dataset.to_parquet(tmp / DATASET_FILE, index=False)
+        del dataset
+        for k, fold in enumerate(fold_spans):
+            fold_frame, meta = _normalised(frame, columns, fold, cfg.normalize)
+            meta = {"fold": k, "file": f"{FOLDS_DIR}/fold-{k:02d}.parquet", **meta}
+            (tmp / FOLDS_DIR).mkdir(exist_ok=True)
+            fold_frame.to_parquet(tmp / meta["file"], index=False)
+            fold_meta.append(meta)
+        metadata = {
+            "format_version": FORMAT_VERSION,
+            "rows": len(frame),
+            "row_convention": "spans are [start_row, stop_row) positions in dataset.parquet "
+            "(a fold file holds rows [its train start_row, its test stop_row)); first/last "
+            "are the timestamps of a span's first and last bar",
+            "embargo_bars": cfg.embargo_bars,
+            "columns": {
+                "timestamp": "timestamp",
+                "bars": [c for c in frame.columns if c not in columns and c != "timestamp"],
+                "features": columns,
+                "observations": observations,
+                "split": "split",
+            },
+            "split_labels": list(SPLIT_LABELS),
+            "normalize": {**asdict(cfg.normalize), "prefix": Z_PREFIX},
+            "chrono": {**asdict(cfg.chrono), **chrono_meta},
+            "walk_forward": {**asdict(cfg.walk_forward), "folds": fold_meta},
+        }
+        text = json.dumps(metadata, indent=2) + "\n"
+        (tmp / METADATA_FILE).write_text(text, encoding="utf-8")
+    counts = chrono_meta["counts"]
+    log.info(
+        "split: %d bars -> train %d (+%d warm-up), val %d, test %d, embargo %d; %d fold(s); %s",
+        len(frame), counts["train"], counts["warmup"], counts["val"], counts["test"],
+        counts["embargo"], len(fold_meta), out_dir,
+    )  # fmt: skip
+    return metadata
+
+
+def _normalised(
+    frame: pd.DataFrame, columns: list[str], spans: list[Span], cfg: NormalizeConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The spans' rows of `frame`, z columns fitted on their training span, `split` label.
+
+    Normalisation runs over all rows, so `rolling` mode sees the bars before a fold's
+    first training bar as the history they are.
+    """
+    train = spans[0]
+    rows = slice(spans[0].start, spans[-1].stop)
+    z, fitted = normalize(frame, columns, cfg, train.start, train.stop)
+    z = z.iloc[rows]
+    labels = np.empty(rows.stop - rows.start, dtype=object)
+    for span in spans:
+        labels[span.start - rows.start : span.stop - rows.start] = span.label
+    undefined = z.isna().any(axis=1).to_numpy()
+    labels[undefined & (labels == "train")] = "warmup"
+    leaked = np.flatnonzero(undefined & (labels != "warmup"))
+    if len(leaked):  # cannot happen with train >= min_periods; guards the invariant
+        raise DataError(None, f"rows {(leaked[:5] + rows.start).tolist()} lack a z value")
+    out = pd.concat([frame.iloc[rows], z], axis=1).reset_index(drop=True)
+    out["split"] = pd.Series(labels, dtype="str")
+    ts = frame["timestamp"]
+    meta = {
+        "spans": {
+            s.name: {
+                "label": s.label,
+                "start_row": s.start,
+                "stop_row": s.stop,
+                "rows": s.stop - s.start,
+                "first": ts.iloc[s.start].isoformat() if s.stop > s.start else None,
+                "last": ts.iloc[s.stop - 1].isoformat() if s.stop > s.start else None,
+            }
+            for s in spans
+        },
+        "counts": {label: int((labels == label).sum()) for label in SPLIT_LABELS},
+        "fitted": fitted,
+    }
+    return out, meta
+
+
+def _check_train_size(spans: list[Span], cfg: NormalizeConfig, key: str) -> None:
+    train = spans[0]
+    if train.stop - train.start < cfg.min_periods:
+        raise DataError(
+            None,
+            f"{key}: the training span [{train.start}, {train.stop}) has "
+            f"{train.stop - train.start} bars, fewer than split.normalize.min_periods = "
+            f"{cfg.min_periods}",
+            rule="split_spans",
+        )
+
+
+def _validate_features(frame: pd.DataFrame, columns: list[str]) -> None:
+    missing = [c for c in ["timestamp", *columns] if c not in frame.columns]
+    if missing:
+        raise DataError(None, f"features lack column(s) {missing}", rule="feature_columns")
+    taken = [c for c in ["split", *z_columns(columns)] if c in frame.columns]
+    if taken:
+        raise DataError(None, f"column(s) {taken} already exist; they are outputs", rule="columns")
+    values = frame[columns].to_numpy(dtype="float64")
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if len(bad):
+        raise DataError(
+            None,
+            f"{len(bad)} rows have undefined (NaN/inf) features; run the features stage",
+            rule="features_defined",
+            rows=[f"row {i} at {frame['timestamp'].iloc[i]}" for i in bad[:5]],
+        )
+    back = np.flatnonzero((frame["timestamp"].diff() <= pd.Timedelta(0)).to_numpy())
+    if len(back):
+        raise DataError(
+            None,
+            "timestamps are not strictly increasing",
+            rule="timestamps_increasing",
+            rows=[f"row {i} at {frame['timestamp'].iloc[i]}" for i in back[:5]],
+        )
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """The splits.json of a dataset folder written by `make_dataset`."""
+    path = Path(folder) / METADATA_FILE
+    if not path.is_file():
+        raise DataError(folder, f"no {METADATA_FILE}: not a dataset folder; run the split stage")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def observation_columns(folder: str | Path) -> list[str]:
+    """The normalised columns an agent observes (z_<feature>), in a stable order."""
+    return list(read_metadata(folder)["columns"]["observations"])
+
+
+def load_split(folder: str | Path, split: str, fold: int | None = None) -> pd.DataFrame:
+    """Rows of one split, in time order: of the chronological dataset, or of fold `fold`.
+
+    `split` is a label (train, val, test, embargo, warmup) or "all". Rows labelled
+    ``train`` always have every observation defined. Folds hold train/test/embargo/warmup.
+    """
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    if split not in (*SPLIT_LABELS, "all"):
+        raise DataError(folder, f"unknown split '{split}'; valid: {', '.join(SPLIT_LABELS)}, all")
+    if fold is None:
+        path = folder / DATASET_FILE
+    else:
+        fold_files = [f["file"] for f in metadata["walk_forward"]["folds"]]
+        if not 0 <= fold < len(fold_files):
+            raise DataError(folder, f"no fold {fold}: the dataset has {len(fold_files)} fold(s)")
+        if split == "val":
+            raise DataError(folder, "walk-forward folds have no 'val' span; use train or test")
+        path = folder / fold_files[fold]
+    filters = None if split == "all" else [("split", "==", split)]
+    return pd.read_parquet(path, filters=filters).reset_index(drop=True)
