@@ -74,7 +74,7 @@ def test_folder_of_daily_files_keeps_file_order_and_rows(tmp_path):
     assert frame["src_row"].to_list() == [1, 2, 1, 2, 1, 2]
     assert frame["timestamp"][1] == datetime(2024, 1, 2, 0, 0, 0, 500_000, tzinfo=UTC)
     assert frame["price"].to_list()[:2] == [100.5, 100.25]
-    assert manifest["parts"] == 6  # batch_rows=1 splits each file, order kept
+    assert manifest["parts"] == 3  # a part never mixes files
 
 
 def test_local_exchange_time_is_converted_to_utc_across_dst(tmp_path):

@@ -13,20 +13,16 @@ the same order as the stable in-memory sort:
 * `external_sort`: duckdb sorts the whole folder into one Parquet file under `memory_limit`,
   spilling to a scratch folder, with `threads` threads.
 
-Batches are read one row group at a time: pyarrow's `iter_batches` over a many-row-group
-file reads ahead and held ~3x more memory in a check (770 MiB vs 260 MiB for 30M ticks).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qraptor.common.log import get_logger, human_count
@@ -38,36 +34,6 @@ log = get_logger(__name__)
 
 class ReorderOverflow(Exception):
     """The in-stream reorder would hold more rows than allowed: sort externally instead."""
-
-
-def read_batches(
-    paths: Sequence[Path], batch_rows: int, columns: Sequence[str] | None = None
-) -> Iterator[tuple[pl.DataFrame, Path, int]]:
-    """(batch, file, arrival offset of the batch's first row), one row group at a time."""
-    offset = 0
-    for path in paths:
-        with readable(path):
-            parquet = pq.ParquetFile(path)
-            names = parquet.schema_arrow.names
-            wanted = None if columns is None else [c for c in columns if c in names]
-            groups = parquet.metadata.num_row_groups
-        for group in range(groups):
-            with readable(path):
-                batches = list(parquet.iter_batches(batch_rows, row_groups=[group], columns=wanted))
-            for batch in batches:
-                frame: pl.DataFrame = pl.from_arrow(batch)  # type: ignore[assignment]
-                yield frame, path, offset
-                offset += frame.height
-
-
-@contextlib.contextmanager
-def readable(path: Path) -> Iterator[None]:
-    """Turn a damaged or foreign file in a part folder into a DataError naming it."""
-    try:
-        yield
-    except (pa.ArrowException, OSError) as exc:
-        problem = f"cannot read this Parquet part ({exc}); rerun the ingest stage"
-        raise DataError(path, problem, rule="unreadable") from None
 
 
 def reorder(frames: Iterable[pl.DataFrame], lateness_ns: int, limit: int) -> Iterator[pl.DataFrame]:

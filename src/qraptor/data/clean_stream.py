@@ -31,17 +31,18 @@ from qraptor.common.atomic import atomic_dir, write_json_atomic
 from qraptor.common.log import get_logger, human_count, track
 from qraptor.data import LINEAGE_COLUMNS
 from qraptor.data.clean_config import CleanConfig
-from qraptor.data.clean_order import (
-    ReorderOverflow,
-    external_sort,
-    read_batches,
-    readable,
-    reorder,
-)
+from qraptor.data.clean_order import ReorderOverflow, external_sort, reorder
 from qraptor.data.clean_report import CleanReport
 from qraptor.data.clean_rules import conform, conform_order_columns, drop_bad_rows
 from qraptor.data.clean_sequence import ArrivalOrder, SortedCleaner
-from qraptor.data.parts import PartWriter, part_paths, read_manifest, write_manifest
+from qraptor.data.parts import (
+    PartWriter,
+    part_paths,
+    read_batches,
+    read_manifest,
+    readable,
+    write_manifest,
+)
 from qraptor.data.schemas import last_timestamp_ns, validate_frame
 from qraptor.errors import DataError
 

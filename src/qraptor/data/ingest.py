@@ -11,21 +11,30 @@ the offending rows, so good files pay nothing for good error messages.
 
 from __future__ import annotations
 
-import shutil
+import csv
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from qraptor.common.atomic import atomic_dir
 from qraptor.common.log import get_logger, human_count, track
 from qraptor.config import check
 from qraptor.data import INPUT_BAR_COLUMNS, QUOTE_COLUMNS, TICK_COLUMNS
-from qraptor.data.parts import write_manifest
-from qraptor.data.timestamps import TimestampConfig, diagnose_timestamps, parse_timestamps
+from qraptor.data.parts import PartWriter, write_manifest
+from qraptor.data.timestamps import (
+    TimestampConfig,
+    diagnose_timestamps,
+    looks_like_offset,
+    parse_timestamps,
+)
 from qraptor.errors import DataError
 
 log = get_logger(__name__)
@@ -34,6 +43,7 @@ OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades")}
 REQUIRED_COLUMNS = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
 FORMATS = ("csv", "parquet")
 _SNIFF_BYTES = 64 * 1024
+_CSV_BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow parses blocks in parallel; 16 MiB measured best
 
 
 @dataclass
@@ -85,16 +95,10 @@ def ingest_files(
     rows_per_file: list[int] = []
     skipped: list[str] = []
     with atomic_dir(out_dir) as tmp:
-        part_index = 0
+        writer = PartWriter(tmp)
         for file_index, path in enumerate(track(files, "ingest", total=len(files))):
-            rows, part_index = _ingest_one(
-                Path(path),
-                file_index,
-                spec,
-                _format_of(Path(path), fmt),
-                tmp,
-                part_index,
-                batch_rows,
+            rows = _ingest_one(
+                Path(path), file_index, spec, _format_of(Path(path), fmt), writer, batch_rows
             )
             rows_per_file.append(rows)
             if rows == 0:
@@ -105,7 +109,7 @@ def ingest_files(
             "files": [str(p) for p in files],
             "rows_per_file": rows_per_file,
             "rows": sum(rows_per_file),
-            "parts": part_index,
+            "parts": writer.parts,
             "skipped_empty_files": skipped,
         }
         if manifest["rows"] == 0:
@@ -140,33 +144,36 @@ def _ingest_one(
     file_index: int,
     spec: IngestSpec,
     fmt: str,
-    out_dir: Path,
-    part_index: int,
+    writer: PartWriter,
     batch_rows: int,
-) -> tuple[int, int]:
-    """Write one source file's rows as parts; return (rows, next part index)."""
+) -> int:
+    """Stream one source file into `writer` in parts of about `batch_rows` rows."""
     _refuse_non_data(path, fmt)
-    frame = _scan(path, fmt, spec, file_index)
-    staging = out_dir / f".file-{file_index:05d}"
-    try:
-        frame.sink_parquet(
-            pl.PartitionBy(staging, max_rows_per_file=batch_rows),
-            mkdir=True,
-            maintain_order=True,
-        )
-    except pl.exceptions.PolarsError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise _explain_failure(path, fmt, spec, exc) from None
     rows = 0
-    for written in sorted(staging.glob("*.parquet")):
-        count = pl.scan_parquet(written).select(pl.len()).collect().item()
-        if count == 0:
-            continue
-        written.rename(out_dir / f"part-{part_index:05d}.parquet")
-        part_index += 1
-        rows += count
-    shutil.rmtree(staging, ignore_errors=True)
-    return rows, part_index
+    pending: list[pl.DataFrame] = []
+    pending_rows = 0
+    # Parquet encoding of one part overlaps parsing of the next (both release the GIL);
+    # at most one part is in flight, so memory stays about two parts.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        in_flight: Future[None] | None = None
+        try:
+            for raw in _read_batches(path, fmt, spec, batch_rows):
+                frame = _canonical(raw, spec, file_index, first_row=rows + 1)
+                rows += frame.height
+                pending.append(frame)
+                pending_rows += frame.height
+                if pending_rows >= batch_rows:
+                    if in_flight is not None:
+                        in_flight.result()
+                    in_flight = pool.submit(writer.write, pl.concat(pending))
+                    pending, pending_rows = [], 0
+            if in_flight is not None:
+                in_flight.result()
+            if pending:
+                writer.write(pl.concat(pending))
+        except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
+            raise _explain_failure(path, fmt, spec, exc) from None
+    return rows
 
 
 def _refuse_non_data(path: Path, fmt: str) -> None:
@@ -194,52 +201,82 @@ def _refuse_non_data(path: Path, fmt: str) -> None:
         raise DataError(path, "the file holds only whitespace", rule="empty_file")
 
 
-def _scan(path: Path, fmt: str, spec: IngestSpec, file_index: int) -> pl.LazyFrame:
-    """A lazy frame of the file with qraptor's column names, types and UTC timestamps."""
-    float_columns = [c for c in spec.columns if c not in ("timestamp", "trades")]
-    if fmt == "csv":
-        header = _csv_header(path)
-        _check_columns(path, spec, header)
-        overrides: dict[str, Any] = {spec.columns[c]: pl.Float64 for c in float_columns}
-        if "trades" in spec.columns:
-            overrides[spec.columns["trades"]] = pl.Int64
-        overrides[spec.columns["timestamp"]] = pl.Float64 if spec.timestamp.unit else pl.String
-        lazy = pl.scan_csv(
-            path,
-            schema_overrides=overrides,
-            row_index_name="src_row",
-            row_index_offset=1,
-            infer_schema=False,
-            raise_if_empty=False,
-        )
-    else:
-        lazy = pl.scan_parquet(path, row_index_name="src_row", row_index_offset=1)
-        _check_columns(path, spec, list(lazy.collect_schema().names()))
-    renamed = lazy.select(
-        pl.col(spec.columns["timestamp"]).alias("timestamp"),
-        *[pl.col(spec.columns[c]).cast(pl.Float64).alias(c) for c in float_columns],
-        *(
-            [pl.col(spec.columns["trades"]).cast(pl.Int64).alias("trades")]
-            if "trades" in spec.columns
-            else []
-        ),
-        pl.lit(file_index, pl.Int32).alias("src_file"),
-        pl.col("src_row").cast(pl.Int64),
+def _read_batches(
+    path: Path, fmt: str, spec: IngestSpec, batch_rows: int
+) -> Iterator[pl.DataFrame]:
+    """The mapped columns of a file, batch by batch, as in the file (names and all).
+
+    CSV goes through pyarrow's streaming reader (multi-threaded, several times faster than
+    row-wise parsers); ISO 8601 timestamps are parsed natively there, other shapes as text.
+    """
+    wanted = list(dict.fromkeys(spec.columns.values()))
+    if fmt == "parquet":
+        parquet = pq.ParquetFile(path)
+        _check_columns(path, spec, parquet.schema_arrow.names)
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+            yield pl.from_arrow(batch)  # type: ignore[misc]
+        return
+    header, first_row = _csv_head(path)
+    _check_columns(path, spec, header)
+    types: dict[str, pa.DataType] = {
+        spec.columns[c]: pa.int64() if c == "trades" else pa.float64()
+        for c in spec.columns
+        if c != "timestamp"
+    }
+    types[spec.columns["timestamp"]] = _csv_timestamp_type(
+        spec.timestamp, first_row.get(spec.columns["timestamp"])
     )
-    source_dtype = renamed.collect_schema()["timestamp"]
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=True),
+        convert_options=pacsv.ConvertOptions(column_types=types, include_columns=wanted),
+    )
+    for batch in reader:
+        if batch.num_rows:
+            yield pl.from_arrow(batch)  # type: ignore[misc]
+
+
+def _csv_timestamp_type(cfg: TimestampConfig, first_value: str | None) -> pa.DataType:
+    """How pyarrow should read the timestamp column of a CSV file."""
+    if cfg.unit is not None:
+        return pa.float64()
+    if cfg.format is not None or first_value is None:
+        return pa.string()  # parsed by polars with the configured (chrono) format
+    if looks_like_offset(first_value):
+        return pa.timestamp("ns", tz="UTC")
+    return pa.timestamp("ns")  # local time in cfg.timezone, localised by polars
+
+
+def _canonical(
+    raw: pl.DataFrame, spec: IngestSpec, file_index: int, first_row: int
+) -> pl.DataFrame:
+    """qraptor's column names and types, UTC timestamps and lineage for one batch."""
+    timestamp = raw.get_column(spec.columns["timestamp"])
     first_value = None
-    if source_dtype == pl.String and spec.timestamp.format is None:
-        first = renamed.select("timestamp").drop_nulls().head(1).collect()
-        first_value = first.item() if first.height else None
-    return renamed.with_columns(
-        parse_timestamps(pl.col("timestamp"), source_dtype, spec.timestamp, first_value)
+    if timestamp.dtype == pl.String and spec.timestamp.format is None:
+        non_null = timestamp.drop_nulls()
+        first_value = non_null[0] if len(non_null) else None
+    return raw.select(
+        parse_timestamps(
+            pl.col(spec.columns["timestamp"]), timestamp.dtype, spec.timestamp, first_value
+        ).alias("timestamp"),
+        *[
+            pl.col(spec.columns[c]).cast(pl.Int64 if c == "trades" else pl.Float64).alias(c)
+            for c in spec.columns
+            if c != "timestamp"
+        ],
+        pl.lit(file_index, pl.Int32).alias("src_file"),
+        pl.int_range(first_row, first_row + raw.height, dtype=pl.Int64).alias("src_row"),
     )
 
 
-def _csv_header(path: Path) -> list[str]:
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().rstrip("\r\n")
-    return [name.strip().strip('"') for name in first.split(",")]
+def _csv_head(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The header and the first data row of a CSV file (for column checks and type choice)."""
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
+        lines = csv.reader(handle)
+        header = [name.strip() for name in next(lines, [])]
+        first = next(lines, [])
+    return header, dict(zip(header, first, strict=False))
 
 
 def _check_columns(path: Path, spec: IngestSpec, available: Sequence[str]) -> None:
@@ -257,9 +294,7 @@ def _check_columns(path: Path, spec: IngestSpec, available: Sequence[str]) -> No
         )
 
 
-def _explain_failure(
-    path: Path, fmt: str, spec: IngestSpec, exc: pl.exceptions.PolarsError
-) -> DataError:
+def _explain_failure(path: Path, fmt: str, spec: IngestSpec, exc: Exception) -> DataError:
     """Turn a parser failure into a DataError that names the rows; re-reads as text."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if fmt != "csv":
@@ -296,6 +331,6 @@ def _explain_failure(
                     rule="not_numeric",
                     rows=rows,
                 )
-    except pl.exceptions.PolarsError as inner:
-        reason = str(inner).strip().splitlines()[0]
+    except pl.exceptions.PolarsError:
+        pass  # the text re-read failed too: the parser's own reason is the best we have
     return DataError(path, f"cannot be read as CSV: {reason}", rule="unreadable")

@@ -6,6 +6,7 @@ folder part by part inside an atomic temporary directory (see `common.atomic.ato
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,16 +30,49 @@ def part_paths(folder: str | Path) -> list[Path]:
     return sorted(folder.glob(PART_GLOB))
 
 
+def read_batches(
+    paths: Sequence[Path], batch_rows: int, columns: Sequence[str] | None = None
+) -> Iterator[tuple[pl.DataFrame, Path, int]]:
+    """(batch, part file, offset of the batch's first row in the folder), in order.
+
+    Reads one row group at a time: pyarrow's `iter_batches` over a whole many-row-group
+    file reads ahead and held ~3x more memory in a check (770 MiB vs 260 MiB, 30M ticks).
+    Columns of `columns` that a part lacks are skipped (optional columns such as bid/ask).
+    """
+    offset = 0
+    for path in paths:
+        with readable(path):
+            parquet = pq.ParquetFile(path)
+            names = parquet.schema_arrow.names
+            wanted = None if columns is None else [c for c in columns if c in names]
+            groups = parquet.metadata.num_row_groups
+        for group in range(groups):
+            with readable(path):
+                batches = list(parquet.iter_batches(batch_rows, row_groups=[group], columns=wanted))
+            for batch in batches:
+                frame: pl.DataFrame = pl.from_arrow(batch)  # type: ignore[assignment]
+                yield frame, path, offset
+                offset += frame.height
+
+
 def iter_batches(
     folder: str | Path,
     batch_rows: int,
     columns: Sequence[str] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Stream a part folder as polars frames of at most `batch_rows` rows, in order."""
-    for path in part_paths(folder):
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
-            yield pl.from_arrow(batch)  # type: ignore[misc]
+    for frame, _, _ in read_batches(part_paths(folder), batch_rows, columns):
+        yield frame
+
+
+@contextlib.contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """Turn a damaged or foreign file in a part folder into a DataError naming it."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        problem = f"cannot read this Parquet part ({exc}); rerun the stage that wrote it"
+        raise DataError(path, problem, rule="unreadable") from None
 
 
 def count_rows(folder: str | Path) -> int:
