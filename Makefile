@@ -26,8 +26,8 @@ setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tool
 demo: setup  ## run the data pipeline on the shipped sample (dvc repro) and show its metrics
 	dvc repro
 	dvc metrics show
-	dvc plots show --open=false 2>/dev/null || dvc plots show
-	@echo "Plots: dvc_plots/index.html (opens offline)"
+	dvc plots show
+	@echo "Open dvc_plots/index.html in a browser (works offline)."
 
 test: setup  ## lint, then the whole test suite (what CI runs)
 	ruff check src tests benchmarks

@@ -1,0 +1,205 @@
+"""`qraptor`: the command line. Subcommands are thin: parse, compose config, call a stage.
+
+User errors (bad data, bad config) print one readable message and exit with status 2;
+only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.markup import escape
+
+from qraptor import __version__
+from qraptor.common.log import console, setup_logging
+from qraptor.errors import QraptorError
+
+OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    setup_logging(verbose=args.verbose)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 1
+    unknown = [e for e in extra if e.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+    try:
+        args.handler(args, list(extra))
+    except QraptorError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: outputs were left as they were[/]")
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qraptor",
+        description="From raw market data to honestly evaluated RL trading agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"qraptor {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    groups = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    data = groups.add_parser(
+        "data",
+        help="data pipeline stages (dvc.yaml runs them; `dvc repro` runs all)",
+        description="Data pipeline stages. Normally run by `dvc repro`; paths come from "
+        "dvc.yaml, parameters from conf/pipeline.yaml (+ Hydra overrides).",
+    )
+    stages = data.add_subparsers(title="stages", metavar="STAGE")
+    _stage(
+        stages,
+        "raw",
+        "materialise the sample or synthetic raw data",
+        [("--out", "folder for the raw files")],
+        _run_raw,
+    )
+    _stage(
+        stages,
+        "ingest",
+        "raw CSV/Parquet -> canonical Parquet parts",
+        [
+            ("--raw", "folder of raw files (sample/synthetic sources)"),
+            ("--out", "output part folder"),
+        ],
+        _run_ingest,
+    )
+    _stage(
+        stages,
+        "clean",
+        "validate and clean; writes the cleaning report",
+        [
+            ("--in", "ingested part folder"),
+            ("--out", "cleaned part folder"),
+            ("--metrics", "cleaning report (DVC metrics JSON)"),
+            ("--work", "scratch folder for out-of-core sorting"),
+        ],
+        _run_clean,
+    )
+    _stage(
+        stages,
+        "reduce",
+        "ticks -> time/tick/volume/dollar bars; bars -> coarser bars",
+        [
+            ("--in", "cleaned part folder"),
+            ("--out", "bars Parquet file"),
+            ("--metrics", "bar summary (DVC metrics JSON)"),
+            ("--plot-csv", "thinned prices for DVC plots"),
+            ("--figure", "PNG overview of the bars"),
+        ],
+        _run_reduce,
+    )
+    _stage(
+        stages,
+        "features",
+        "causal features over the bars",
+        [
+            ("--in", "bars Parquet file"),
+            ("--out", "features Parquet file"),
+            ("--metrics", "feature summary (DVC metrics JSON)"),
+        ],
+        _run_features,
+    )
+    _stage(
+        stages,
+        "split",
+        "chronological + walk-forward splits, causal normalisation",
+        [
+            ("--in", "features Parquet file"),
+            ("--out", "dataset folder"),
+            ("--metrics", "split boundaries (DVC metrics JSON)"),
+            ("--figure", "PNG of the splits over the price"),
+        ],
+        _run_split,
+    )
+
+    template = groups.add_parser(
+        "plots-template",
+        help="write the offline HTML template `dvc plots show` uses (vega inlined)",
+    )
+    template.add_argument("--out", type=Path, required=True)
+    template.set_defaults(handler=_run_plots_template)
+    return parser
+
+
+def _stage(
+    stages: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    paths: list[tuple[str, str]],
+    handler: Callable[[argparse.Namespace, list[str]], None],
+) -> None:
+    sub = stages.add_parser(name, help=summary, description=f"{summary}. {OVERRIDES_HELP}.")
+    for flag, text in paths:
+        sub.add_argument(flag, type=Path, required=True, help=text)
+    sub.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    sub.set_defaults(handler=handler)
+
+
+def _config(args: argparse.Namespace, extra: list[str]):  # -> PipelineConfig
+    from qraptor.data.pipeline_config import load_pipeline_config
+
+    return load_pipeline_config([*args.overrides, *extra])
+
+
+def _run_raw(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.data import stages
+
+    stages.run_raw(_config(args, extra), args.out)
+
+
+def _run_ingest(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.data import stages
+
+    stages.run_ingest(_config(args, extra), args.raw, args.out)
+
+
+def _run_clean(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.data import stages
+
+    stages.run_clean(_config(args, extra), getattr(args, "in"), args.out, args.metrics, args.work)
+
+
+def _run_reduce(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.data import stages
+
+    stages.run_reduce(
+        _config(args, extra),
+        getattr(args, "in"),
+        args.out,
+        args.metrics,
+        args.plot_csv,
+        args.figure,
+    )
+
+
+def _run_features(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.data import stages
+
+    stages.run_features(_config(args, extra), getattr(args, "in"), args.out, args.metrics)
+
+
+def _run_split(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.data import stages
+
+    stages.run_split(_config(args, extra), getattr(args, "in"), args.out, args.metrics, args.figure)
+
+
+def _run_plots_template(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.common.vega_offline import write_offline_template
+
+    write_offline_template(args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Stage `raw`: materialise the configured raw data source under `data/raw/`.
+
+Three sources, picked by `conf/data/<name>.yaml`:
+
+* ``sample``: real market data that an installed package carries (gym-anytrading's hourly
+  EUR/USD and daily GOOGL bars), copied at run time, never committed;
+* ``synthetic``: seeded synthetic ticks (see `synthetic.py`), for scale tests and planted
+  signals;
+* ``files``: the user's own files, kept where they are (a DVC-tracked folder under
+  `data/raw/`, usually); this stage only records where they are.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from qraptor.common.atomic import atomic_dir
+from qraptor.common.log import get_logger
+from qraptor.config import check
+from qraptor.data.ingest import FilesConfig
+from qraptor.data.synthetic import SyntheticConfig, write_synthetic
+from qraptor.data.timestamps import TimestampConfig
+from qraptor.errors import DataError
+
+log = get_logger(__name__)
+
+SOURCES = ("sample", "synthetic", "files")
+
+
+@dataclass
+class SampleConfig:
+    """A data file shipped inside an installed Python package."""
+
+    package: str
+    resource: str
+
+
+@dataclass
+class DataConfig:
+    """One raw dataset: where it comes from and how its files are written."""
+
+    name: str
+    source: str  # sample | synthetic | files
+    kind: str  # ticks | bars
+    sample: SampleConfig | None
+    files: FilesConfig | None
+    columns: dict[str, str]
+    timestamp: TimestampConfig
+    synthetic: SyntheticConfig | None
+
+    def __post_init__(self) -> None:
+        check(self.source in SOURCES, "source", f"must be one of {list(SOURCES)}")
+        check(self.kind in ("ticks", "bars"), "kind", "must be 'ticks' or 'bars'")
+        check(
+            getattr(self, self.source) is not None,
+            self.source,
+            f"source is '{self.source}' but the '{self.source}' section is empty",
+        )
+        check(
+            self.source != "synthetic" or self.kind == "ticks",
+            "kind",
+            "the synthetic source makes ticks",
+        )
+
+
+def materialise_raw(cfg: DataConfig, out_dir: Path) -> dict[str, Any]:
+    """Write the raw files of a sample or synthetic source into `out_dir` (atomically)."""
+    if cfg.source == "sample":
+        assert cfg.sample is not None
+        source = _sample_path(cfg.sample)
+        with atomic_dir(out_dir) as tmp:
+            shutil.copyfile(source, tmp / Path(cfg.sample.resource).name)
+        log.info("raw: copied sample %s from %s", Path(source).name, cfg.sample.package)
+        return {"source": "sample", "files": 1}
+    if cfg.source == "synthetic":
+        assert cfg.synthetic is not None
+        summary = write_synthetic(cfg.synthetic, out_dir)
+        return {"source": "synthetic", **summary}
+    with atomic_dir(out_dir) as tmp:
+        assert cfg.files is not None
+        (tmp / "README.txt").write_text(
+            f"source=files: qraptor reads the raw files from {cfg.files.glob}\n",
+            encoding="utf-8",
+        )
+    return {"source": "files"}
+
+
+def raw_files(cfg: DataConfig, raw_dir: Path, root: Path | None = None) -> list[Path]:
+    """The raw files the ingest stage reads, in order (name order = time order for daily files)."""
+    if cfg.source == "files":
+        assert cfg.files is not None
+        pattern = cfg.files.glob
+        if root is not None and not Path(pattern).is_absolute():
+            pattern = str(root / pattern)
+        found = sorted(Path(p) for p in globlib.glob(pattern, recursive=True) if Path(p).is_file())
+        if not found:
+            raise DataError(None, f"data.files.glob '{cfg.files.glob}' matches no file")
+        return found
+    found = sorted(
+        p for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".parquet")
+    )
+    if not found:
+        raise DataError(raw_dir, "holds no raw data files; run the `raw` stage first")
+    return found
+
+
+def _sample_path(sample: SampleConfig) -> Path:
+    try:
+        path = resources.files(sample.package).joinpath(sample.resource)
+    except ModuleNotFoundError:
+        raise DataError(
+            None,
+            f"the sample data package '{sample.package}' is not installed; "
+            "run the README's set-up command",
+        ) from None
+    if not path.is_file():
+        raise DataError(None, f"package '{sample.package}' has no file '{sample.resource}'")
+    return Path(str(path))

@@ -1,0 +1,209 @@
+"""End to end: `dvc repro` in a temporary copy of the repository, as a user runs it.
+
+One copy serves the whole module, in order: first run, no-op rerun, a parameter change that
+reruns only what depends on it, metrics and offline plots, a DVC remote round trip, then a
+switch to the synthetic tick source. Slow-ish (DVC spawns one process per stage), so the
+checks share runs instead of repeating them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+STAGES = ("raw", "ingest", "clean", "reduce", "features", "split")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("QRAPTOR_CONF_DIR", None)
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Path:
+    """A fresh copy of the repository's files (what a clone has), as its own git repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    dest = tmp_path_factory.mktemp("qraptor-clone")
+    for name in listed:
+        source = project_root / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    (dest / "dvc.lock").unlink(missing_ok=True)  # start as if nothing ever ran here
+    run(["git", "init", "-q"], dest)
+    run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A"], dest)
+    run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "copy"],
+        dest,
+    )
+    return dest
+
+
+@pytest.fixture(scope="module")
+def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
+    return run(["dvc", "repro"], repo)
+
+
+def test_repro_runs_every_stage_and_writes_the_dataset(repo: Path, first_run):
+    assert ran_stages(first_run.stdout) >= set(STAGES)
+    dataset = pd.read_parquet(repo / "data/processed/dataset/dataset.parquet")
+    assert {"train", "val", "test"} <= set(dataset["split"])
+    assert dataset["timestamp"].is_monotonic_increasing
+    meta = json.loads((repo / "data/processed/dataset/splits.json").read_text())
+    assert meta  # boundaries are recorded
+    for name in ("clean", "reduce", "features", "split"):
+        assert (repo / f"reports/metrics/{name}.json").is_file()
+    # outputs are DVC's, not git's
+    ignored = run(
+        [
+            "git",
+            "check-ignore",
+            "data/processed/bars.parquet",
+            "data/interim/clean",
+            "data/raw/generated",
+        ],
+        repo,
+    )
+    assert len(ignored.stdout.split()) == 3
+
+
+def test_second_repro_does_nothing(repo: Path, first_run):
+    again = run(["dvc", "repro"], repo)
+    assert ran_stages(again.stdout) == set()
+    assert "up to date" in again.stdout
+
+
+def test_changing_one_parameter_reruns_only_dependent_stages(repo: Path, first_run):
+    conf = repo / "conf/split/default.yaml"
+    original = conf.read_text()
+    embargo = re.search(r"^embargo_bars:\s*(\d+)", original, flags=re.MULTILINE)
+    assert embargo, "conf/split/default.yaml should define embargo_bars"
+    conf.write_text(
+        original.replace(embargo.group(0), f"embargo_bars: {int(embargo.group(1)) + 3}")
+    )
+    try:
+        status = run(["dvc", "status"], repo)
+        assert "split" in status.stdout and "reduce" not in status.stdout
+        rerun = run(["dvc", "repro"], repo)
+        assert ran_stages(rerun.stdout) == {"split"}
+    finally:
+        conf.write_text(original)
+    restored = run(["dvc", "repro"], repo)
+    assert ran_stages(restored.stdout) <= {"split"}
+
+
+def test_metrics_and_offline_plots(repo: Path, first_run):
+    metrics = run(["dvc", "metrics", "show", "--json"], repo)
+    shown = json.loads(metrics.stdout)
+    flat = json.dumps(shown)
+    assert "rows_in" in flat and "bars" in flat
+    run(["dvc", "plots", "show", "-o", "plots_out"], repo)
+    page = (repo / "plots_out/index.html").read_text()
+    assert "cdn.jsdelivr" not in page
+    assert not re.search(r"<script[^>]+src=", page)  # nothing loaded from the network
+    assert "window.vegaEmbed" in page  # the libraries are inlined
+    assert "Close price of the reduced bars" in page  # the vega plot of bars.csv
+    assert "bars.png" in page and "splits.png" in page
+
+
+def test_local_dvc_remote_push_and_pull_round_trip(repo: Path, first_run, tmp_path: Path):
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "scratch", str(remote)], repo)
+    run(["dvc", "push"], repo)
+    bars = repo / "data/processed/bars.parquet"
+    before = bars.read_bytes()
+    shutil.rmtree(repo / ".dvc/cache")
+    shutil.rmtree(repo / "data/processed")
+    run(["dvc", "pull"], repo)
+    assert bars.read_bytes() == before
+    assert (repo / "data/processed/dataset/dataset.parquet").is_file()
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == set()
+
+
+def test_bad_parameter_fails_with_the_key_named(repo: Path, first_run):
+    done = run(
+        [
+            "qraptor",
+            "data",
+            "reduce",
+            "--in",
+            "data/interim/clean",
+            "--out",
+            "x.parquet",
+            "--metrics",
+            "m.json",
+            "--plot-csv",
+            "p.csv",
+            "--figure",
+            "f.png",
+            "reduce.freq=banana",
+        ],
+        repo,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "reduce.freq" in done.stderr and "Traceback" not in done.stderr
+    assert not (repo / "x.parquet").exists()
+
+
+def test_synthetic_tick_source_runs_end_to_end(repo: Path, first_run):
+    pipeline = repo / "conf/pipeline.yaml"
+    pipeline.write_text(
+        pipeline.read_text()
+        .replace("data: sample_eurusd", "data: synthetic")
+        .replace("reduce: hourly", "reduce: minute")
+    )
+    done = run(["dvc", "repro"], repo)
+    assert ran_stages(done.stdout) >= set(STAGES)
+    reduce_metrics = json.loads((repo / "reports/metrics/reduce.json").read_text())
+    assert reduce_metrics["input_kind"] == "ticks"
+    clean_metrics = (repo / "reports/metrics/clean.json").read_text()
+    assert "rows_in" in clean_metrics
+    bars = pd.read_parquet(repo / "data/processed/bars.parquet")
+    assert len(bars) > 100
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+
+
+def test_dvc_yaml_reads_each_group_choice_at_its_position(project_root: Path):
+    """dvc.yaml picks each stage's conf file as ${defaults[i].group}: i must match."""
+    import yaml
+
+    defaults = yaml.safe_load((project_root / "conf/pipeline.yaml").read_text())["defaults"]
+    positions = {next(iter(item)): i for i, item in enumerate(defaults) if isinstance(item, dict)}
+    used = re.findall(r"\$\{defaults\[(\d+)\]\.(\w+)\}", (project_root / "dvc.yaml").read_text())
+    assert used
+    for index, group in used:
+        assert positions[group] == int(index), f"dvc.yaml reads {group} at {index}"
+        assert (project_root / "conf" / group).is_dir()
