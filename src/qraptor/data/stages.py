@@ -8,7 +8,6 @@ its stage's pure core, and writes outputs atomically: the paths are defined once
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,6 @@ def run_reduce(
     figure: Path,
 ) -> dict[str, Any]:
     """Stage `reduce`: ticks or bars -> the bars every later stage uses."""
-    started = time.perf_counter()
     with _reading(in_dir):
         kind = read_manifest(in_dir)["kind"]
         bars = reduce_folder(in_dir, kind, cfg.reduce)
@@ -92,8 +90,7 @@ def run_reduce(
             raise DataError(in_dir, "reduction produced no bars (is the input empty?)")
     with atomic_path(out_path) as tmp:
         bars.write_parquet(tmp)
-    seconds = time.perf_counter() - started
-    summary = _bar_summary(bars.to_pandas(), cfg.reduce.kind, seconds)
+    summary = _bar_summary(bars.to_pandas(), cfg.reduce.kind)
     summary["input_kind"] = kind
     summary["frequency"] = cfg.reduce.freq if cfg.reduce.kind == "time" else None
     write_json_atomic(metrics, summary)
@@ -146,7 +143,7 @@ def columns_after_bars(features: pd.DataFrame) -> list[str]:
     return [c for c in features.columns if c not in BAR_COLUMNS]
 
 
-def _bar_summary(bars: pd.DataFrame, kind: str, seconds: float) -> dict[str, Any]:
+def _bar_summary(bars: pd.DataFrame, kind: str) -> dict[str, Any]:
     return {
         "bars": len(bars),
         "bar_kind": kind,
@@ -154,7 +151,6 @@ def _bar_summary(bars: pd.DataFrame, kind: str, seconds: float) -> dict[str, Any
         "last": bars["timestamp"].iloc[-1].isoformat(),
         "volume": float(bars["volume"].sum()),
         "trades": int(bars["trades"].sum()),
-        "seconds": round(seconds, 3),
     }
 
 
