@@ -123,6 +123,23 @@ def _parser() -> argparse.ArgumentParser:
         _run_split,
     )
 
+    db = groups.add_parser(
+        "db",
+        help="the local MongoDB (SecantusDB) server that stores sessions",
+        description="Start, inspect or stop the local SecantusDB server qraptor uses when no "
+        "MongoDB URI is configured (QRAPTOR_MONGO_URI or store.uri). Overrides of "
+        "conf/store/default.yaml may follow, e.g. local.port=27018.",
+    )
+    actions = db.add_subparsers(title="actions", metavar="ACTION")
+    for action, text in (
+        ("start", "start the local server (or report the one running) and print its URI"),
+        ("status", "which database sessions go to, whether it answers, sessions per status"),
+        ("stop", "stop the local server; its data folder is kept"),
+    ):
+        sub = actions.add_parser(action, help=text, description=text)
+        sub.add_argument("overrides", nargs="*", help="overrides of conf/store/default.yaml")
+        sub.set_defaults(handler=_run_db, action=action)
+
     template = groups.add_parser(
         "plots-template",
         help="write the offline HTML template `dvc plots show` uses (vega inlined)",
@@ -193,6 +210,15 @@ def _run_split(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.data import stages
 
     stages.run_split(_config(args, extra), getattr(args, "in"), args.out, args.metrics, args.figure)
+
+
+def _run_db(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.sessions import db_cli
+    from qraptor.sessions.config import load_store_config
+
+    cfg = load_store_config([*args.overrides, *extra])
+    action = {"start": db_cli.db_start, "status": db_cli.db_status, "stop": db_cli.db_stop}
+    print(action[args.action](cfg))
 
 
 def _run_plots_template(args: argparse.Namespace, extra: list[str]) -> None:
