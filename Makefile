@@ -41,8 +41,10 @@ format: setup  ## apply ruff's fixes and formatting
 	ruff check --fix src tests benchmarks
 	ruff format src tests benchmarks
 
-bench: setup  ## reduction benchmark: 20M synthetic ticks (see benchmarks/README.md)
-	python benchmarks/reduce.py
+bench: setup  ## benchmarks with their baselines (see benchmarks/README.md); figures in benchmarks/results/
+	mkdir -p benchmarks/results
+	python benchmarks/reduce.py --json benchmarks/results/reduce.json
+	python benchmarks/env.py --json benchmarks/results/env.json
 
 clean-data:  ## remove pipeline outputs (DVC cache kept: `dvc checkout` restores them)
 	rm -rf data/raw/generated data/interim data/processed data/tmp dvc_plots

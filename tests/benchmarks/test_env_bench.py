@@ -1,0 +1,82 @@
+"""Smoke test of benchmarks/env.py: `--quick` runs every section and writes every figure.
+
+Speed itself is not asserted (2 shared cores make timings noisy); what a reader of the
+benchmark relies on is: each figure is present and positive, ratios are taken between runs
+of the same round (paired), every target carries a verdict that follows from its figure,
+and the matched qraptor config really observes what gym-anytrading observes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BATCH_SIZES = [1, 16, 256, 4096]
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("env-bench")
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "env.py"), "--quick",
+        "--workdir", str(out), "--json", str(out / "env.json"),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for heading in ("1. Single env", "2. BatchedTradingEnv", "3. SB3 PPO"):
+        assert heading in done.stdout
+    return json.loads((out / "env.json").read_text())
+
+
+def paired_ratio(runs: list[float], baselines: list[float]) -> float:
+    return statistics.median(r / b for r, b in zip(runs, baselines, strict=True))
+
+
+def test_single_env_rows_compare_like_with_like(figures: dict) -> None:
+    rows = {(r["env"], r["access"]): r for r in figures["single"]["rows"]}
+    envs = ["gym-anytrading", "qraptor default", "qraptor matched"]
+    assert set(rows) == {(e, a) for e in envs for a in ("gym.make", "unwrapped")}
+    for (env, access), row in rows.items():
+        baseline = rows[("gym-anytrading", access)]["runs"]
+        assert row["steps_per_s"] == pytest.approx(statistics.median(row["runs"]))
+        assert row["steps_per_s"] > 0
+        assert row["x_gym_anytrading"] == pytest.approx(paired_ratio(row["runs"], baseline))
+        if env.startswith("qraptor"):
+            assert row["target"] == ">= 3x"
+            assert row["met"] == (row["x_gym_anytrading"] >= 3.0)
+    window = figures["single"]["bars"]["window"]
+    gym_obs = rows[("gym-anytrading", "gym.make")]["obs_shape"]
+    assert gym_obs == [window, 2]
+    assert rows[("qraptor matched", "gym.make")]["obs_shape"] == gym_obs
+    assert rows[("qraptor default", "gym.make")]["obs_shape"][0] == window
+
+
+def test_batched_rows_cover_every_n_and_judge_n256(figures: dict) -> None:
+    rows = figures["batched"]
+    assert [(r["config"], r["num_envs"]) for r in rows] == [
+        (c, n) for c in ("default", "matched") for n in BATCH_SIZES
+    ]
+    for row in rows:
+        assert row["env_steps_per_s"] == pytest.approx(row["num_envs"] * row["vector_steps_per_s"])
+        for access, ratio in row["x_gym_anytrading"].items():
+            paired = [run[access] for run in row["gym_anytrading_runs"]]
+            assert ratio == pytest.approx(paired_ratio(row["runs"], paired))
+        if row["num_envs"] == 256:
+            assert row["met"] == {a: r >= 50.0 for a, r in row["x_gym_anytrading"].items()}
+        else:
+            assert row["met"] is None
+
+
+def test_ppo_share_is_a_judged_fraction_of_learn(figures: dict) -> None:
+    ppo = figures["ppo"]
+    assert ppo["settings"]["torch_threads"] == 1
+    assert ppo["timesteps_done"] >= ppo["settings"]["timesteps"]
+    assert 0 < ppo["env_seconds"] < ppo["rollout_seconds"] < ppo["learn_seconds"]
+    assert ppo["env_share"] == pytest.approx(ppo["env_seconds"] / ppo["learn_seconds"])
+    assert ppo["met"] == (ppo["env_share"] < 0.05)
