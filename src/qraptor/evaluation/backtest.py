@@ -1,0 +1,152 @@
+"""Deterministic backtests: one pass of a policy over a whole split with the single env.
+
+The trade log and the equity curve are rebuilt from the environment's per-step `info`
+alone, so a backtest uses exactly the accounting the agent was trained with (fills at the
+next bar, the same costs and stops); nothing is recomputed here. Baselines go through the
+same function (`baselines.py`), hence the same costs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qraptor.common.atomic import atomic_path
+from qraptor.env.config import EnvConfig, EpisodeConfig
+from qraptor.env.market import Market
+from qraptor.env.trading_env import TradingEnv
+
+# Observation -> action, for one observation [window, columns] at a time.
+Policy = Callable[[np.ndarray], Any]
+STEP_KEYS = (
+    "fill_price",
+    "exec_price",
+    "trade",
+    "units",
+    "exposure",
+    "costs",
+    "cash",
+    "equity",
+    "equity_change",
+)
+CURVE_COLUMNS = ("timestamp", "bar", "close", *STEP_KEYS, "position", "reward")
+TRADE_COLUMNS = (
+    "timestamp",
+    "bar",
+    "side",
+    "quantity",
+    "fill_price",
+    "exec_price",
+    "notional",
+    "costs",
+    "units",
+    "cash",
+    "equity",
+)
+
+
+@dataclasses.dataclass
+class Backtest:
+    """An equity curve (one row per bar: the start bar, then every step) and its trades."""
+
+    curve: pd.DataFrame
+    trades: pd.DataFrame
+    terminated: bool  # an env stop (ruin, max drawdown) ended it before the end of the span
+
+
+def full_span(cfg: EnvConfig) -> EnvConfig:
+    """`cfg` with episodes covering the whole market (first full window to the last bar)."""
+    return dataclasses.replace(cfg, episode=EpisodeConfig(mode="full", length=cfg.episode.length))
+
+
+def rollout(market: Market, cfg: EnvConfig, policy: Policy, seed: int | None = None) -> Backtest:
+    """Run `policy` over the whole of `market` (episode mode forced to `full`)."""
+    env = TradingEnv(market, full_span(cfg))
+    obs, info = env.reset(seed=seed)
+    start = env.bar
+    rows: list[dict[str, Any]] = []
+    rewards: list[float] = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        rows.append(info)
+        rewards.append(float(reward))
+    curve = _curve(env.market, cfg.initial_cash, start, rows, rewards)
+    return Backtest(curve=curve, trades=trade_log(curve), terminated=bool(terminated))
+
+
+def _curve(
+    market: Market,
+    initial_cash: float,
+    start: int,
+    rows: list[dict[str, Any]],
+    rewards: list[float],
+) -> pd.DataFrame:
+    steps = pd.DataFrame.from_records(rows, columns=["timestamp", *STEP_KEYS])
+    first = {key: 0.0 for key in STEP_KEYS}
+    first.update(cash=initial_cash, equity=initial_cash, fill_price=np.nan, exec_price=np.nan)
+    curve = pd.concat(
+        [pd.DataFrame([{"timestamp": int(market.timestamps[start]), **first}]), steps],
+        ignore_index=True,
+    )
+    bars = start + np.arange(len(curve))
+    curve.insert(1, "bar", bars)
+    curve.insert(2, "close", market.close[bars])
+    curve["timestamp"] = pd.to_datetime(curve["timestamp"].astype("int64"), unit="ns", utc=True)
+    equity = curve["equity"].to_numpy()
+    curve["position"] = np.where(equity > 0, curve["exposure"].to_numpy() / equity, 0.0)
+    curve["reward"] = [0.0, *rewards]
+    return curve[list(CURVE_COLUMNS)]
+
+
+def trade_log(curve: pd.DataFrame) -> pd.DataFrame:
+    """One row per fill: side, quantity, prices, notional at the execution price, costs."""
+    fills = curve[curve["trade"] != 0]
+    log = pd.DataFrame(
+        {
+            "timestamp": fills["timestamp"],
+            "bar": fills["bar"],
+            "side": np.where(fills["trade"] > 0, "buy", "sell"),
+            "quantity": fills["trade"].abs(),
+            "fill_price": fills["fill_price"],
+            "exec_price": fills["exec_price"],
+            "notional": fills["trade"].abs() * fills["exec_price"],
+            "costs": fills["costs"],
+            "units": fills["units"],
+            "cash": fills["cash"],
+            "equity": fills["equity"],
+        }
+    )
+    return log.reset_index(drop=True)[list(TRADE_COLUMNS)]
+
+
+def model_policy(model: Any, deterministic: bool = True) -> Policy:
+    """A policy from a trained SB3 model (`model.predict` on one observation)."""
+
+    def act(obs: np.ndarray) -> Any:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        return action
+
+    return act
+
+
+def backtest_model(
+    model: Any, market: Market, cfg: EnvConfig, deterministic: bool = True
+) -> Backtest:
+    """Deterministic (by default) rollout of a trained SB3 model over `market`."""
+    return rollout(market, cfg, model_policy(model, deterministic))
+
+
+def write_backtest(backtest: Backtest, folder: Path, prefix: str = "") -> tuple[Path, Path]:
+    """Write `<prefix>trades.csv` and `<prefix>equity.csv` in `folder` atomically."""
+    trades_path = Path(folder) / f"{prefix}trades.csv"
+    equity_path = Path(folder) / f"{prefix}equity.csv"
+    for frame, path in ((backtest.trades, trades_path), (backtest.curve, equity_path)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    return trades_path, equity_path

@@ -1,0 +1,92 @@
+"""Evaluate a trained policy on one split: the agent's backtest next to its baselines.
+
+What a report needs for one split: the agent's metrics, each baseline's metrics (the random
+policy summarised by the median of its runs, its Sharpe ratios kept as a distribution),
+and the files: trade log, equity curve, baseline equity curves, metrics JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qraptor.common.atomic import atomic_path, write_json_atomic
+from qraptor.env.config import EnvConfig
+from qraptor.env.market import Market
+from qraptor.evaluation.backtest import Backtest, backtest_model, write_backtest
+from qraptor.evaluation.baselines import run_baselines
+from qraptor.evaluation.metrics import compute_metrics, json_safe
+
+
+@dataclasses.dataclass
+class SplitEvaluation:
+    split: str
+    agent: Backtest
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]  # name -> metrics (random: medians over runs)
+    baseline_curves: pd.DataFrame  # timestamp + equity per baseline (random: per-bar median)
+    random_sharpes: list[float]  # one per random-policy run
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: agent and baseline metrics, the random Sharpe distribution."""
+        return {
+            "agent": json_safe(self.metrics),
+            "baselines": {name: json_safe(m) for name, m in self.baselines.items()},
+            "random_sharpes": self.random_sharpes,
+        }
+
+
+def evaluate_model(
+    model: Any,
+    market: Market,
+    cfg: EnvConfig,
+    *,
+    split: str,
+    deterministic: bool,
+    baselines: Sequence[str],
+    random_runs: int,
+    seed: int,
+    periods_per_year: float | None,
+) -> SplitEvaluation:
+    """Backtest `model` and the `baselines` over the whole of `market`, same costs."""
+    agent = backtest_model(model, market, cfg, deterministic=deterministic)
+    metrics = compute_metrics(agent.curve, periods_per_year)
+    runs = run_baselines(market, cfg, baselines, random_runs, seed)
+    baseline_metrics: dict[str, dict[str, float]] = {}
+    start = cfg.window - 1  # the first decision bar of a full-span episode
+    stamps = pd.to_datetime(market.timestamps[start:], unit="ns", utc=True)
+    curves = pd.DataFrame({"timestamp": stamps})
+    random_sharpes: list[float] = []
+    for name, backtests in runs.items():
+        per_run = [compute_metrics(b.curve, periods_per_year) for b in backtests]
+        baseline_metrics[name] = {key: _median([m[key] for m in per_run]) for key in per_run[0]}
+        curves[name] = np.median([_padded(b, len(curves)) for b in backtests], axis=0)
+        if name == "random":
+            random_sharpes = [m["sharpe"] for m in per_run]
+    return SplitEvaluation(split, agent, metrics, baseline_metrics, curves, random_sharpes)
+
+
+def write_evaluation(evaluation: SplitEvaluation, folder: Path) -> tuple[Path, Path]:
+    """trades.csv, equity.csv, baselines_equity.csv, metrics.json in `folder`, atomically."""
+    trades, equity = write_backtest(evaluation.agent, folder)
+    with atomic_path(Path(folder) / "baselines_equity.csv") as tmp:
+        evaluation.baseline_curves.to_csv(tmp, index=False)
+    write_json_atomic(Path(folder) / "metrics.json", evaluation.summary())
+    return trades, equity
+
+
+def _median(values: list[float]) -> float:
+    """Median over the runs that define the metric (NaN if none does, without a warning)."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.median(defined)) if defined else float("nan")
+
+
+def _padded(backtest: Backtest, length: int) -> np.ndarray:
+    """The equity curve over the whole span; after a stop the equity stays where it ended."""
+    equity = backtest.curve["equity"].to_numpy()
+    return np.concatenate([equity, np.full(length - len(equity), equity[-1])])

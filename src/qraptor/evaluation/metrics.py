@@ -1,0 +1,196 @@
+"""Financial metrics of an equity curve, with annualisation from the bar timestamps.
+
+Definitions (r_t = E_t / E_{t-1} - 1, the simple return of bar t; n = number of returns;
+P = bars per year; risk-free rate 0), as in empyrical / quantstats:
+
+* total_return  E_n / E_0 - 1;  annual_return (CAGR)  (E_n / E_0) ** (P / n) - 1
+* volatility    std(r, ddof=1) * sqrt(P)
+* sharpe        mean(r) / std(r, ddof=1) * sqrt(P)       (0 when r never varies)
+* sortino       mean(r) / sqrt(mean(min(r, 0)²)) * sqrt(P)   (downside over all bars)
+* max_drawdown  max_t 1 - E_t / max_{s<=t} E_s, a positive fraction
+* calmar        annual_return / max_drawdown              (NaN without a drawdown)
+* turnover      traded notional (|units| x fill price) / mean equity, over the span
+* hit_rate      share of holding periods that made money; a holding period is a run of
+                bars holding the same non-zero position, its P&L the sum of its equity
+                changes (the cost of the trade that opened it included, the closing trade's
+                cost charged to what follows)
+* avg_holding_bars  mean length of those holding periods, in bars
+* costs_paid    fees + slippage, in cash;  exposure  mean |exposure| / equity over the bars;
+  time_in_market  share of bars with a position;  n_trades  bars with a fill
+
+`bars_per_year` counts bars over elapsed calendar time instead of inverting the bar
+spacing, so closed hours are handled: 1-minute bars of a 6.5-hour, 5-day market give
+~98k bars a year, not the 525,960 that "one bar a minute" implies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+YEAR_NS = 365.25 * 24 * 3600 * 1e9
+METRIC_NAMES = (
+    "total_return",
+    "annual_return",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "turnover",
+    "hit_rate",
+    "avg_holding_bars",
+    "costs_paid",
+    "exposure",
+    "time_in_market",
+    "n_trades",
+    "bars",
+    "final_equity",
+)
+
+
+def bars_per_year(timestamps: pd.Series | np.ndarray | pd.DatetimeIndex) -> float:
+    """Bars a year at the frequency the timestamps show: (n - 1) bars / elapsed years.
+
+    Use the longest span available (the whole dataset or the training split) so that a
+    short evaluation span is annualised like the rest; a few days do not sample weekends.
+    """
+    stamps = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
+    if len(stamps) < 2:
+        raise ValueError("bars_per_year needs at least two timestamps")
+    elapsed_ns = float(stamps[-1].value - stamps[0].value)
+    if elapsed_ns <= 0:
+        raise ValueError("timestamps must increase")
+    return (len(stamps) - 1) * YEAR_NS / elapsed_ns
+
+
+def simple_returns(equity: np.ndarray) -> np.ndarray:
+    """r_t = E_t / E_{t-1} - 1 for t = 1..n."""
+    equity = np.asarray(equity, dtype=np.float64)
+    return equity[1:] / equity[:-1] - 1.0
+
+
+def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float:
+    """Annualised Sharpe ratio (risk-free 0, ddof=1); 0 when returns never vary."""
+    returns = np.asarray(returns, dtype=np.float64)
+    if len(returns) < 2:
+        return 0.0
+    std = returns.std(ddof=1)
+    if std == 0 or not math.isfinite(std):
+        return 0.0
+    return float(returns.mean() / std * math.sqrt(periods_per_year))
+
+
+def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float:
+    """Annualised Sortino ratio (target 0): mean over downside deviation of all bars."""
+    returns = np.asarray(returns, dtype=np.float64)
+    if len(returns) == 0:
+        return 0.0
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    mean = float(returns.mean())
+    if downside == 0:
+        return math.inf if mean > 0 else 0.0
+    return mean / downside * math.sqrt(periods_per_year)
+
+
+def max_drawdown(equity: np.ndarray) -> float:
+    """Largest fall from a running peak, as a positive fraction of that peak."""
+    equity = np.asarray(equity, dtype=np.float64)
+    peak = np.maximum.accumulate(equity)
+    return float(np.max(1.0 - equity / peak)) if len(equity) else 0.0
+
+
+def annual_return(equity: np.ndarray, periods_per_year: float) -> float:
+    """Compound annual growth rate over the curve (-1 if the account was wiped out)."""
+    equity = np.asarray(equity, dtype=np.float64)
+    n = len(equity) - 1
+    if n < 1:
+        return 0.0
+    growth = equity[-1] / equity[0]
+    if growth <= 0:
+        return -1.0
+    return float(growth ** (periods_per_year / n) - 1.0)
+
+
+def holding_periods(trade: np.ndarray, units: np.ndarray, equity_change: np.ndarray) -> np.ndarray:
+    """P&L of each holding period (a run of bars with the same non-zero position).
+
+    Arrays are per step (bar 1..n): the trade filled in the bar, the units held after it and
+    the bar's equity change. A new period starts at every fill.
+    """
+    period = np.cumsum(np.asarray(trade) != 0)
+    held = np.asarray(units) != 0
+    if not held.any():
+        return np.zeros(0)
+    ids, pnl = np.unique(period[held], return_inverse=True)
+    return np.bincount(pnl, weights=np.asarray(equity_change)[held], minlength=len(ids))
+
+
+def _holding_lengths(trade: np.ndarray, units: np.ndarray) -> np.ndarray:
+    period = np.cumsum(np.asarray(trade) != 0)
+    held = np.asarray(units) != 0
+    return np.unique(period[held], return_counts=True)[1]
+
+
+def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) -> dict[str, float]:
+    """Every metric of METRIC_NAMES for an equity curve from `backtest.rollout`.
+
+    `curve` has one row per bar: the start (initial equity, no fill) then one per step, with
+    columns timestamp, equity, equity_change, trade, units, fill_price, exposure, costs.
+    `periods_per_year` defaults to `bars_per_year` of the curve's own timestamps.
+    """
+    if periods_per_year is None:
+        periods_per_year = bars_per_year(curve["timestamp"])
+    equity = curve["equity"].to_numpy(dtype=np.float64)
+    steps = curve.iloc[1:]
+    trade = steps["trade"].to_numpy(dtype=np.float64)
+    units = steps["units"].to_numpy(dtype=np.float64)
+    returns = simple_returns(equity)
+    annual = annual_return(equity, periods_per_year)
+    drawdown = max_drawdown(equity)
+    periods = holding_periods(trade, units, steps["equity_change"].to_numpy(dtype=np.float64))
+    lengths = _holding_lengths(trade, units)
+    notional = np.abs(trade) * steps["fill_price"].to_numpy(dtype=np.float64)
+    step_equity = steps["equity"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        position = np.where(
+            step_equity > 0, steps["exposure"].to_numpy(dtype=np.float64) / step_equity, 0.0
+        )
+    return {
+        "total_return": float(equity[-1] / equity[0] - 1.0),
+        "annual_return": annual,
+        "volatility": float(returns.std(ddof=1) * math.sqrt(periods_per_year))
+        if len(returns) > 1
+        else 0.0,
+        "sharpe": sharpe_ratio(returns, periods_per_year),
+        "sortino": sortino_ratio(returns, periods_per_year),
+        "max_drawdown": drawdown,
+        "calmar": annual / drawdown if drawdown > 0 else math.nan,
+        "turnover": float(notional.sum() / equity.mean()),
+        "hit_rate": float(np.mean(periods > 0)) if len(periods) else math.nan,
+        "avg_holding_bars": float(lengths.mean()) if len(lengths) else 0.0,
+        "costs_paid": float(steps["costs"].sum()),
+        "exposure": float(np.abs(position).mean()) if len(position) else 0.0,
+        "time_in_market": float(np.mean(units != 0)) if len(units) else 0.0,
+        "n_trades": float(np.count_nonzero(trade)),
+        "bars": float(len(steps)),
+        "final_equity": float(equity[-1]),
+    }
+
+
+def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
+    """NaN/inf as None: JSON has no such numbers (a flat curve has no Calmar ratio)."""
+    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+
+
+def t_statistic(returns: np.ndarray) -> float:
+    """t-statistic of the mean return (mean / std(ddof=1) * sqrt(n)): how many standard
+    errors the edge is from zero. For the difference of two strategies on the same bars,
+    pass their return difference (a paired test)."""
+    returns = np.asarray(returns, dtype=np.float64)
+    if len(returns) < 2:
+        return 0.0
+    std = returns.std(ddof=1)
+    return float(returns.mean() / std * math.sqrt(len(returns))) if std > 0 else 0.0

@@ -1,0 +1,103 @@
+"""The SB3 callback that connects a training run to its caller's hooks.
+
+Called once per vec-env step (n_envs timesteps): it reports progress every few seconds,
+writes a checkpoint each time the timestep count crosses a multiple of `checkpoint_every`,
+and stops training (after a last checkpoint) as soon as `should_stop` says so. It knows
+nothing of where checkpoints go next: the hooks decide (the worker uploads them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from qraptor.common.atomic import atomic_path
+from qraptor.common.log import get_logger
+
+log = get_logger(__name__)
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class TrainHooks:
+    """What a caller (the session worker, a test, the CLI) can plug into training.
+
+    Every hook is optional and runs in the training thread. `should_stop` is asked at every
+    vec-env step, so it must only read a flag (set by a signal handler or a heartbeat
+    thread), never query a database. `on_checkpoint` runs after the zip is complete on disk
+    and may take its time (an upload); training waits for it.
+    """
+
+    on_progress: Callable[[int, int], None] | None = None  # (timesteps done, total)
+    on_checkpoint: Callable[[Path, int], None] | None = None  # (zip path, timesteps)
+    should_stop: Callable[[], bool] | None = None  # True: checkpoint and stop at this step
+
+
+def checkpoint_path(out_dir: Path, timesteps: int) -> Path:
+    """out_dir/checkpoints/model_<timesteps, 12 digits>.zip: names sort by progress."""
+    return out_dir / CHECKPOINT_DIR / f"model_{timesteps:012d}.zip"
+
+
+def save_model(model: object, path: Path) -> Path:
+    """`model.save` into a temporary file renamed into place: never a half-written zip."""
+    with atomic_path(path) as tmp, tmp.open("wb") as stream:
+        model.save(stream)  # type: ignore[attr-defined]
+    return path
+
+
+class SessionCallback(BaseCallback):
+    """Progress, periodic checkpoints and cooperative stopping for one `learn` call."""
+
+    def __init__(
+        self,
+        hooks: TrainHooks,
+        out_dir: Path,
+        total_timesteps: int,
+        checkpoint_every: int,
+        progress_seconds: float,
+        start_timesteps: int,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.hooks = hooks
+        self.out_dir = out_dir
+        self.total = total_timesteps
+        self.every = checkpoint_every
+        self.progress_seconds = progress_seconds
+        self.next_checkpoint = (start_timesteps // checkpoint_every + 1) * checkpoint_every
+        self.checkpoints: list[Path] = []
+        self.stopped = False
+        self._last_report = time.monotonic()
+
+    def _on_step(self) -> bool:
+        done = self.num_timesteps
+        if done >= self.next_checkpoint:
+            self.checkpoint(done)
+            self.next_checkpoint = (done // self.every + 1) * self.every
+        now = time.monotonic()
+        if self.hooks.on_progress and now - self._last_report >= self.progress_seconds:
+            self._last_report = now
+            self.hooks.on_progress(done, self.total)
+        if self.hooks.should_stop and self.hooks.should_stop():
+            if not self.checkpoints or self.checkpoints[-1] != checkpoint_path(self.out_dir, done):
+                self.checkpoint(done)
+            log.info("stop requested: checkpoint at %d timesteps, training stopped", done)
+            self.stopped = True
+            return False
+        return True
+
+    def checkpoint(self, timesteps: int) -> Path:
+        """Save the model now, then tell the on_checkpoint hook."""
+        path = save_model(self.model, checkpoint_path(self.out_dir, timesteps))
+        self.checkpoints.append(path)
+        if self.hooks.on_checkpoint:
+            self.hooks.on_checkpoint(path, timesteps)
+        return path
+
+    def report_end(self) -> None:
+        """A last progress report when learning ends."""
+        if self.hooks.on_progress:
+            self.hooks.on_progress(self.num_timesteps, self.total)

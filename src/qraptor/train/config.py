@@ -1,0 +1,151 @@
+"""Schema of a training session: conf/train.yaml with its `session`, `algo` and `env` groups.
+
+Types and ranges only; every value lives in conf/. A composed config is validated section by
+section (the `algo` schema is chosen by `algo.name`), then across sections (an algorithm's
+action-space needs, batch sizes against the number of envs), so a typo, a wrong type or an
+impossible combination fails before any training with the dotted key named.
+
+Nothing here imports torch or stable-baselines3: validating a config stays cheap for the
+session tools that only queue sessions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from qraptor.config import check, compose, to_schema
+from qraptor.env.config import EnvConfig
+from qraptor.errors import ConfigError
+from qraptor.evaluation.metrics import METRIC_NAMES
+from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
+
+TRAIN_CONFIG = "train"
+# Top-level sections of the composed config. `store` belongs to the session store (validated
+# there); training ignores it. Anything else is a typo such as `+sesion.seed=1`.
+SECTIONS = ("session", "algo", "env")
+FOREIGN_SECTIONS = ("store",)
+SPLITS = ("train", "val", "test")
+BASELINE_NAMES = ("buy_and_hold", "flat", "random")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass
+class EvalConfig:
+    splits: list[str]  # splits backtested after training
+    deterministic: bool  # most likely action (True) or a sample from the policy
+    baselines: list[str]  # buy_and_hold | flat | random
+    random_runs: int  # random-policy backtests per split
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.splits if s not in SPLITS]
+        check(not bad, "eval.splits", f"unknown {bad}; valid: {', '.join(SPLITS)}")
+        check(len(set(self.splits)) == len(self.splits), "eval.splits", "has duplicates")
+        bad = [b for b in self.baselines if b not in BASELINE_NAMES]
+        check(not bad, "eval.baselines", f"unknown {bad}; valid: {', '.join(BASELINE_NAMES)}")
+        check(self.random_runs >= 1, "eval.random_runs", "must be >= 1")
+
+
+@dataclass
+class SessionConfig:
+    """What to train on, for how long, and what to report (conf/train.yaml `session`)."""
+
+    name: str
+    seed: int
+    total_timesteps: int
+    n_envs: int
+    torch_threads: int
+    device: str
+    checkpoint_every: int
+    progress_seconds: float
+    eval: EvalConfig
+    objective: str  # "<split>.<metric>", e.g. val.sharpe
+    dataset: str  # dataset folder of the split stage
+    train_split: str
+    fold: int | None
+    tags: list[str]
+
+    def __post_init__(self) -> None:
+        check(bool(self.name.strip()), "name", "must not be empty")
+        check(self.seed >= 0, "seed", "must be >= 0")
+        check(self.total_timesteps >= 1, "total_timesteps", "must be >= 1")
+        check(self.n_envs >= 1, "n_envs", "must be >= 1")
+        check(self.torch_threads >= 1, "torch_threads", "must be >= 1")
+        check(self.device in DEVICES, "device", f"valid: {', '.join(DEVICES)}")
+        check(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1 (timesteps)")
+        check(
+            self.progress_seconds > 0 and math.isfinite(self.progress_seconds),
+            "progress_seconds",
+            "must be > 0",
+        )
+        check(bool(self.dataset.strip()), "dataset", "must name the dataset folder")
+        check(self.train_split in SPLITS, "train_split", f"valid: {', '.join(SPLITS)}")
+        check(self.fold is None or self.fold >= 0, "fold", "must be >= 0 or null")
+        if self.fold is not None:
+            check(
+                self.train_split != "val",
+                "train_split",
+                "a walk-forward fold has no 'val' span; use train",
+            )
+            check(
+                "val" not in self.eval.splits,
+                "eval.splits",
+                "a walk-forward fold has no 'val' span; evaluate on [test] (and set "
+                "session.objective=test.<metric>)",
+            )
+        split, _, metric = self.objective.partition(".")
+        check(
+            split in self.eval.splits and metric in METRIC_NAMES,
+            "objective",
+            f"'{self.objective}' must be <split>.<metric> with a split of eval.splits "
+            f"({', '.join(self.eval.splits)}) and a metric of: {', '.join(METRIC_NAMES)}",
+        )
+
+
+@dataclass
+class TrainConfig:
+    """One training session: what to train (algo), where (env), how long and what to report."""
+
+    session: SessionConfig
+    algo: AlgoConfig
+    env: EnvConfig
+
+    def __post_init__(self) -> None:
+        check_algo_fits(self.algo, self.env, self.session.n_envs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (saved next to the model, stored with a session)."""
+        return {"session": asdict(self.session), "algo": asdict(self.algo), "env": asdict(self.env)}
+
+
+def train_config_from(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
+    """Validate a composed config (from Hydra, or a stored session's resolved config)."""
+    section = composed if isinstance(composed, DictConfig) else OmegaConf.create(dict(composed))
+    unknown = [k for k in section if k not in (*SECTIONS, *FOREIGN_SECTIONS)]
+    if unknown:
+        raise ConfigError(
+            str(unknown[0]), f"unknown top-level key; valid: {', '.join(SECTIONS)}, store"
+        )
+    missing = [k for k in SECTIONS if k not in section]
+    if missing:
+        raise ConfigError(missing[0], "missing section (compose conf/train.yaml)")
+    session = to_schema(section.session, SessionConfig, "session")
+    algo = _algo_config(section.algo)
+    env = to_schema(section.env, EnvConfig, "env")
+    return TrainConfig(session=session, algo=algo, env=env)
+
+
+def load_train_config(overrides: Sequence[str] = ()) -> TrainConfig:
+    """Compose conf/train.yaml with Hydra `overrides` (``algo=dqn``, ``session.seed=3``)."""
+    return train_config_from(compose(TRAIN_CONFIG, overrides))
+
+
+def _algo_config(section: DictConfig) -> AlgoConfig:
+    name = section.get("name") if isinstance(section, DictConfig) else None
+    if name not in ALGO_SCHEMAS:
+        raise ConfigError("algo.name", f"'{name}' is not one of {', '.join(ALGO_SCHEMAS)}")
+    return to_schema(section, ALGO_SCHEMAS[name], "algo")

@@ -1,0 +1,228 @@
+"""Train one session in the calling process: seeded, checkpointed, resumable, evaluated.
+
+`train_session` is the whole life of a session minus the database: build the batched env on
+the training split, build (or resume) the SB3 model, learn to `total_timesteps` with hooks
+for progress, checkpoints and stopping, save the model, then backtest it on the evaluation
+splits next to the baselines. The session worker calls it with MongoDB-backed hooks; the
+CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
+
+    config.yaml                        the resolved config
+    checkpoints/model_<timesteps>.zip  every checkpoint_every timesteps (and on stop)
+    logs/from_<timesteps>/             SB3 logger: progress.csv (+ TensorBoard if installed)
+    model.zip                          the final model
+    eval/<split>/                      trades.csv, equity.csv, baselines_equity.csv, metrics.json
+    metrics.json                       per split: agent and baselines; training speed; objective
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecMonitor
+
+from qraptor.common.atomic import write_json_atomic, write_text_atomic
+from qraptor.common.log import get_logger, human_count
+from qraptor.config import find_conf_dir
+from qraptor.env.market import Market, load_market
+from qraptor.env.vector_env import BatchedTradingEnv
+from qraptor.errors import ConfigError
+from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
+from qraptor.evaluation.metrics import bars_per_year, json_safe
+from qraptor.train.algos import build_model, load_model
+from qraptor.train.callbacks import SessionCallback, TrainHooks, save_model
+from qraptor.train.config import TrainConfig
+
+log = get_logger(__name__)
+__all__ = ["TrainHooks", "TrainResult", "resolve_dataset", "seed_everything", "train_session"]
+
+
+@dataclass
+class TrainResult:
+    """What a session produced. Paths are inside the `out_dir` given to `train_session`."""
+
+    model_path: Path  # final model, or the last checkpoint when stopped early
+    timesteps: int  # the model's timestep count (may pass the total by < one rollout)
+    stopped_early: bool  # should_stop ended training: not evaluated, resume from model_path
+    metrics: dict[str, dict[str, float]]  # split -> agent metrics
+    baselines: dict[str, dict[str, dict[str, float]]]  # split -> baseline -> metrics
+    trade_logs: dict[str, Path]  # split -> trades.csv
+    equity: dict[str, Path]  # split -> equity.csv
+    seconds: float  # wall time of learning in this call
+    timesteps_per_second: float  # timesteps learned in this call / seconds
+    eval_seconds: float = 0.0
+    objective: float | None = None  # session.objective's value (None if not evaluated)
+    checkpoints: list[Path] = field(default_factory=list)
+
+
+def seed_everything(seed: int, torch_threads: int) -> None:
+    """Seed python, numpy and torch; fix torch's thread count (1 is fastest for small nets)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - SB3's buffers sample from numpy's global RNG
+    torch.manual_seed(seed)
+    torch.set_num_threads(torch_threads)
+
+
+def resolve_dataset(path: str) -> Path:
+    """A relative `session.dataset` is relative to the project root (the folder of conf/)."""
+    dataset = Path(path).expanduser()
+    if dataset.is_absolute():
+        return dataset
+    try:
+        return find_conf_dir().parent / dataset
+    except ConfigError:
+        return Path.cwd() / dataset
+
+
+def train_session(
+    cfg: TrainConfig,
+    out_dir: Path,
+    hooks: TrainHooks | None = None,
+    resume_from: Path | None = None,
+) -> TrainResult:
+    """Train `cfg`'s session into `out_dir` (created if needed); see the module docstring.
+
+    With `resume_from` (a checkpoint zip), training continues from that model's timestep
+    count up to `session.total_timesteps`; the replay buffer of off-policy algorithms is
+    not part of a checkpoint and starts empty again.
+    """
+    s = cfg.session
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
+    seed_everything(s.seed, s.torch_threads)
+    dataset = resolve_dataset(s.dataset)
+    market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
+    env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
+    model = _model(cfg, env, resume_from)
+    start = model.num_timesteps
+    callback = SessionCallback(
+        hooks or TrainHooks(), out_dir, s.total_timesteps, s.checkpoint_every,
+        s.progress_seconds, start,
+    )  # fmt: skip
+    seconds = _learn(model, callback, s.total_timesteps, out_dir, resumed=resume_from is not None)
+    speed = (model.num_timesteps - start) / seconds if seconds > 0 else 0.0
+    log.info(
+        "%s: %s timesteps in %.1f s (%s/s)",
+        s.name, human_count(model.num_timesteps), seconds, human_count(speed),
+    )  # fmt: skip
+    result = TrainResult(
+        model_path=callback.checkpoints[-1] if callback.stopped else out_dir / "model.zip",
+        timesteps=model.num_timesteps,
+        stopped_early=callback.stopped,
+        metrics={},
+        baselines={},
+        trade_logs={},
+        equity={},
+        seconds=seconds,
+        timesteps_per_second=speed,
+        checkpoints=list(callback.checkpoints),
+    )
+    if not callback.stopped:
+        save_model(model, result.model_path)
+        _evaluate(cfg, model, dataset, market, out_dir, result)
+    write_json_atomic(out_dir / "metrics.json", _summary(result))
+    return result
+
+
+def _learn(
+    model: BaseAlgorithm, callback: SessionCallback, total: int, out_dir: Path, resumed: bool
+) -> float:
+    """Learn from the model's count up to `total` timesteps; return the wall seconds."""
+    start = model.num_timesteps
+    model.set_logger(configure(str(out_dir / "logs" / f"from_{start:012d}"), _log_formats()))
+    began = time.perf_counter()
+    if total > start:
+        model.learn(
+            total - start,
+            callback=callback,
+            reset_num_timesteps=not resumed,
+            progress_bar=sys.stderr.isatty(),
+        )
+    seconds = time.perf_counter() - began
+    callback.report_end()
+    return seconds
+
+
+def _model(cfg: TrainConfig, env: VecMonitor, resume_from: Path | None) -> BaseAlgorithm:
+    s = cfg.session
+    if resume_from is None:
+        return build_model(cfg.algo, env, seed=s.seed, device=s.device)
+    model = load_model(cfg.algo.name, Path(resume_from), env, device=s.device)
+    # Fresh but reproducible randomness for the rest of the run (RNG states are not saved).
+    model.set_random_seed(s.seed + model.num_timesteps)
+    log.info("resumed from %s at %d timesteps", resume_from, model.num_timesteps)
+    return model
+
+
+def _log_formats() -> list[str]:
+    """SB3's CSV log always; TensorBoard only when installed (not a dependency: STACK.md)."""
+    return ["csv", "tensorboard"] if importlib.util.find_spec("tensorboard") else ["csv"]
+
+
+def _evaluate(
+    cfg: TrainConfig,
+    model: BaseAlgorithm,
+    dataset: Path,
+    train_market: Market,
+    out_dir: Path,
+    result: TrainResult,
+) -> None:
+    """Backtest on every evaluation split; fills the result's metrics and file paths."""
+    s, began = cfg.session, time.perf_counter()
+    per_year = bars_per_year(train_market.timestamps)  # the longest span: stable annualisation
+    for split in s.eval.splits:
+        market = load_market(dataset, split, s.fold, cfg.env.features)
+        evaluation = evaluate_model(
+            model,
+            market,
+            cfg.env,
+            split=split,
+            deterministic=s.eval.deterministic,
+            baselines=s.eval.baselines,
+            random_runs=s.eval.random_runs,
+            seed=s.seed,
+            periods_per_year=per_year,
+        )
+        trades, equity = write_evaluation(evaluation, out_dir / "eval" / split)
+        result.metrics[split] = evaluation.metrics
+        result.baselines[split] = evaluation.baselines
+        result.trade_logs[split], result.equity[split] = trades, equity
+    split, _, metric = s.objective.partition(".")
+    result.objective = float(result.metrics[split][metric])
+    result.eval_seconds = time.perf_counter() - began
+
+
+def _json_number(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _summary(result: TrainResult) -> dict[str, Any]:
+    return {
+        "timesteps": result.timesteps,
+        "stopped_early": result.stopped_early,
+        "seconds": round(result.seconds, 3),
+        "timesteps_per_second": round(result.timesteps_per_second, 1),
+        "eval_seconds": round(result.eval_seconds, 3),
+        "objective": json_safe({"v": result.objective})["v"]
+        if result.objective is not None
+        else None,
+        "splits": {
+            split: {
+                "agent": json_safe(result.metrics[split]),
+                "baselines": {k: json_safe(v) for k, v in result.baselines[split].items()},
+            }
+            for split in result.metrics
+        },
+    }

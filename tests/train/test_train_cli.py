@@ -1,0 +1,91 @@
+"""`python -m qraptor.train` as a user runs it: one session, a bad config, sweeps with the
+basic launcher, joblib and Optuna (subprocesses; tiny sessions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY = (
+    "experiment=quick",
+    "session.total_timesteps=256",
+    "session.n_envs=4",
+    "session.checkpoint_every=256",
+    "session.eval.random_runs=2",
+    "algo.n_steps=32",
+    "algo.batch_size=64",
+    "env.window=8",
+    "env.episode.length=32",
+)
+
+
+def _train(project_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "qraptor.train", *args],
+        cwd=project_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def _session_files(folder: Path) -> None:
+    for name in ("model.zip", "config.yaml", "metrics.json", "eval/val/trades.csv"):
+        assert (folder / name).is_file(), f"{folder / name} missing"
+
+
+def test_one_session_prints_its_summary(project_root, tiny_dataset, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = _train(project_root, *TINY, f"session.dataset={tiny_dataset}", f"hydra.run.dir={out}")
+    assert done.returncode == 0, done.stderr
+    _session_files(out)
+    assert "buy_and_hold" in done.stdout and "objective" in done.stdout
+    objective = json.loads((out / "metrics.json").read_text())["objective"]
+    assert f"objective {objective}" in done.stdout
+
+
+def test_a_bad_config_is_one_readable_line(project_root, tiny_dataset, tmp_path: Path) -> None:
+    done = _train(
+        project_root, *TINY, "session.n_envs=0", f"session.dataset={tiny_dataset}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "session.n_envs" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run" / "model.zip").exists()
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib_local"])
+def test_multirun_sweeps(project_root, tiny_dataset, tmp_path: Path, launcher: str) -> None:
+    sweep = tmp_path / "sweep"
+    done = _train(
+        project_root, "-m", *TINY, f"hydra/launcher={launcher}", "session.seed=0,1",
+        f"session.dataset={tiny_dataset}", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for job in ("0", "1"):
+        _session_files(sweep / job)
+    seeds = [
+        yaml.safe_load((sweep / j / "config.yaml").read_text())["session"]["seed"] for j in "01"
+    ]
+    assert seeds == [0, 1]
+
+
+def test_optuna_sweep_maximises_the_objective(project_root, tiny_dataset, tmp_path: Path) -> None:
+    sweep = tmp_path / "optuna"
+    done = _train(
+        project_root, "hparams_search=ppo_optuna", *TINY, "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=1", f"session.dataset={tiny_dataset}", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    objectives = [json.loads((sweep / j / "metrics.json").read_text())["objective"] for j in "01"]
+    assert results["best_value"] == pytest.approx(max(objectives))
+    assert set(results["best_params"]) >= {"algo.learning_rate", "algo.n_epochs"}
