@@ -21,7 +21,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("raw", "ingest", "clean", "reduce", "features", "split")
+STAGES = ("raw", "ingest", "clean", "reduce", "features", "split", "train", "evaluate")
+UPSTREAM_OF_SPLIT = {"raw", "ingest", "clean", "reduce", "features"}
 
 
 def _env() -> dict[str, str]:
@@ -62,6 +63,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     (dest / "dvc.lock").unlink(missing_ok=True)  # start as if nothing ever ran here
+    train = dest / "conf/train.yaml"  # a short training session: this tests the pipeline
+    train.write_text(re.sub(r"total_timesteps: \d+", "total_timesteps: 4096", train.read_text()))
     run(["git", "init", "-q"], dest)
     run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A"], dest)
     run(
@@ -83,8 +86,11 @@ def test_repro_runs_every_stage_and_writes_the_dataset(repo: Path, first_run):
     assert dataset["timestamp"].is_monotonic_increasing
     meta = json.loads((repo / "data/processed/dataset/splits.json").read_text())
     assert meta  # boundaries are recorded
-    for name in ("clean", "reduce", "features", "split"):
+    for name in ("clean", "reduce", "features", "split", "evaluate"):
         assert (repo / f"reports/metrics/{name}.json").is_file()
+    evaluation = json.loads((repo / "reports/metrics/evaluate.json").read_text())
+    assert {"agent", "buy_and_hold", "random"} <= set(evaluation["test"])
+    assert (repo / "models/agent/model.zip").is_file()
     # outputs are DVC's, not git's
     ignored = run(
         [
@@ -117,11 +123,13 @@ def test_changing_one_parameter_reruns_only_dependent_stages(repo: Path, first_r
         status = run(["dvc", "status"], repo)
         assert "split" in status.stdout and "reduce" not in status.stdout
         rerun = run(["dvc", "repro"], repo)
-        assert ran_stages(rerun.stdout) == {"split"}
+        # split reran; what consumes its output (train, evaluate) too; nothing upstream
+        assert "split" in ran_stages(rerun.stdout)
+        assert ran_stages(rerun.stdout) <= {"split", "train", "evaluate"}
     finally:
         conf.write_text(original)
     restored = run(["dvc", "repro"], repo)
-    assert ran_stages(restored.stdout) <= {"split"}
+    assert not ran_stages(restored.stdout) & UPSTREAM_OF_SPLIT
 
 
 def test_metrics_and_offline_plots(repo: Path, first_run):
@@ -135,7 +143,8 @@ def test_metrics_and_offline_plots(repo: Path, first_run):
     assert not re.search(r"<script[^>]+src=", page)  # nothing loaded from the network
     assert "window.vegaEmbed" in page  # the libraries are inlined
     assert "Close price of the reduced bars" in page  # the vega plot of bars.csv
-    assert "bars.png" in page and "splits.png" in page
+    assert "Test equity, agent vs baselines" in page
+    assert "bars.png" in page and "splits.png" in page and "equity_test.png" in page
 
 
 def test_local_dvc_remote_push_and_pull_round_trip(repo: Path, first_run, tmp_path: Path):

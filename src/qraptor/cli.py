@@ -140,6 +140,19 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("overrides", nargs="*", help="overrides of conf/store/default.yaml")
         sub.set_defaults(handler=_run_db, action=action)
 
+    evaluate = groups.add_parser(
+        "evaluate",
+        help="reports of a training run: DVC metrics, equity plots vs baselines (dvc stage)",
+        description="Turn a training run's evaluation (its eval/<split>/ folders) into a flat "
+        "DVC metrics file, thinned equity curves for `dvc plots` and one figure per split.",
+    )
+    evaluate.add_argument("--run", type=Path, required=True, help="the training run folder")
+    evaluate.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    evaluate.add_argument("--plots", type=Path, required=True, help="folder for equity CSVs")
+    evaluate.add_argument("--figures", type=Path, required=True, help="folder for PNG figures")
+    evaluate.add_argument("--title", default="", help="prefix of the figure titles")
+    evaluate.set_defaults(handler=_run_evaluate)
+
     template = groups.add_parser(
         "plots-template",
         help="write the offline HTML template `dvc plots show` uses (vega inlined)",
@@ -219,6 +232,14 @@ def _run_db(args: argparse.Namespace, extra: list[str]) -> None:
     cfg = load_store_config([*args.overrides, *extra])
     action = {"start": db_cli.db_start, "status": db_cli.db_status, "stop": db_cli.db_stop}
     print(action[args.action](cfg))
+
+
+def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.evaluation.report import write_reports
+
+    if extra:
+        raise SystemExit(f"qraptor evaluate: unexpected arguments {extra}")
+    write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
 
 
 def _run_plots_template(args: argparse.Namespace, extra: list[str]) -> None:

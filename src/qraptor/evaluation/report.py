@@ -1,0 +1,130 @@
+"""Reports of one trained session: DVC metrics, plot data and figures from its evaluation.
+
+`train_session` backtests the agent and its baselines on every evaluation split and leaves
+`eval/<split>/` in its run folder. This module turns that folder into what people compare:
+a flat metrics JSON (`dvc metrics diff` between experiments), thinned equity curves for DVC's
+vega plots (`dvc plots diff`), and one figure per split (equity against the baselines,
+drawdown, position over price). Notebooks and the dashboard reuse the figure functions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from qraptor.common.atomic import write_json_atomic
+from qraptor.data.plots import save_figure, thin, write_plot_csv
+from qraptor.errors import DataError
+
+# The metrics a comparison table shows first; every metric stays in the run's metrics.json.
+HEADLINE = (
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "turnover",
+    "hit_rate",
+    "costs_paid",
+    "exposure",
+    "n_trades",
+)
+BASELINE_COLOURS = {"buy_and_hold": "#f58518", "flat": "#9d9d9d", "random": "#b279a2"}
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """The metrics.json a training run wrote, naming the folder when it is not one."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise DataError(run_dir, "no metrics.json: not the output folder of a training run")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def dvc_metrics(run: dict[str, Any]) -> dict[str, Any]:
+    """Per split: the agent's headline metrics and each baseline's, plus the objective."""
+    flat: dict[str, Any] = {"objective": run.get("objective"), "timesteps": run.get("timesteps")}
+    for split, result in run.get("splits", {}).items():
+        section = {"agent": _headline(result["agent"])}
+        for name, metrics in result.get("baselines", {}).items():
+            section[name] = _headline(metrics)
+        sharpes = [s for s in result.get("random_sharpes", []) if s is not None]
+        if sharpes:
+            agent = result["agent"].get("sharpe")
+            section["agent_beats_random_share"] = (
+                float(np.mean([agent > s for s in sharpes])) if agent is not None else None
+            )
+        flat[split] = section
+    return flat
+
+
+def equity_frame(run_dir: Path, split: str) -> pd.DataFrame:
+    """Agent and baseline equity on one split, one row per bar, with price and position."""
+    folder = Path(run_dir) / "eval" / split
+    agent = pd.read_csv(folder / "equity.csv", parse_dates=["timestamp"])
+    baselines = pd.read_csv(folder / "baselines_equity.csv", parse_dates=["timestamp"])
+    frame = agent[["timestamp", "close", "position", "equity"]].rename(columns={"equity": "agent"})
+    return frame.merge(baselines, on="timestamp", how="left")
+
+
+def evaluation_figure(frame: pd.DataFrame, title: str) -> Figure:
+    """Equity of the agent against its baselines, the agent's drawdown, its position."""
+    fig, (equity_ax, drawdown_ax, position_ax) = plt.subplots(
+        3, 1, figsize=(11, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.5]}
+    )
+    view = thin(frame, 4000)
+    for name, colour in BASELINE_COLOURS.items():
+        if name in view:
+            label = "random (median)" if name == "random" else name.replace("_", " ")
+            equity_ax.plot(view["timestamp"], view[name], color=colour, linewidth=0.9, label=label)
+    equity_ax.plot(view["timestamp"], view["agent"], color="#1f4e79", linewidth=1.3, label="agent")
+    equity_ax.set_ylabel("equity")
+    equity_ax.legend(loc="upper left", frameon=False, ncol=4)
+    equity_ax.set_title(title)
+    peak = view["agent"].cummax()
+    drawdown_ax.fill_between(
+        view["timestamp"], -(1 - view["agent"] / peak), 0, color="#e45756", alpha=0.6, linewidth=0
+    )
+    drawdown_ax.set_ylabel("drawdown")
+    position_ax.plot(view["timestamp"], view["close"], color="#444444", linewidth=0.8)
+    position_ax.set_ylabel("price")
+    side = position_ax.twinx()
+    side.fill_between(
+        view["timestamp"],
+        view["position"],
+        0,
+        step="post",
+        color="#54a24b",
+        alpha=0.35,
+        linewidth=0,
+    )
+    side.set_ylabel("position")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def write_reports(
+    run_dir: Path, metrics_path: Path, plots_dir: Path, figures_dir: Path, title: str = ""
+) -> dict[str, Any]:
+    """The DVC metrics file, a plot CSV and a figure per evaluated split; returns the metrics."""
+    run = read_run(run_dir)
+    metrics = dvc_metrics(run)
+    write_json_atomic(metrics_path, metrics)
+    for split in run.get("splits", {}):
+        frame = equity_frame(run_dir, split)
+        columns = {c: c for c in ("timestamp", "agent", *BASELINE_COLOURS) if c in frame}
+        write_plot_csv(frame, Path(plots_dir) / f"equity_{split}.csv", columns)
+        heading = f"{title + ': ' if title else ''}{split} split, agent vs baselines (same costs)"
+        save_figure(evaluation_figure(frame, heading), Path(figures_dir) / f"equity_{split}.png")
+    return metrics
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {key: metrics.get(key) for key in HEADLINE if key in metrics}
