@@ -10,18 +10,15 @@ import pandas as pd
 import polars as pl
 import pytest
 import ta
-from omegaconf import OmegaConf
 
-from qraptor.config import find_conf_dir, to_schema
+from qraptor.config import load_group
 from qraptor.data.features import FEATURES, FeaturesConfig, compute_features, feature_columns
 from qraptor.errors import ConfigError, DataError
 
 
 def features_config(*overrides: str) -> FeaturesConfig:
     """conf/features/default.yaml with dotlist overrides, validated like the stage does."""
-    section = OmegaConf.load(find_conf_dir() / "features" / "default.yaml")
-    section = OmegaConf.merge(section, OmegaConf.from_dotlist(list(overrides)))
-    return to_schema(section, FeaturesConfig, "features")
+    return load_group("features", FeaturesConfig, overrides)
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 
-from qraptor.config import find_conf_dir, to_schema
+from qraptor.config import load_group
 from qraptor.data.features import FEATURES, FeaturesConfig, compute_features, feature_columns
 from qraptor.data.normalize import NormalizeConfig
 from qraptor.data.split import (
@@ -40,8 +39,7 @@ SETTINGS = settings(deadline=None, max_examples=25, suppress_health_check=[Healt
 
 
 def features_config() -> FeaturesConfig:
-    section = OmegaConf.load(find_conf_dir() / "features" / "default.yaml")
-    return to_schema(section, FeaturesConfig, "features")
+    return load_group("features", FeaturesConfig)
 
 
 def random_bars(n: int, seed: int) -> pd.DataFrame:

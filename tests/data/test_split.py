@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
-from qraptor.config import find_conf_dir, to_schema
+from qraptor.config import load_group
 from qraptor.data.features import FeaturesConfig, compute_features, feature_columns
 from qraptor.data.split import (
     SplitConfig,
@@ -25,9 +24,7 @@ from qraptor.errors import ConfigError, DataError
 
 
 def group_config(group: str, schema: type, *overrides: str):
-    section = OmegaConf.load(find_conf_dir() / group / "default.yaml")
-    section = OmegaConf.merge(section, OmegaConf.from_dotlist(list(overrides)))
-    return to_schema(section, schema, group)
+    return load_group(group, schema, overrides)
 
 
 def split_config(*overrides: str) -> SplitConfig:

@@ -103,9 +103,8 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
     """A dataset folder written by the split stage (conf/split defaults, 4 folds) from
     800 random-walk bars with two features."""
     import pandas as pd
-    from omegaconf import OmegaConf
 
-    from qraptor.config import find_conf_dir, to_schema
+    from qraptor.config import load_group
     from qraptor.data.split import SplitConfig, make_dataset
 
     market = random_market(21, n_bars=800, n_features=2)
@@ -119,8 +118,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
             "carry": market.features[:, 1].astype(np.float64),
         }
     )
-    section = OmegaConf.load(find_conf_dir() / "split" / "default.yaml")
-    split_cfg = to_schema(section, SplitConfig, "split")
+    split_cfg = load_group("split", SplitConfig)
     out = tmp_path_factory.mktemp("dataset") / "dataset"
     make_dataset(frame, ["momentum", "carry"], split_cfg, out)
     return out

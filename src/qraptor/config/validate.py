@@ -7,6 +7,8 @@ the full dotted key in the message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -39,3 +41,29 @@ def check(condition: bool, key: str, problem: str) -> None:
     """Range check for a schema's `__post_init__`: raise ConfigError naming `key`."""
     if not condition:
         raise ConfigError(key, problem)
+
+
+def load_group(
+    group: str,
+    schema: type[S],
+    overrides: Sequence[str] = (),
+    option: str = "default",
+    conf_dir: str | Path | None = None,
+) -> S:
+    """One option of a config group (`conf/<group>/<option>.yaml`) with dotlist overrides.
+
+    For code that needs one section without composing a root config (a worker's store
+    settings, a benchmark's env). Keys are relative to the group; a leading ``<group>.`` or
+    ``+`` is accepted, so overrides written for a composed root config work unchanged.
+    """
+    from qraptor.config.compose import find_conf_dir
+
+    path = Path(conf_dir or find_conf_dir()) / group / f"{option}.yaml"
+    if not path.is_file():
+        raise ConfigError(group, f"no config file {path}")
+    items = [o.removeprefix("+").removeprefix(f"{group}.") for o in overrides]
+    try:
+        section = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(items))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(group, str(exc).strip().splitlines()[0]) from None
+    return to_schema(section, schema, group)

@@ -10,11 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from qraptor.config import check, find_conf_dir, to_schema
-from qraptor.errors import ConfigError
+from qraptor.config import check, load_group
 
 ACTION_TYPES = ("discrete", "long_only", "levels", "continuous")
 EXECUTION_PRICES = ("open", "vwap", "close")
@@ -162,10 +158,4 @@ def load_env_config(overrides: Sequence[str] = ()) -> EnvConfig:
     Keys are relative to the env group; a leading ``env.`` is accepted too, so overrides
     written for a composed root config work unchanged.
     """
-    path = find_conf_dir() / "env" / "default.yaml"
-    items = [o.removeprefix("env.").removeprefix("+") for o in overrides]
-    try:
-        section = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(items))
-    except OmegaConfBaseException as exc:
-        raise ConfigError("env", str(exc).strip().splitlines()[0]) from None
-    return to_schema(section, EnvConfig, "env")
+    return load_group("env", EnvConfig, overrides)

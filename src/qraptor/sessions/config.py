@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
-from qraptor.config import check, find_conf_dir, to_schema
-from qraptor.errors import ConfigError
+from qraptor.config import check, load_group, to_schema
 
 
 @dataclass
@@ -108,10 +106,4 @@ def load_store_config(overrides: Sequence[str] = ()) -> StoreConfig:
     Keys are relative to the store group; a leading ``store.`` is accepted too, so overrides
     written for a composed root config work unchanged.
     """
-    path = find_conf_dir() / "store" / "default.yaml"
-    items = [o.removeprefix("+").removeprefix("store.") for o in overrides]
-    try:
-        section = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(items))
-    except OmegaConfBaseException as exc:
-        raise ConfigError("store", str(exc).strip().splitlines()[0]) from None
-    return to_schema(section, StoreConfig, "store")
+    return load_group("store", StoreConfig, overrides)
