@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, exactly this version: a CPU build on disk here (shared/STACK.md)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# declares optuna<3 (broken with SQLAlchemy 2.1); works with optuna 4-5 (STACK.md)
+	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0
 	touch $@
 
 setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tools
