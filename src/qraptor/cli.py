@@ -140,6 +140,69 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("overrides", nargs="*", help="overrides of conf/store/default.yaml")
         sub.set_defaults(handler=_run_db, action=action)
 
+    worker = groups.add_parser(
+        "worker",
+        help="train queued sessions from the session store, one at a time, until stopped",
+        description="Claim the next queued session (priority, then age), train it with "
+        "heartbeats and GridFS checkpoints, store its model and results, repeat. SIGTERM or "
+        "Ctrl-C checkpoints and releases the running session, then exits 0. Overrides of "
+        "conf/store (lease_seconds=30, or QRAPTOR_MONGO_URI for the database) and of "
+        "conf/worker (worker.poll_max_seconds=5) may follow.",
+    )
+    worker.add_argument("--once", action="store_true", help="the next session, if any, then exit")
+    worker.add_argument("--max-sessions", type=int, metavar="N", help="exit after N sessions")
+    worker.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS", help="exit after this long without work"
+    )
+    worker.add_argument(
+        "--poll", type=float, metavar="SECONDS", help="first wait when the queue is empty"
+    )
+    worker.add_argument("--worker-id", help="name in the session store (default host:pid)")
+    worker.add_argument("overrides", nargs="*", help="overrides of conf/store and conf/worker")
+    worker.set_defaults(handler=_run_worker)
+
+    sessions = groups.add_parser(
+        "sessions",
+        help="queue, inspect, cancel, retry and export training sessions",
+        description="Training sessions in the session store. Sessions are named by id or a "
+        "unique id prefix; overrides of conf/store (store.uri=...) choose the database.",
+    )
+    verbs = sessions.add_subparsers(title="actions", metavar="ACTION")
+    sub = verbs.add_parser(
+        "submit",
+        help="queue one session: Hydra overrides of conf/train.yaml, validated first",
+        description="Compose conf/train.yaml with the overrides (experiment=quick "
+        "session.seed=3 ...), validate it and queue it; prints the session id. The queue is "
+        "QRAPTOR_MONGO_URI, or store.uri='mongodb://...' (quoted: Hydra override syntax).",
+    )
+    sub.add_argument("--priority", type=int, default=0, help="higher is claimed first")
+    sub.add_argument("--tag", action="append", default=[], help="a label (repeatable)")
+    sub.add_argument("--max-attempts", type=int, help="claims before failing (store default)")
+    sub.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml")
+    sub.set_defaults(handler=_run_sessions, action="submit")
+    sub = verbs.add_parser("list", help="sessions as a table, newest first")
+    sub.add_argument("--status", help="queued | running | succeeded | failed | cancelled")
+    sub.add_argument("--sweep", help="sweep id")
+    sub.add_argument("--tag", help="tag")
+    sub.add_argument("--limit", type=int, default=50, help="rows shown (default 50)")
+    sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
+    sub.set_defaults(handler=_run_sessions, action="list")
+    for action, text in (
+        ("show", "one session: config, history, errors, metrics, files"),
+        ("cancel", "cancel a queued or running session"),
+        ("retry", "queue a failed or cancelled session again"),
+        ("export", "download a session's model, CSVs and metrics (sha256-verified)"),
+    ):
+        sub = verbs.add_parser(action, help=text, description=text)
+        sub.add_argument("session", help="session id or a unique prefix")
+        if action == "retry":
+            sub.add_argument("--fresh", action="store_true", help="drop checkpoints: restart")
+        if action == "export":
+            sub.add_argument("--out", type=Path, required=True, help="folder to write into")
+            sub.add_argument("--checkpoints", action="store_true", help="checkpoints too")
+        sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
+        sub.set_defaults(handler=_run_sessions, action=action)
+
     evaluate = groups.add_parser(
         "evaluate",
         help="reports of a training run: DVC metrics, equity plots vs baselines (dvc stage)",
@@ -152,6 +215,24 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--figures", type=Path, required=True, help="folder for PNG figures")
     evaluate.add_argument("--title", default="", help="prefix of the figure titles")
     evaluate.set_defaults(handler=_run_evaluate)
+
+    compare = groups.add_parser(
+        "compare",
+        help="sessions, a sweep or an experiment side by side: stats across seeds, deflated "
+        "Sharpe, offline HTML report",
+        description="Compare sessions (ids or unique prefixes), a sweep (--sweep) or an "
+        "experiment (--experiment) from the session store: runs with their config differences "
+        "and metrics next to the baselines, mean/IQM with stratified-bootstrap CIs per group "
+        "of seeds, and for a sweep the PSR and deflated Sharpe ratio of the best trial. Writes "
+        "an HTML report (offline, no scripts). key=value items are overrides of "
+        "conf/compare (split=test), conf/store (store.uri=...) or conf/ledger (ledger.*).",
+    )
+    compare.add_argument("targets", nargs="*", help="session ids or prefixes, and overrides")
+    compare.add_argument("--sweep", help="a sweep id (sessions + ledger trials)")
+    compare.add_argument("--experiment", help="an experiment name")
+    compare.add_argument("--html", type=Path, help="report path (default: conf/compare report.dir)")
+    compare.add_argument("--no-html", action="store_true", help="print the tables only")
+    compare.set_defaults(handler=_run_compare)
 
     template = groups.add_parser(
         "plots-template",
@@ -234,12 +315,64 @@ def _run_db(args: argparse.Namespace, extra: list[str]) -> None:
     print(action[args.action](cfg))
 
 
+def _run_worker(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.sessions import sessions_cli
+
+    sessions_cli.worker(
+        [*args.overrides, *extra],
+        once=args.once,
+        max_sessions=args.max_sessions,
+        idle_exit=args.idle_exit,
+        poll=args.poll,
+        worker_id=args.worker_id,
+    )
+
+
+def _run_sessions(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.sessions import sessions_cli as cli
+
+    overrides = [*args.overrides, *extra]
+    if args.action == "submit":
+        tags, attempts = args.tag, args.max_attempts
+        print(cli.submit(overrides, priority=args.priority, tags=tags, max_attempts=attempts))
+        return
+    with cli.open_store(overrides) as store:
+        if args.action == "list":
+            table = cli.list_table(
+                store, status=args.status, sweep=args.sweep, tag=args.tag, limit=args.limit
+            )
+            cli.stdout().print(table)
+        elif args.action == "show":
+            cli.stdout().print(cli.show(store, args.session))
+        elif args.action == "cancel":
+            print(cli.cancel(store, args.session))
+        elif args.action == "retry":
+            print(cli.retry(store, args.session, fresh=args.fresh))
+        else:
+            paths = cli.export(store, args.session, args.out, checkpoints=args.checkpoints)
+            cli.print_export(paths)
+
+
 def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.evaluation.report import write_reports
 
     if extra:
         raise SystemExit(f"qraptor evaluate: unexpected arguments {extra}")
     write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
+
+
+def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.evaluation.compare_cli import run_compare
+
+    items = [*args.targets, *extra]
+    run_compare(
+        [t for t in items if "=" not in t],
+        sweep=args.sweep,
+        experiment=args.experiment,
+        html=args.html,
+        write_html=not args.no_html,
+        overrides=[t for t in items if "=" in t],
+    )
 
 
 def _run_plots_template(args: argparse.Namespace, extra: list[str]) -> None:
