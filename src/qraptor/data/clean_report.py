@@ -28,6 +28,9 @@ _EXAMPLE_SCHEMA = {
 }
 
 
+EXAMPLE_ORDER = ["src_file", "src_row", "when", "detail"]  # a total order: see add()
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """What a rule checks, and whether finding it is a violation (strict mode fails on it)."""
@@ -111,8 +114,12 @@ class CleanReport:
         if self.audit:
             lineage = offenders.select("src_file", "src_row", pl.lit(rule).alias("rule"))
             self._flagged.append(lineage)
-        first = offenders.bottom_k(self.max_examples, by=["src_file", "src_row"])
-        new = first.select(  # describe only the few kept, not millions of offenders
+        # Describe only the few kept, not millions of offenders. A source row can offend more
+        # than once (a duplicated line), so every row tied with the k-th key is described and
+        # the examples ordered by all four columns: the same examples whatever the batching.
+        key = pl.col("src_file").cast(pl.Int64) * (1 << 40) + pl.col("src_row")
+        kth = offenders.select(key.bottom_k(self.max_examples).max()).item()
+        new = offenders.filter(key <= kth).select(
             pl.col("src_file"),
             pl.col("src_row"),
             pl.col("timestamp").dt.to_string(ISO_NS).fill_null("null").alias("when"),
@@ -120,7 +127,7 @@ class CleanReport:
         )
         tally.examples = (
             pl.concat([tally.examples, new], how="vertical_relaxed")
-            .sort(["src_file", "src_row"])
+            .sort(EXAMPLE_ORDER)
             .head(self.max_examples)
         )
         if self.strict and RULES[rule].violation:
