@@ -47,3 +47,9 @@ def test_help_lists_the_stages(capsys):
     out = capsys.readouterr().out
     for stage in ("raw", "ingest", "clean", "reduce", "features", "split"):
         assert stage in out
+
+
+def test_test_file_names_are_unique(project_root: Path):
+    """pytest imports test modules by basename: two test_x.py in different folders clash."""
+    names = [p.name for p in (project_root / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -50,6 +50,10 @@ def test_returns_risk_and_drawdown_by_hand() -> None:
     assert m["max_drawdown"] == pytest.approx(0.1)  # 110 -> 99
     assert m["calmar"] == pytest.approx((1.089**2 - 1) / 0.1)
     assert m["final_equity"] == pytest.approx(108.9) and m["bars"] == 3
+    # per-bar moments for the probabilistic / deflated Sharpe ratios: +10 %, -10 %, +10 %
+    assert m["sharpe_per_bar"] == pytest.approx((1 / 30) / 0.1154701, rel=1e-6)
+    assert m["skewness"] == pytest.approx(-0.7071068, rel=1e-6)  # two up, one down
+    assert m["kurtosis"] == pytest.approx(1.5)  # Pearson, biased: a two-point law
     assert set(m) == set(METRIC_NAMES)
 
 

@@ -108,3 +108,11 @@ def test_bad_store_settings_name_the_key(override: str, key: str):
     with pytest.raises(ConfigError) as info:
         load_store_config([override])
     assert info.value.key == key
+
+
+def test_a_sweepers_escaped_uri_does_not_leak_its_password():
+    # Hydra's sweepers escape ':' in overrides; the password must still be masked
+    from qraptor.sessions.uri import scrub_override
+
+    scrubbed = scrub_override(r"store.uri=mongodb\://user\:hunter2@db.example/")
+    assert "hunter2" not in scrubbed

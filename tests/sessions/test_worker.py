@@ -72,6 +72,7 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     names = {(f["kind"], f["name"]) for f in doc["files"]}
     assert names == {
         ("model", "model.zip"),
+        ("keras_h5", "policy.h5"),  # the TensorFlow export of the policy
         ("metrics", "metrics.json"),
         *{("trade_log", f"{s}_trades.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_equity.csv") for s in ("val", "test")},
@@ -97,6 +98,7 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     assert doc["data_version"]["method"] == "sha256"
     assert doc["data_version"]["hash"] == data_version(dataset)["hash"]
     assert list(work.iterdir()) == []  # scratch folder removed
+    assert doc["mlflow_run_id"]  # the session's MLflow run
 
 
 def test_invalid_config_fails_readably_and_the_worker_serves_the_next(queue):

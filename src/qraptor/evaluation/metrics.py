@@ -30,6 +30,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from qraptor.evaluation.statistics import return_moments
+
 YEAR_NS = 365.25 * 24 * 3600 * 1e9
 METRIC_NAMES = (
     "total_return",
@@ -48,6 +50,10 @@ METRIC_NAMES = (
     "n_trades",
     "bars",
     "final_equity",
+    # per-bar (not annualised) moments: what the probabilistic and deflated Sharpe ratios need
+    "sharpe_per_bar",
+    "skewness",
+    "kurtosis",
 )
 
 
@@ -153,6 +159,7 @@ def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) 
     periods = holding_periods(trade, units, steps["equity_change"].to_numpy(dtype=np.float64))
     lengths = _holding_lengths(trade, units)
     notional = np.abs(trade) * steps["fill_price"].to_numpy(dtype=np.float64)
+    moments = return_moments(returns)
     step_equity = steps["equity"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         position = np.where(
@@ -177,6 +184,9 @@ def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) 
         "n_trades": float(np.count_nonzero(trade)),
         "bars": float(len(steps)),
         "final_equity": float(equity[-1]),
+        "sharpe_per_bar": moments.sharpe,
+        "skewness": moments.skewness,
+        "kurtosis": moments.kurtosis,
     }
 
 

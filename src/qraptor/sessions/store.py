@@ -215,6 +215,19 @@ class SessionStore:
         LeaseLost if the session is no longer running under `worker_id`."""
         claims.heartbeat(self._conn, session_id, worker_id, progress)
 
+    def record_provenance(
+        self, session_id: str, worker_id: str, git_commit: str | None, data_version: dict | None
+    ) -> None:
+        """The code and data version the owning worker trains with (raises LeaseLost)."""
+        update = {
+            "$set": {
+                "git_commit": git_commit,
+                "data_version": data_version,
+                "updated_at": self._conn.now(),
+            }
+        }
+        claims.owned_update(self._conn, session_id, worker_id, update, "provenance", Status.RUNNING)
+
     def complete(
         self, session_id: str, worker_id: str, metrics: dict, mlflow_run_id: str | None = None
     ) -> None:

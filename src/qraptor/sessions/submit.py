@@ -25,8 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 from qraptor.common.log import get_logger
 from qraptor.config import check, compose, to_schema
 from qraptor.sessions.store import SessionStore
-from qraptor.sessions.worker_provenance import data_version, dataset_path, git_commit
-from qraptor.train.config import FOREIGN_SECTIONS, SECTIONS, TRAIN_CONFIG, train_config_from
+from qraptor.sessions.worker_provenance import data_version, git_commit
+from qraptor.train.config import (
+    FOREIGN_SECTIONS,
+    SECTIONS,
+    TRAIN_CONFIG,
+    resolve_dataset,
+    train_config_from,
+)
 
 log = get_logger(__name__)
 DEFAULT_EXPERIMENT = "default"
@@ -133,7 +139,7 @@ def enqueue(
     for request in requests:
         dataset = str(request.config["session"]["dataset"])
         if dataset not in versions:
-            versions[dataset] = data_version(dataset_path(dataset))
+            versions[dataset] = data_version(resolve_dataset(dataset))
         session_id = store.submit(
             request.config,
             priority=priority,

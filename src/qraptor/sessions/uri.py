@@ -56,9 +56,17 @@ def redact_uri(uri: str) -> str:
     return _SECRET_QUERY.sub(lambda m: f"{m['head']}{MASK}", f"{scheme}://{rest}")
 
 
+_HYDRA_ESCAPE = re.compile(r"\\([:/@=,])")
+
+
 def redact_text(text: str) -> str:
     """Every URI password and secret URI option in free `text` (an error message, a
-    traceback, a Hydra override) replaced by ``***``."""
+    traceback, a Hydra override) replaced by ``***``.
+
+    Hydra's sweepers escape ``:`` in overrides (``mongodb\\://u\\:pw@h``); those escapes are
+    undone first, or the password would slip past the URI pattern.
+    """
+    text = _HYDRA_ESCAPE.sub(r"\1", text)
     text = _USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m['head']}{MASK}", text)
 

@@ -41,14 +41,6 @@ def project_root() -> Path:
         return Path.cwd()
 
 
-def dataset_path(dataset: str, root: Path | None = None) -> Path:
-    """`session.dataset` as a path: relative paths are relative to the project root (the
-    rule of qraptor.train.trainer.resolve_dataset, kept here so that submitting a session
-    does not import torch)."""
-    path = Path(dataset).expanduser()
-    return path if path.is_absolute() else (root or project_root()) / path
-
-
 @functools.lru_cache(maxsize=8)
 def git_commit(root: Path | None = None) -> str | None:
     """`git rev-parse HEAD` of the project (None outside a repository or before a commit)."""

@@ -27,15 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from qraptor.common.log import get_logger
 from qraptor.errors import ConfigError
-from qraptor.sessions import claims
 from qraptor.sessions.errors import LeaseLost, StoreError, StoreUnavailable
 from qraptor.sessions.lease import LeaseKeeper
 from qraptor.sessions.session import Session
-from qraptor.sessions.status import FileKind, Status
+from qraptor.sessions.status import FileKind
 from qraptor.sessions.store import SessionStore
 from qraptor.sessions.uri import redact_text
-from qraptor.sessions.worker_provenance import data_version, dataset_path, git_commit
-from qraptor.train.config import train_config_from
+from qraptor.sessions.worker_provenance import data_version, git_commit
+from qraptor.train.config import resolve_dataset, train_config_from
 
 if TYPE_CHECKING:
     from qraptor.train.config import TrainConfig
@@ -164,19 +163,43 @@ def _attempt(
         clock.add("checkpoint_upload_seconds", began)
         clock.checkpoint_uploads += 1
 
-    with LeaseKeeper(store, sid, worker_id) as lease:
-        hooks = TrainHooks(
-            on_progress=lambda done, total: lease.report(done, total, phase="training"),
-            on_checkpoint=upload_checkpoint,
-            should_stop=lambda: should_stop() or lease.lost.is_set(),
+    from qraptor.tracking.session_run import start_session_run
+
+    run_dir = work_dir / "run"
+    # The MLflow run wraps the lease: a lost lease ends the run KILLED (the next worker
+    # reopens the same run by its session id) while heartbeats go on during the uploads.
+    with (
+        start_session_run(
+            session.config,
+            session_id=sid,
+            sweep_id=session.sweep_id,
+            tags={"qraptor.worker_id": worker_id},
+            experiment_preset=session.experiment,
+        ) as tracker,
+        LeaseKeeper(store, sid, worker_id) as lease,
+    ):
+        hooks = tracker.train_hooks(
+            TrainHooks(
+                on_progress=lambda done, total: lease.report(done, total, phase="training"),
+                on_checkpoint=upload_checkpoint,
+                should_stop=lambda: should_stop() or lease.lost.is_set(),
+            ),
+            run_dir,
         )
-        result = train_session(cfg, work_dir / "run", hooks, resume_from=resume_path)
+        result = train_session(cfg, run_dir, hooks, resume_from=resume_path)
         lease.check()  # a lost lease ends training early: say why instead of releasing
         t = clock.add("train_seconds", t)
         if not result.stopped_early:
             lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing results")
-            _store_results(store, sid, worker_id, result, work_dir / "run")
+            _store_results(store, sid, worker_id, result, run_dir)
             t = clock.add("upload_seconds", t)
+        tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
+        if not result.stopped_early and "keras_h5" in tracker.files:
+            store.attach_file(
+                sid, FileKind.KERAS_H5, tracker.files["keras_h5"], "policy.h5", worker_id=worker_id
+            )
+        t = clock.add("tracking_seconds", t)
+        mlflow_run_id = tracker.run_id if tracker.enabled else None
     if result.stopped_early:
         store.release(sid, worker_id)
         log.info("session %s: stopped at %d timesteps and released", sid, result.timesteps)
@@ -184,7 +207,7 @@ def _attempt(
     clock.phases["learn_seconds"] = result.seconds  # of train_seconds: SB3's learn()
     clock.phases["eval_seconds"] = result.eval_seconds  # of train_seconds: the backtests
     metrics = session_metrics(cfg, result, resumed_from, worker_id, clock.summary())
-    store.complete(sid, worker_id, metrics)
+    store.complete(sid, worker_id, metrics, mlflow_run_id=mlflow_run_id)
     log.info("session %s done: %s", sid, _headline(metrics))
     return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
 
@@ -192,7 +215,7 @@ def _attempt(
 def _record_provenance(store: SessionStore, session: Session, worker_id: str, dataset: str) -> None:
     """The code and data this worker trains with, on the session document (overwriting the
     submitter's, which may come from another checkout; a difference is logged)."""
-    commit, version = git_commit(), data_version(dataset_path(dataset))
+    commit, version = git_commit(), data_version(resolve_dataset(dataset))
     submitted_hash = (session.data_version or {}).get("hash")
     for name, ours, theirs in (
         ("git commit", commit, session.git_commit),
@@ -202,12 +225,7 @@ def _record_provenance(store: SessionStore, session: Session, worker_id: str, da
             log.warning(
                 "session %s: submitted with %s %s, trained with %s", session.id, name, theirs, ours
             )
-    # The store has no public writer for these two fields yet; the owner-checked update
-    # of claims.py keeps this a compare-and-set like every other write of a worker.
-    update = {
-        "$set": {"git_commit": commit, "data_version": version, "updated_at": store._conn.now()}
-    }
-    claims.owned_update(store._conn, session.id, worker_id, update, "provenance", Status.RUNNING)
+    store.record_provenance(session.id, worker_id, commit, version)
 
 
 def _store_results(

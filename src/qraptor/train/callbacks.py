@@ -4,6 +4,8 @@ Called once per vec-env step (n_envs timesteps): it reports progress every few s
 writes a checkpoint each time the timestep count crosses a multiple of `checkpoint_every`,
 and stops training (after a last checkpoint) as soon as `should_stop` says so. It knows
 nothing of where checkpoints go next: the hooks decide (the worker uploads them).
+`LogHookWriter` passes each dump of SB3's logger (losses, episode reward, fps) to the
+`on_log` hook: that is how training curves reach MLflow and TensorBoard (qraptor.tracking).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter
 
 from qraptor.common.atomic import atomic_path
 from qraptor.common.log import get_logger
@@ -35,6 +39,10 @@ class TrainHooks:
     on_progress: Callable[[int, int], None] | None = None  # (timesteps done, total)
     on_checkpoint: Callable[[Path, int], None] | None = None  # (zip path, timesteps)
     should_stop: Callable[[], bool] | None = None  # True: checkpoint and stop at this step
+    # (SB3 logger values, timesteps) at each dump of SB3's logger: once a rollout for PPO,
+    # every log_interval updates or episodes for the others. Values are SB3's keys
+    # (rollout/ep_rew_mean, train/loss, time/fps...); non-numeric ones included as logged.
+    on_log: Callable[[dict[str, Any], int], None] | None = None
 
 
 def checkpoint_path(out_dir: Path, timesteps: int) -> Path:
@@ -101,3 +109,18 @@ class SessionCallback(BaseCallback):
         """A last progress report when learning ends."""
         if self.hooks.on_progress:
             self.hooks.on_progress(self.num_timesteps, self.total)
+
+
+class LogHookWriter(KVWriter):
+    """An SB3 logger output that hands every dump to `TrainHooks.on_log`."""
+
+    def __init__(self, on_log: Callable[[dict[str, Any], int], None]) -> None:
+        self.on_log = on_log
+
+    def write(
+        self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
+    ) -> None:
+        self.on_log(dict(key_values), step)
+
+    def close(self) -> None:
+        """Nothing owned: the hook's owner closes what it writes to."""

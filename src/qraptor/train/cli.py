@@ -13,6 +13,11 @@ is what the Optuna sweeper maximises. A bad config or bad data prints one readab
 exits with status 2 (in a sweep, that job fails and the sweep reports it). Ctrl-C stops at
 the next step with a checkpoint.
 
+Each session is an MLflow run (conf/tracking; `tracking.enabled=false` to skip). A `-m`
+sweep, with any launcher, is one parent run with a nested run per job: `main` gives the
+invocation a sweep id ($QRAPTOR_SWEEP_ID, inherited by joblib's worker processes; set it
+yourself to add jobs to an existing sweep) and the jobs find or create its parent run.
+
 The task function lives here, not in __main__.py: parallel launchers (joblib/loky) pickle
 it, and a function of the `__main__` module is pickled by value with its globals (a rich
 console holds a lock: unpicklable); from an importable module it goes by reference.
@@ -21,6 +26,7 @@ console holds a lock: unpicklable); from an importable module it goes by referen
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -38,9 +44,13 @@ from rich.table import Table
 from qraptor.common.log import console, setup_logging
 from qraptor.config import find_conf_dir
 from qraptor.errors import QraptorError
+from qraptor.tracking.config import SWEEP_ENV, tracking_config_from
 from qraptor.train.config import TRAIN_CONFIG, train_config_from
 
 if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+
+    from qraptor.tracking.session_run import SessionTracker
     from qraptor.train.trainer import TrainResult
 
 # metric -> column title of the summary table
@@ -58,21 +68,62 @@ SUMMARY_METRICS = {
 def run(composed: DictConfig) -> float | None:
     """The Hydra task: validate, train, evaluate, print the summary, return the objective."""
     setup_logging()
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        cfg = train_config_from(composed)
-        # Imported after validation: a bad config fails before torch and SB3 load (~2 s).
-        from qraptor.train.trainer import TrainHooks, train_session
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    sweep_id = None
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep_id = os.environ.get(SWEEP_ENV) or f"hydra:{Path(hydra_cfg.sweep.dir).resolve()}"
+    from qraptor.sessions.ledger_jobs import record_sweep_job
 
-        stop = _StopOnInterrupt()
-        result = train_session(cfg, out_dir, TrainHooks(should_stop=stop))
+    try:
+        # every trial of a sweep goes on the ledger, failed ones too (the deflated Sharpe
+        # ratio counts them all)
+        with record_sweep_job(composed, hydra_cfg, sweep_id) as job:
+            cfg = train_config_from(composed)
+            tracking = tracking_config_from(composed)
+            # Imported after validation: a bad config fails before torch, SB3 and MLflow load.
+            from qraptor.tracking.run_metadata import default_run_name
+            from qraptor.tracking.session_run import start_session_run
+            from qraptor.train.trainer import TrainHooks, train_session
+
+            config = cfg.to_dict()
+            run_name = None
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                run_name = f"{default_run_name(config, None)}-job{hydra_cfg.job.num}"
+            stop = _StopOnInterrupt()
+            with start_session_run(
+                config,
+                sweep_id=sweep_id,
+                tags=_hydra_tags(hydra_cfg, out_dir),
+                tracking=tracking,
+                experiment_preset=hydra_cfg.runtime.choices.get("experiment"),
+                run_name=run_name,
+            ) as tracker:
+                hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
+                result = train_session(cfg, out_dir, hooks)
+                tracker.log_result(result, out_dir)
+            job.finished(result, cfg.session.objective, tracker.run_id if tracker.enabled else None)
     except QraptorError as exc:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the sweep records this job as failed, with the message
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    _print_summary(cfg.session.name, result, out_dir)
+    _print_summary(cfg.session.name, result, out_dir, tracker)
     return result.objective
+
+
+def _hydra_tags(hydra_cfg: HydraConf, out_dir: Path) -> dict[str, str]:
+    """Where and how Hydra ran this job, for the run's tags (overrides scrubbed)."""
+    from qraptor.sessions.uri import scrub_override
+
+    tags = {"qraptor.output_dir": str(out_dir.resolve())}
+    overrides = [scrub_override(str(o)) for o in hydra_cfg.overrides.task]
+    if overrides:
+        tags["qraptor.overrides"] = " ".join(overrides)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        tags["qraptor.hydra_job_num"] = str(hydra_cfg.job.num)
+        tags["qraptor.launcher"] = str(hydra_cfg.runtime.choices.get("hydra/launcher"))
+    return tags
 
 
 class _StopOnInterrupt:
@@ -92,7 +143,9 @@ class _StopOnInterrupt:
         return self.requested
 
 
-def _print_summary(name: str, result: TrainResult, out_dir: Path) -> None:
+def _print_summary(
+    name: str, result: TrainResult, out_dir: Path, tracker: SessionTracker | None = None
+) -> None:
     """The agent next to its baselines, per split, on stdout."""
     speed = f"{result.timesteps_per_second:,.0f}/s"
     table = Table(title=f"session {name}: {result.timesteps:,} timesteps ({speed})")
@@ -108,6 +161,11 @@ def _print_summary(name: str, result: TrainResult, out_dir: Path) -> None:
     if result.stopped_early:
         out.print(f"stopped early; last checkpoint: {result.model_path}")
     out.print(f"objective {result.objective}; outputs in {out_dir}")
+    if tracker is not None and tracker.enabled:
+        from qraptor.sessions.uri import redact_uri
+
+        out.print(f"MLflow run {tracker.run_id} (experiment {tracker.experiment!r}) at "
+                  f"{redact_uri(tracker.uri or '')}")  # fmt: skip
 
 
 def _fmt(value: float) -> str:
@@ -115,6 +173,12 @@ def _fmt(value: float) -> str:
 
 
 def main() -> None:
+    # One sweep id per invocation: every job of a `-m` sweep (joblib's processes inherit
+    # the environment) nests its MLflow run under the same parent.
+    if not os.environ.get(SWEEP_ENV):
+        from qraptor.sessions.submit import new_sweep_id
+
+        os.environ[SWEEP_ENV] = new_sweep_id()
     try:
         conf_dir = find_conf_dir()
     except QraptorError as exc:

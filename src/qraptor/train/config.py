@@ -14,21 +14,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from qraptor.config import check, compose, to_schema
+from qraptor.config import check, compose, find_conf_dir, to_schema
 from qraptor.env.config import EnvConfig
 from qraptor.errors import ConfigError
 from qraptor.evaluation.metrics import METRIC_NAMES
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
 
 TRAIN_CONFIG = "train"
-# Top-level sections of the composed config. `store` belongs to the session store (validated
-# there); training ignores it. Anything else is a typo such as `+sesion.seed=1`.
+# Top-level sections of the composed config. `store` belongs to the session store and
+# `tracking` to MLflow tracking (each validated there); training ignores them. Anything else
+# is a typo such as `+sesion.seed=1`.
 SECTIONS = ("session", "algo", "env")
-FOREIGN_SECTIONS = ("store",)
+FOREIGN_SECTIONS = ("store", "tracking", "ledger")
 SPLITS = ("train", "val", "test")
 BASELINE_NAMES = ("buy_and_hold", "flat", "random")
 DEVICES = ("cpu", "cuda", "auto")
@@ -128,7 +130,8 @@ def train_config_from(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
     unknown = [k for k in section if k not in (*SECTIONS, *FOREIGN_SECTIONS)]
     if unknown:
         raise ConfigError(
-            str(unknown[0]), f"unknown top-level key; valid: {', '.join(SECTIONS)}, store"
+            str(unknown[0]),
+            f"unknown top-level key; valid: {', '.join((*SECTIONS, *FOREIGN_SECTIONS))}",
         )
     missing = [k for k in SECTIONS if k not in section]
     if missing:
@@ -149,3 +152,14 @@ def _algo_config(section: DictConfig) -> AlgoConfig:
     if name not in ALGO_SCHEMAS:
         raise ConfigError("algo.name", f"'{name}' is not one of {', '.join(ALGO_SCHEMAS)}")
     return to_schema(section, ALGO_SCHEMAS[name], "algo")
+
+
+def resolve_dataset(path: str) -> Path:
+    """A relative `session.dataset` is relative to the project root (the folder of conf/)."""
+    dataset = Path(path).expanduser()
+    if dataset.is_absolute():
+        return dataset
+    try:
+        return find_conf_dir().parent / dataset
+    except ConfigError:
+        return Path.cwd() / dataset

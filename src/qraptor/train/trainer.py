@@ -9,6 +9,8 @@ CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
     config.yaml                        the resolved config
     checkpoints/model_<timesteps>.zip  every checkpoint_every timesteps (and on stop)
     logs/from_<timesteps>/             SB3 logger: progress.csv (+ TensorBoard if installed)
+                                       (each dump also goes to hooks.on_log: MLflow and
+                                       TensorBoard curves, qraptor.tracking)
     model.zip                          the final model
     eval/<split>/                      trades.csv, equity.csv, baselines_equity.csv, metrics.json
     metrics.json                       per split: agent and baselines; training speed; objective
@@ -34,15 +36,13 @@ from stable_baselines3.common.vec_env import VecMonitor
 
 from qraptor.common.atomic import write_json_atomic, write_text_atomic
 from qraptor.common.log import get_logger, human_count
-from qraptor.config import find_conf_dir
 from qraptor.env.market import Market, load_market
 from qraptor.env.vector_env import BatchedTradingEnv
-from qraptor.errors import ConfigError
 from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
 from qraptor.evaluation.metrics import bars_per_year, json_safe
 from qraptor.train.algos import build_model, load_model
-from qraptor.train.callbacks import SessionCallback, TrainHooks, save_model
-from qraptor.train.config import TrainConfig
+from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
+from qraptor.train.config import TrainConfig, resolve_dataset
 
 log = get_logger(__name__)
 __all__ = ["TrainHooks", "TrainResult", "resolve_dataset", "seed_everything", "train_session"]
@@ -72,17 +72,6 @@ def seed_everything(seed: int, torch_threads: int) -> None:
     np.random.seed(seed)  # noqa: NPY002 - SB3's buffers sample from numpy's global RNG
     torch.manual_seed(seed)
     torch.set_num_threads(torch_threads)
-
-
-def resolve_dataset(path: str) -> Path:
-    """A relative `session.dataset` is relative to the project root (the folder of conf/)."""
-    dataset = Path(path).expanduser()
-    if dataset.is_absolute():
-        return dataset
-    try:
-        return find_conf_dir().parent / dataset
-    except ConfigError:
-        return Path.cwd() / dataset
 
 
 def train_session(
@@ -141,7 +130,10 @@ def _learn(
 ) -> float:
     """Learn from the model's count up to `total` timesteps; return the wall seconds."""
     start = model.num_timesteps
-    model.set_logger(configure(str(out_dir / "logs" / f"from_{start:012d}"), _log_formats()))
+    logger = configure(str(out_dir / "logs" / f"from_{start:012d}"), _log_formats())
+    if callback.hooks.on_log is not None:
+        logger.output_formats.append(LogHookWriter(callback.hooks.on_log))
+    model.set_logger(logger)
     began = time.perf_counter()
     if total > start:
         model.learn(

@@ -1,0 +1,95 @@
+"""What a session's MLflow run records as params and evaluation metrics, as plain data.
+
+Params are the flattened resolved config (``algo.learning_rate``, ``env.costs.fee_bps``),
+scrubbed of secrets first: the run is shared with everyone who can read the tracking
+server. Evaluation metrics are named ``<split>.<metric>`` for the agent and
+``<split>.<baseline>.<metric>`` for its baselines, the same keys for every session and fold,
+so MLflow's compare view lines them up; the fold is a param (``session.fold``).
+Nothing here talks to MLflow (runs.py and session_run.py do).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from qraptor.sessions.uri import scrub
+
+# MLflow's limits (mlflow.utils.validation): a batch carries at most 100 params or tags and
+# 1000 metrics; a param value at most 6000 characters, a key at most 250.
+PARAMS_PER_BATCH = 100
+METRICS_PER_BATCH = 1000
+MAX_PARAM_VALUE = 6000
+MAX_KEY = 250
+# Sections of a composed config that say where things run, not what is trained: they are
+# not params (a session stored in MongoDB does not even keep them).
+NOT_PARAMS = ("hydra", "store", "tracking", "worker")
+TRUNCATED = "...[truncated]"
+
+
+def flatten_params(config: Mapping[str, Any]) -> dict[str, str]:
+    """Dotted key -> string value of every leaf of the training sections, secrets masked.
+
+    Lists become their JSON-like text (``[val, test]``), None becomes ``null``; values longer
+    than MLflow accepts are cut with a marker rather than rejected.
+    """
+    training = {k: v for k, v in config.items() if k not in NOT_PARAMS}
+    flat: dict[str, str] = {}
+    for key, value in _leaves(scrub(training), ""):
+        text = _text(value)
+        if len(text) > MAX_PARAM_VALUE:
+            text = text[: MAX_PARAM_VALUE - len(TRUNCATED)] + TRUNCATED
+        flat[key[:MAX_KEY]] = text
+    return flat
+
+
+def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """`items` in consecutive chunks of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def evaluation_metrics(
+    metrics: Mapping[str, Mapping[str, float]],
+    baselines: Mapping[str, Mapping[str, Mapping[str, float]]],
+) -> dict[str, float]:
+    """``val.sharpe``, ``val.buy_and_hold.sharpe``... from a TrainResult's metrics.
+
+    Non-finite values (a Calmar ratio without a drawdown) are left out: MLflow would store
+    them, but its compare view and filters treat NaN inconsistently.
+    """
+    flat: dict[str, float] = {}
+    for split, values in metrics.items():
+        flat.update(_finite(f"{split}.", values))
+        for name, baseline in baselines.get(split, {}).items():
+            flat.update(_finite(f"{split}.{name}.", baseline))
+    return flat
+
+
+def _finite(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
+    out = {}
+    for key, value in values.items():
+        if value is not None and math.isfinite(float(value)):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def _leaves(tree: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(tree, Mapping) and tree:
+        for key, value in tree.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, tree
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # an empty mapping (non-empty ones are flattened)
+        return "{}"
+    return str(value)

@@ -1,0 +1,103 @@
+"""Log a trained policy as an MLflow pyfunc model and register it.
+
+The model is policy_model.py (logged as code) plus the SB3 zip, with a tensor signature
+(observations [-1, window, features + state] float32 -> actions) inferred from real
+observations of the evaluation split, which also serve as the input example. Requirements
+are pinned from the installed versions instead of letting MLflow infer them (that loads
+the model in a subprocess: seconds per session). `mlflow models serve -m
+models:/<name>/<version> --env-manager local` then answers POST /invocations with
+``{"inputs": [[...observation...]]}`` by ``{"predictions": [actions]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+
+from qraptor.common.log import get_logger
+
+log = get_logger(__name__)
+POLICY_CODE = Path(__file__).with_name("policy_model.py")
+MODEL_NAME = "policy"  # the logged model's name inside its run
+REQUIREMENTS = ("mlflow", "stable-baselines3", "torch", "gymnasium", "numpy", "cloudpickle")
+
+
+def log_policy_model(
+    model: Any,
+    model_zip: Path,
+    observations: np.ndarray,
+    *,
+    deterministic: bool,
+    registered_name: str | None,
+    version_tags: Mapping[str, str] | None = None,
+) -> ModelInfo:
+    """Log `model` (an SB3 model, saved as `model_zip`) to the active MLflow run; register
+    it as a new version of `registered_name` unless that is None."""
+    actions, _ = model.predict(observations, deterministic=deterministic)
+    signature = infer_signature(observations, np.asarray(actions))
+    info = mlflow.pyfunc.log_model(
+        name=MODEL_NAME,
+        python_model=str(POLICY_CODE),
+        artifacts={"sb3_model": str(model_zip)},
+        model_config={"algorithm": type(model).__name__, "deterministic": deterministic},
+        signature=signature,
+        input_example=observations,
+        pip_requirements=pinned_requirements(),
+        registered_model_name=registered_name,
+    )
+    if registered_name and info.registered_model_version is not None and version_tags:
+        client = mlflow.MlflowClient()
+        for key, value in version_tags.items():
+            client.set_model_version_tag(
+                registered_name, str(info.registered_model_version), key, value
+            )
+    log.info(
+        "policy logged as %s%s",
+        info.model_uri,
+        f" (registered {registered_name} v{info.registered_model_version})"
+        if registered_name
+        else "",
+    )
+    return info
+
+
+def pinned_requirements() -> list[str]:
+    """name==version of what policy_model.py needs, as installed here."""
+    pins = []
+    for name in REQUIREMENTS:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def example_observations(config: Mapping[str, Any], model: Any, count: int = 3) -> Any:
+    """A few consecutive observations of the first evaluation split, as the policy sees
+    them: the pyfunc model's input example and signature."""
+    from qraptor.env.market import load_market
+    from qraptor.env.trading_env import TradingEnv
+    from qraptor.evaluation.backtest import full_span
+    from qraptor.train.config import resolve_dataset, train_config_from
+
+    cfg = train_config_from(config)
+    s = cfg.session
+    split = s.eval.splits[0]
+    market = load_market(resolve_dataset(s.dataset), split, s.fold, cfg.env.features)
+    env = TradingEnv(market, full_span(cfg.env))
+    obs, _ = env.reset(seed=s.seed)
+    observations = [obs]
+    for _ in range(count - 1):
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+        observations.append(obs)
+    return np.stack(observations).astype(np.float32)

@@ -1,0 +1,359 @@
+"""One MLflow run per training session: the context both the CLI and the worker open.
+
+    with start_session_run(config, session_id=sid, sweep_id=sweep, tags=tags) as tracker:
+        result = train_session(cfg, out_dir, tracker.train_hooks(hooks, out_dir))
+        tracker.log_result(result, out_dir)
+
+On entry: the experiment (tracking.experiment, else session.name) is found or created,
+the sweep's parent run too (runs.py: no duplicates under concurrency), then the session's
+run, found again by ``qraptor.session_id`` when a resumed session already has one. Params
+(the flattened, scrubbed config) and tags (git commit, data version, session and sweep
+ids, worker host...) are logged before training, so a running session is visible. During
+training the curves go through `train_hooks`. `log_result` adds the evaluation metrics,
+files, plots, the Keras HDF5 export and the pyfunc model (registered). On exit the run
+ends FINISHED, KILLED (stopped early, resumable; Ctrl-C; a lost lease) or FAILED (any other
+exception, which propagates, recorded in the tag ``qraptor.error``), and the sweep's parent
+is marked finished as of its latest session.
+
+A tracking server that does not answer fails on entry with a TrackingError, before any
+training. With `tracking.enabled: false` the tracker does nothing but the TensorBoard
+files (tracking.tensorboard).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+from mlflow.entities import Metric
+
+from qraptor.common.log import get_logger
+from qraptor.errors import QraptorError
+from qraptor.sessions.errors import LeaseLost
+from qraptor.sessions.uri import redact_text, redact_uri, scrub
+from qraptor.tracking import runs
+from qraptor.tracking.artifacts import beats_random_share, log_session_files
+from qraptor.tracking.config import (
+    TrackingConfig,
+    default_artifact_root,
+    experiment_name,
+    registered_model_name,
+    resolve_tracking_uri,
+    tracking_config_from,
+)
+from qraptor.tracking.curves import TENSORBOARD_DIR, CurveLogger
+from qraptor.tracking.params import (
+    METRICS_PER_BATCH,
+    batches,
+    evaluation_metrics,
+)
+from qraptor.tracking.run_metadata import (
+    default_run_name,
+    log_params_and_tags,
+    provenance_tags,
+    session_tags,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.models.model import ModelInfo
+
+    from qraptor.train.callbacks import TrainHooks
+    from qraptor.train.trainer import TrainResult
+
+log = get_logger(__name__)
+# Exceptions that end an attempt, not the session: the run ends KILLED, and the attempt
+# that resumes the session reopens it (a lost lease: another worker has the session now).
+INTERRUPTED = (KeyboardInterrupt, LeaseLost)
+
+
+@dataclass
+class SessionTracker:
+    """What `start_session_run` yields: hooks for training, `log_result` after it."""
+
+    cfg: TrackingConfig
+    config: dict[str, Any]  # the session's resolved config (session, algo, env)
+    session_id: str | None = None
+    sweep_id: str | None = None
+    uri: str | None = None  # None: tracking disabled
+    client: MlflowClient | None = None
+    experiment: str | None = None
+    experiment_id: str | None = None
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    resumed: bool = False  # the session's run existed already (a resumed session)
+    status: str = "FINISHED"  # how the run ends when the context exits normally
+    files: dict[str, Path] = field(default_factory=dict)  # local files made here: keras_h5
+    model_info: ModelInfo | None = None  # the logged pyfunc model (and its registration)
+    _curves: CurveLogger | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.run_id is not None
+
+    def train_hooks(self, hooks: TrainHooks | None, out_dir: Path) -> TrainHooks:
+        """`hooks` with `on_log` sending SB3's curves to MLflow and TensorBoard
+        (an `on_log` already there is kept and called first)."""
+        from qraptor.train.callbacks import TrainHooks
+
+        hooks = hooks or TrainHooks()
+        tensorboard = Path(out_dir) / TENSORBOARD_DIR if self.cfg.tensorboard else None
+        if self._curves is not None:
+            self._curves.close()
+        self._curves = CurveLogger(
+            self.client,
+            self.run_id,
+            tensorboard,
+            self.cfg.curves.every_timesteps,
+            self.cfg.curves.flush_seconds,
+        )
+        if self._curves.client is None and tensorboard is None:
+            return hooks
+        first, curves = hooks.on_log, self._curves
+
+        def on_log(values: dict[str, Any], timesteps: int) -> None:
+            if first is not None:
+                first(values, timesteps)
+            curves(values, timesteps)
+
+        return dataclasses.replace(hooks, on_log=on_log)
+
+    def log_result(self, result: TrainResult, out_dir: Path) -> None:
+        """Metrics, files, Keras export and pyfunc model of a finished session; a session
+        stopped early (resumable) only records where it stopped and ends KILLED."""
+        if self._curves is not None:
+            self._curves.flush()
+        if not self.enabled:
+            return
+        assert self.client is not None and self.run_id is not None
+        if result.stopped_early:
+            self.status = "KILLED"
+            self.client.set_tag(self.run_id, "qraptor.stopped_at_timesteps", str(result.timesteps))
+            return
+        out_dir = Path(out_dir)
+        self._log_metrics(result, out_dir)
+        session = self.config["session"]
+        title = f"{session['name']} ({self.config['algo']['name']}, seed {session['seed']})"
+        tensorboard = out_dir / TENSORBOARD_DIR if self.cfg.tensorboard else None
+        log_session_files(
+            self.client, self.run_id, out_dir, result.model_path, list(result.metrics),
+            self.cfg.artifacts, tensorboard, title,
+        )  # fmt: skip
+        if self.cfg.artifacts.keras_h5 or self.cfg.model.log:
+            model = _load_policy(self.config["algo"]["name"], result.model_path)
+            if self.cfg.artifacts.keras_h5:
+                self._log_keras(model, out_dir)
+            if self.cfg.model.log:
+                self._log_pyfunc(model, result.model_path)
+
+    def _log_metrics(self, result: TrainResult, out_dir: Path) -> None:
+        metrics = evaluation_metrics(result.metrics, result.baselines)
+        for split, values in result.metrics.items():
+            share = beats_random_share(out_dir, split, values.get("sharpe"))
+            if share is not None:
+                metrics[f"{split}.agent_beats_random_share"] = share
+        if result.objective is not None:
+            metrics["objective"] = result.objective
+        metrics["session.timesteps"] = float(result.timesteps)
+        metrics["session.train_seconds"] = result.seconds
+        metrics["session.timesteps_per_second"] = result.timesteps_per_second
+        metrics["session.eval_seconds"] = result.eval_seconds
+        stamp = int(time.time() * 1000)
+        entries = [Metric(k, float(v), stamp, result.timesteps) for k, v in metrics.items()]
+        for batch in batches(entries, METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=batch)  # type: ignore[union-attr]
+
+    def _log_keras(self, model: Any, out_dir: Path) -> None:
+        """The HDF5 export (TensorFlow, imported only here); skipped with a warning when the
+        export is not installed or does not support this policy."""
+        try:
+            from qraptor.tracking.keras_export import export_keras_h5
+        except ImportError as exc:
+            log.warning("Keras HDF5 export unavailable (%s): skipped", exc)
+            return
+        path = out_dir / "policy.h5"
+        try:
+            export_keras_h5(model, path)
+        except (NotImplementedError, QraptorError) as exc:  # keras_export.ExportError
+            log.warning("Keras HDF5 export of %s skipped: %s", type(model).__name__, exc)
+            return
+        self.client.log_artifact(self.run_id, str(path), "keras")  # type: ignore[union-attr]
+        self.files["keras_h5"] = path
+
+    def _log_pyfunc(self, model: Any, model_zip: Path) -> None:
+        from qraptor.tracking.pyfunc import example_observations, log_policy_model
+
+        session = self.config["session"]
+        name = None
+        if self.cfg.model.register:
+            name = registered_model_name(
+                self.cfg, self.experiment or "", session["name"], self.config["algo"]["name"]
+            )
+        version_tags = {runs.SESSION_TAG: self.session_id or "", runs.SWEEP_TAG: self.sweep_id}
+        self.model_info = log_policy_model(
+            model,
+            model_zip,
+            example_observations(self.config, model),
+            deterministic=bool(session["eval"]["deterministic"]),
+            registered_name=name,
+            version_tags={k: v for k, v in version_tags.items() if v},
+        )
+
+
+@contextmanager
+def start_session_run(
+    cfg_dict: Mapping[str, Any],
+    *,
+    session_id: str | None = None,
+    sweep_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    tracking: TrackingConfig | None = None,
+    experiment_preset: str | None = None,
+    run_name: str | None = None,
+) -> Iterator[SessionTracker]:
+    """The MLflow run of one session, open for the duration of the `with` block.
+
+    `cfg_dict`: the session's resolved config (at least session, algo, env; other sections
+    are not params). `session_id`: the MongoDB session id (a resumed session reuses its
+    run). `sweep_id`: nest the run under that sweep's parent run. `tags`: extra run tags
+    (e.g. ``{"qraptor.worker_id": ...}``). `tracking`: the settings, by default
+    `cfg_dict["tracking"]` or conf/tracking/default.yaml. `experiment_preset`: the
+    `experiment=NAME` preset, recorded as a tag. `run_name`: by default
+    ``<session.name>-<algo>-seed<seed>[-fold<k>]``.
+    """
+    config = {k: v for k, v in dict(cfg_dict).items() if k in ("session", "algo", "env")}
+    cfg = tracking or tracking_config_from(cfg_dict)
+    tracker = SessionTracker(cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id)
+    if cfg.enabled:
+        _open(tracker, dict(tags or {}), experiment_preset, run_name)
+    try:
+        yield tracker
+    except BaseException as exc:
+        _close(tracker, "KILLED" if isinstance(exc, INTERRUPTED) else "FAILED", exc)
+        raise
+    _close(tracker, tracker.status, None)
+
+
+def create_sweep_run(
+    cfg_dict: Mapping[str, Any],
+    sweep_id: str,
+    *,
+    tracking: TrackingConfig | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str | None:
+    """Create (or find) sweep `sweep_id`'s parent run up front, in the experiment its
+    sessions will use (`cfg_dict` is any of them); None when tracking is disabled.
+
+    For a submitter queueing a sweep for workers: the parent then exists before any worker
+    asks for it. Optional: workers find or create it themselves, without duplicates.
+    """
+    cfg = tracking or tracking_config_from(cfg_dict)
+    if not cfg.enabled:
+        return None
+    uri = runs.use_credentials(resolve_tracking_uri(cfg))
+    client = runs.connect(uri)
+    session = cfg_dict["session"]
+    experiment = runs.experiment_id(
+        client, experiment_name(cfg, str(session["name"])), default_artifact_root(uri)
+    )
+    provenance = provenance_tags(str(session["dataset"]))
+    return runs.ensure_sweep_run(client, experiment, sweep_id, {**provenance, **(tags or {})})
+
+
+def _open(
+    tracker: SessionTracker,
+    extra_tags: dict[str, str],
+    preset: str | None,
+    run_name: str | None,
+) -> None:
+    session = tracker.config["session"]
+    tracker.uri = uri = runs.use_credentials(resolve_tracking_uri(tracker.cfg))
+    try:
+        client = tracker.client = runs.connect(uri)
+        tracker.experiment = experiment_name(tracker.cfg, str(session["name"]))
+        tracker.experiment_id = runs.experiment_id(
+            client, tracker.experiment, default_artifact_root(uri)
+        )
+        provenance = provenance_tags(str(session["dataset"]))
+        if tracker.sweep_id:
+            tracker.parent_run_id = runs.ensure_sweep_run(
+                client, tracker.experiment_id, tracker.sweep_id, tags=provenance
+            )
+        tags = {
+            **provenance,
+            **session_tags(tracker.config, tracker.sweep_id, preset),
+            **scrub(extra_tags),
+        }
+        tracker.run_id, tracker.resumed = runs.session_run(
+            client,
+            tracker.experiment_id,
+            session_id=tracker.session_id,
+            parent_run_id=tracker.parent_run_id,
+            run_name=run_name or default_run_name(tracker.config, tracker.session_id),
+            tags=tags,
+        )
+        log_params_and_tags(client, tracker.run_id, tracker.config, tags, tracker.resumed)
+        if tracker.parent_run_id:
+            client.update_run(tracker.parent_run_id, status="RUNNING")
+        _activate(uri, tracker.run_id)
+    except QraptorError:
+        raise
+    except Exception as exc:  # the server refused: say where, in one line
+        raise runs.TrackingError(
+            f"MLflow tracking at {redact_uri(uri)} failed: {redact_text(str(exc)).splitlines()[0]}"
+        ) from exc
+    log.info(
+        "MLflow run %s (%s) in experiment '%s' at %s",
+        tracker.run_id, "resumed" if tracker.resumed else "new", tracker.experiment,
+        redact_uri(uri),
+    )  # fmt: skip
+
+
+def _close(tracker: SessionTracker, status: str, error: BaseException | None) -> None:
+    """End the run (and the TensorBoard file) without masking the block's own exception."""
+    if tracker._curves is not None:
+        with contextlib.suppress(Exception):
+            tracker._curves.close()
+    if not tracker.enabled:
+        return
+    client = tracker.client
+    assert client is not None and tracker.run_id is not None
+    try:
+        if error is not None:
+            message = redact_text(f"{type(error).__name__}: {error}")[:5000]
+            client.set_tag(tracker.run_id, "qraptor.error", message)
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == tracker.run_id:
+            mlflow.end_run(status)
+        else:
+            client.set_terminated(tracker.run_id, status)
+        if tracker.parent_run_id:
+            client.set_terminated(tracker.parent_run_id, "FINISHED")
+    except Exception as exc:
+        if error is None:
+            raise runs.TrackingError(f"ending MLflow run {tracker.run_id}: {exc}") from exc
+        log.warning("ending MLflow run %s failed too: %s", tracker.run_id, exc)
+
+
+def _activate(uri: str, run_id: str) -> None:
+    """Make the session's run MLflow's active run in this thread (pyfunc logging needs it)."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    stale = mlflow.active_run()
+    if stale is not None:
+        log.warning("ending a stale active MLflow run %s", stale.info.run_id)
+        mlflow.end_run("KILLED")
+    mlflow.start_run(run_id=run_id)
+
+
+def _load_policy(algo: str, model_zip: Path) -> Any:
+    from qraptor.train.algos import load_model
+
+    return load_model(algo, model_zip, None, device="cpu")

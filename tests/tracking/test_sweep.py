@@ -1,0 +1,202 @@
+"""A tiny sweep as a user runs it (`python -m qraptor.train -m`, joblib: two sessions at a
+time) against a real `mlflow server`: one parent run with three nested session runs that
+can be searched and compared by params and metrics (what the UI's compare view queries),
+with their artifacts, tags and registered models, and no secret anywhere; then a
+registered policy served by `mlflow models serve` answers with the SB3 policy's actions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import requests
+import yaml
+from mlflow import MlflowClient
+from mlflow_processes import BIN, free_port, stop, tool_env, wait_until_ready
+
+from qraptor.tracking import runs
+from qraptor.tracking.pyfunc import example_observations
+from qraptor.train.algos import load_model
+
+SECRETS = ("s3cret", "hunter2")
+EXPERIMENT = "sweep-e2e"
+MODEL_NAME = f"qraptor-{EXPERIMENT}-ppo"  # conf/tracking: model.name
+
+
+class Sweep:
+    def __init__(self, uri: str, experiment: str, folder: Path, output: str) -> None:
+        self.uri = uri
+        self.client = MlflowClient(uri, uri)
+        self.experiment = self.client.get_experiment_by_name(experiment)
+        self.folder = folder
+        self.output = output
+
+    def runs(self, kind: str) -> list:
+        query = f"tags.`{runs.KIND_TAG}` = '{kind}'"
+        return self.client.search_runs([self.experiment.experiment_id], query)
+
+
+@pytest.fixture(scope="module")
+def sweep(
+    mlflow_server: str,
+    project_root: Path,
+    tiny_overrides: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Sweep:
+    folder = tmp_path_factory.mktemp("sweep")
+    experiment = EXPERIMENT
+    host = mlflow_server.removeprefix("http://")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "QRAPTOR_"))}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "qraptor.train", "-m", *tiny_overrides,
+            "hydra/launcher=joblib_local", "session.seed=0,1,2",
+            f"tracking.uri=http://qraptor:{SECRETS[0]}@{host}",  # basic auth: must not leak
+            f"store.uri=mongodb://trainer:{SECRETS[1]}@db.invalid:27017/",
+            f"tracking.experiment={experiment}", f"hydra.sweep.dir={folder}",
+        ],
+        cwd=project_root,
+        env={**env, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-5000:]
+    return Sweep(mlflow_server, experiment, folder, done.stdout + done.stderr)
+
+
+def test_a_sweep_is_a_parent_run_with_nested_sessions(sweep: Sweep) -> None:
+    (parent,) = sweep.runs("sweep")
+    children = sweep.runs("session")
+    assert len(children) == 3
+    assert {c.data.tags[runs.PARENT_TAG] for c in children} == {parent.info.run_id}
+    sweep_id = parent.data.tags[runs.SWEEP_TAG]
+    assert sweep_id.startswith("sweep-")
+    assert {c.data.tags[runs.SWEEP_TAG] for c in children} == {sweep_id}
+    assert {c.info.status for c in [parent, *children]} == {"FINISHED"}
+    assert sorted(c.info.run_name for c in children) == [
+        "quick-ppo-seed0-job0", "quick-ppo-seed1-job1", "quick-ppo-seed2-job2",
+    ]  # fmt: skip
+
+
+def test_runs_can_be_searched_and_compared(sweep: Sweep) -> None:
+    mlflow.set_tracking_uri(sweep.uri)
+    ids = [sweep.experiment.experiment_id]
+    one = mlflow.search_runs(ids, filter_string="params.`session.seed` = '1'")
+    assert len(one) == 1 and one["tags.mlflow.runName"][0] == "quick-ppo-seed1-job1"
+    table = mlflow.search_runs(
+        ids,
+        filter_string="params.`algo.name` = 'ppo' and metrics.`val.sharpe` > -1e12",
+        order_by=["metrics.`val.sharpe` DESC"],
+    )
+    assert len(table) == 3
+    assert list(table["metrics.val.sharpe"]) == sorted(table["metrics.val.sharpe"], reverse=True)
+    for column in ("params.algo.learning_rate", "params.env.costs.fee_rate",
+                   "metrics.test.max_drawdown", "metrics.val.buy_and_hold.sharpe",
+                   "metrics.val.random.sharpe", "metrics.objective",
+                   "metrics.rollout/ep_rew_mean", "metrics.train/loss"):  # fmt: skip
+        assert column in table and table[column].notna().all(), column
+    best = table.iloc[0]
+    worse = mlflow.search_runs(ids, f"metrics.`val.sharpe` < {best['metrics.val.sharpe']}")
+    assert len(worse) == sum(table["metrics.val.sharpe"] < best["metrics.val.sharpe"])
+    curve = sweep.client.get_metric_history(best["run_id"], "rollout/ep_rew_mean")
+    assert curve and all(point.step > 0 for point in curve)  # steps are timesteps
+
+
+def test_session_runs_carry_their_artifacts(sweep: Sweep) -> None:
+    for child in sweep.runs("session"):
+        run_id = child.info.run_id
+        names = set(_artifacts(sweep.client, run_id))
+        for name in ("config.yaml", "metrics.json", "model/model.zip", "keras/policy.h5",
+                     "eval/val/trades.csv", "eval/val/equity.csv",
+                     "eval/test/baselines_equity.csv", "plots/equity_val.png",
+                     "plots/equity_test.png", "plots/training_reward.png"):  # fmt: skip
+            assert name in names, (name, sorted(names))
+        assert any(n.startswith("tensorboard/events.out.tfevents") for n in names)
+    versions = sweep.client.search_model_versions(f"name = '{MODEL_NAME}'")
+    assert len(versions) == 3
+    children = {c.info.run_id for c in sweep.runs("session")}
+    assert {v.run_id for v in versions} == children
+
+
+def test_session_runs_carry_their_provenance(sweep: Sweep, project_root: Path) -> None:
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project_root, capture_output=True, text=True
+    ).stdout.strip()
+    for child in sweep.runs("session"):
+        tags = child.data.tags
+        if commit:
+            assert tags["mlflow.source.git.commit"] == commit
+        assert len(tags["qraptor.data_hash"]) >= 32
+        assert tags["qraptor.data_hash_method"] in ("dvc.lock", "sha256")
+        assert tags["qraptor.worker_host"]
+        assert tags["qraptor.launcher"] == "joblib_local"
+        assert tags["qraptor.experiment_preset"] == "quick"
+        assert "session.seed=" in tags["qraptor.overrides"]
+        assert Path(tags["qraptor.output_dir"]).parent == sweep.folder
+
+
+def test_no_secret_reaches_the_tracking_server(sweep: Sweep, tmp_path: Path) -> None:
+    everything = sweep.runs("sweep") + sweep.runs("session")
+    for run in everything:
+        text = json.dumps([run.data.params, run.data.tags])
+        for secret in SECRETS:
+            assert secret not in text, (secret, run.info.run_name)
+    child = sweep.runs("session")[0]
+    assert "***" in child.data.tags["qraptor.overrides"]  # masked, not dropped
+    config = sweep.client.download_artifacts(child.info.run_id, "config.yaml", str(tmp_path))
+    assert not any(secret in Path(config).read_text() for secret in SECRETS)
+    # nor qraptor's or MLflow's console lines (Hydra itself echoes the overrides it was
+    # given: put credentials in QRAPTOR_MLFLOW_URI or MLFLOW_TRACKING_PASSWORD instead)
+    ours = [line for line in sweep.output.splitlines() if "[HYDRA]" not in line]
+    assert not [line for line in ours if any(secret in line for secret in SECRETS)]
+    assert "View run quick-ppo-seed0-job0 at: http://127.0.0.1" in sweep.output
+
+
+def test_a_registered_policy_is_served(sweep: Sweep, tmp_path: Path) -> None:
+    """`mlflow models serve` of a registered version answers POST /invocations with the
+    actions the SB3 policy takes deterministically, on real and on random observations."""
+    version = sweep.client.get_model_version(MODEL_NAME, "1")
+    output_dir = Path(sweep.client.get_run(version.run_id).data.tags["qraptor.output_dir"])
+    config = yaml.safe_load((output_dir / "config.yaml").read_text())
+    model = load_model("ppo", output_dir / "model.zip", None, device="cpu")
+    shape = model.observation_space.shape
+    observations = np.concatenate([
+        example_observations(config, model, count=8),
+        np.random.default_rng(7).normal(size=(8, *shape)),
+    ]).astype(np.float32)  # fmt: skip
+    expected, _ = model.predict(observations, deterministic=True)
+
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL_NAME}/1",
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            env=tool_env(MLFLOW_TRACKING_URI=sweep.uri), stdout=sink,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/ping", process, log, 120)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/invocations",
+            json={"inputs": observations.tolist()},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        actions = np.asarray(response.json()["predictions"])
+    finally:
+        stop(process)
+    np.testing.assert_array_equal(actions, expected)
+
+
+def _artifacts(client: MlflowClient, run_id: str, path: str = "") -> list[str]:
+    names = []
+    for item in client.list_artifacts(run_id, path):
+        names += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return names
