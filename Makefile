@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo test lint format bench clean-data help
+.PHONY: setup demo test lint format bench clean-data help chromium notebooks
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -25,13 +25,19 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tools
 
-demo: setup  ## run the data pipeline on the shipped sample (dvc repro) and show its metrics
+demo: setup  ## data pipeline, training and evaluation on the shipped sample (dvc repro), then metrics
 	dvc repro
 	dvc metrics show
 	dvc plots show
 	@echo "Open dvc_plots/index.html in a browser (works offline)."
 
-test: setup  ## lint, then the whole test suite (what CI runs)
+# The dashboard's end-to-end tests drive Debian's chromium (no browser download by a test tool).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:  ## install Debian's chromium for the dashboard's browser tests, if missing
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium (dashboard browser tests)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: setup chromium  ## lint, then the whole test suite (what CI runs)
 	ruff check src tests benchmarks
 	pytest
 
@@ -47,6 +53,10 @@ bench: setup  ## benchmarks with their baselines (see benchmarks/README.md); fig
 	mkdir -p benchmarks/results
 	python benchmarks/reduce.py --json benchmarks/results/reduce.json
 	python benchmarks/env.py --json benchmarks/results/env.json
+	python benchmarks/train.py --json benchmarks/results/train.json
+
+notebooks: setup  ## execute notebooks/ on the pipeline's outputs (run `make demo` first); into reports/notebooks/
+	python -m qraptor.analysis.run_notebook notebooks/*.ipynb
 
 clean-data:  ## remove pipeline outputs (DVC cache kept: `dvc checkout` restores them)
 	rm -rf data/raw/generated data/interim data/processed data/tmp dvc_plots

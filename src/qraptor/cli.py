@@ -227,12 +227,33 @@ def _parser() -> argparse.ArgumentParser:
         "an HTML report (offline, no scripts). key=value items are overrides of "
         "conf/compare (split=test), conf/store (store.uri=...) or conf/ledger (ledger.*).",
     )
-    compare.add_argument("targets", nargs="*", help="session ids or prefixes, and overrides")
+    compare.add_argument(
+        "targets", nargs="*", help="session ids or prefixes, ledger trial ids, and overrides"
+    )
     compare.add_argument("--sweep", help="a sweep id (sessions + ledger trials)")
     compare.add_argument("--experiment", help="an experiment name")
     compare.add_argument("--html", type=Path, help="report path (default: conf/compare report.dir)")
     compare.add_argument("--no-html", action="store_true", help="print the tables only")
     compare.set_defaults(handler=_run_compare)
+
+    dashboard = groups.add_parser(
+        "dashboard",
+        help="web dashboard: data, the session queue (cancel/retry), results, comparisons",
+        description="Serve the dashboard: DVC outputs of the project, sessions from MongoDB "
+        "(QRAPTOR_MONGO_URI, store.uri, else the local server, started if needed), links to "
+        "MLflow runs. Overrides of conf/store (store.database=...) may follow.",
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    dashboard.add_argument("--project", type=Path, help="project root (default: the one of conf/)")
+    dashboard.add_argument("--mongo-uri", help="MongoDB URI (wins over QRAPTOR_MONGO_URI)")
+    dashboard.add_argument("--mlflow-uri", help="MLflow tracking URI for run lookups")
+    dashboard.add_argument(
+        "--mlflow-ui", default="http://127.0.0.1:5000", help="MLflow UI base URL for run links"
+    )
+    dashboard.add_argument("--no-db", action="store_true", help="data pages only, no database")
+    dashboard.add_argument("overrides", nargs="*", help="overrides of conf/store")
+    dashboard.set_defaults(handler=_run_dashboard)
 
     template = groups.add_parser(
         "plots-template",
@@ -372,6 +393,21 @@ def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
         html=args.html,
         write_html=not args.no_html,
         overrides=[t for t in items if "=" in t],
+    )
+
+
+def _run_dashboard(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.dashboard.cli import run_dashboard
+
+    run_dashboard(
+        host=args.host,
+        port=args.port,
+        project=args.project,
+        mongo_uri=args.mongo_uri,
+        mlflow_uri=args.mlflow_uri,
+        mlflow_ui=args.mlflow_ui,
+        no_db=args.no_db,
+        overrides=[*args.overrides, *extra],
     )
 
 

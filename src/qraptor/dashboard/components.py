@@ -1,0 +1,89 @@
+"""Small layout pieces every page uses: the notice that replaces a missing input, status
+badges, key-value lines, plain tables and number formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dash import dash_table, html
+
+from qraptor.dashboard.problems import Unavailable
+from qraptor.evaluation.compare_table import fmt
+from qraptor.sessions.status import Status
+
+STATUS_COLOURS = {
+    Status.QUEUED: "#1565c0",
+    Status.RUNNING: "#ef6c00",
+    Status.SUCCEEDED: "#2e7d32",
+    Status.FAILED: "#c62828",
+    Status.CANCELLED: "#777777",
+}
+TABLE_STYLE = {
+    "style_table": {"overflowX": "auto"},
+    "style_cell": {
+        "fontFamily": "inherit",
+        "fontSize": "13px",
+        "padding": "4px 8px",
+        "textAlign": "left",
+        "maxWidth": "420px",
+        "whiteSpace": "normal",
+    },
+    "style_header": {"backgroundColor": "#f4f4f4", "fontWeight": "600"},
+}
+
+
+def notice(problem: Unavailable, element_id: str | None = None) -> html.Div:
+    """What is missing and the command that makes it, in place of a section."""
+    props = {"id": element_id} if element_id else {}
+    return html.Div(
+        [
+            html.Strong(f"Not available: {problem.what}"),
+            html.Div(problem.why),
+            html.Div(["Fix: ", html.Code(problem.fix)]),
+        ],
+        className="notice",
+        **props,
+    )
+
+
+def status_badge(status: str) -> html.Span:
+    colour = STATUS_COLOURS.get(status, "#555")  # type: ignore[call-overload]
+    return html.Span(status, className="badge", style={"backgroundColor": colour})
+
+
+def key_values(items: Sequence[tuple[str, Any]]) -> html.Div:
+    """`key value · key value` on one wrapped line; empty values left out."""
+    parts: list[Any] = []
+    for key, value in items:
+        if value in (None, ""):
+            continue
+        if parts:
+            parts.append(" · ")
+        parts += [html.Span(key, className="key"), " ", value]
+    return html.Div(parts, className="kv")
+
+
+def status_styles() -> list[dict[str, Any]]:
+    """DataTable conditional styles colouring the `status` column."""
+    return [
+        {
+            "if": {"filter_query": f'{{status}} = "{s.value}"', "column_id": "status"},
+            "color": colour,
+            "fontWeight": "600",
+        }
+        for s, colour in STATUS_COLOURS.items()
+    ]
+
+
+def simple_table(
+    rows: list[dict[str, Any]], columns: Sequence[str], element_id: str, **options: Any
+) -> dash_table.DataTable:
+    """A read-only DataTable of `rows` (values formatted by `fmt`)."""
+    shown = [{k: fmt(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+    return dash_table.DataTable(
+        id=element_id,
+        data=shown,
+        columns=[{"name": c, "id": c} for c in columns],
+        **{**TABLE_STYLE, **options},
+    )

@@ -1,0 +1,204 @@
+"""`/session/<id>`: one session. What it trains and where it stands, the error if it failed,
+its metrics next to the baselines', and per split the equity against the baselines, the
+drawdown, the position over the price and the trade list (the worker's GridFS CSVs), with
+a link to its MLflow run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Dash, Input, Output, State, dash_table, dcc, html
+
+from qraptor.dashboard import result_figures
+from qraptor.dashboard.components import (
+    TABLE_STYLE,
+    key_values,
+    notice,
+    simple_table,
+    status_badge,
+)
+from qraptor.dashboard.problems import Unavailable
+from qraptor.dashboard.session_results import no_results, result_splits
+from qraptor.dashboard.sources import Sources
+from qraptor.evaluation.compare_table import fmt
+from qraptor.sessions.errors import StoreError
+
+PREFIX = "/session/"
+SHOWN_METRICS = (
+    "sharpe",
+    "total_return",
+    "annual_return",
+    "max_drawdown",
+    "sortino",
+    "turnover",
+    "hit_rate",
+    "n_trades",
+    "costs_paid",
+)
+TRADE_COLUMNS = (
+    "timestamp",
+    "side",
+    "quantity",
+    "fill_price",
+    "exec_price",
+    "notional",
+    "costs",
+    "equity",
+)
+
+
+def layout(sources: Sources, session_id: str) -> html.Div:
+    try:
+        doc = sources.store.call(lambda s: s.get(s.find_id(session_id)))
+    except Unavailable as problem:
+        return html.Div([html.H2(f"Session {session_id}"), notice(problem)])
+    except StoreError as exc:  # no such session, or an ambiguous prefix
+        problem = Unavailable(f"session {session_id}", str(exc), "qraptor sessions list")
+        return html.Div([html.H2(f"Session {session_id}"), notice(problem)])
+    splits = result_splits(doc)
+    parts: list[Any] = [*_header(sources, doc), _metrics(doc)]
+    if splits:
+        parts += [
+            dcc.Store(id="session-id", data=doc["_id"]),
+            dcc.RadioItems(
+                id="split-choice", options=splits, value=splits[0], inline=True, className="splits"
+            ),
+            html.Div(_results(sources, doc, splits[0]), id="session-results"),
+        ]
+    else:
+        parts.append(notice(no_results(doc), "no-results"))
+    return html.Div(parts)
+
+
+def register(app: Dash, sources: Sources) -> None:
+    @app.callback(
+        Output("session-results", "children"),
+        Input("split-choice", "value"),
+        State("session-id", "data"),
+        prevent_initial_call=True,
+    )
+    def show_split(split: str, session_id: str) -> Any:
+        try:
+            doc = sources.store.call(lambda s: s.get(session_id))
+        except Unavailable as problem:
+            return notice(problem)
+        return _results(sources, doc, split)
+
+
+def _header(sources: Sources, doc: dict[str, Any]) -> list[Any]:
+    config = doc.get("config") or {}
+    session, algo = config.get("session") or {}, config.get("algo") or {}
+    url = sources.links.run_url(doc.get("mlflow_run_id"))
+    sweep = doc.get("sweep_id")
+    parts: list[Any] = [
+        html.H2([f"Session {doc['_id']} ", status_badge(doc["status"])], id="session-title"),
+        key_values(
+            [
+                ("name", session.get("name")),
+                ("algo", algo.get("name")),
+                ("seed", session.get("seed")),
+                ("experiment", doc.get("experiment")),
+                ("sweep", dcc.Link(sweep, href=f"/compare?sweep={sweep}") if sweep else None),
+                ("attempts", f"{doc.get('attempts')}/{doc.get('max_attempts')}"),
+                ("worker", doc.get("worker_id")),
+            ]
+        ),
+        key_values(
+            [
+                ("created", _when(doc.get("created_at"))),
+                ("started", _when(doc.get("started_at"))),
+                ("finished", _when(doc.get("finished_at"))),
+                ("git", (doc.get("git_commit") or "")[:12]),
+                (
+                    "MLflow run",
+                    html.A(doc["mlflow_run_id"], href=url, id="mlflow-link", target="_blank")
+                    if url
+                    else "none",
+                ),
+            ]
+        ),
+    ]
+    if doc.get("error"):
+        parts.append(
+            html.Details(
+                [
+                    html.Summary("error (latest attempt)", className="error"),
+                    html.Pre(doc["error"], id="session-error"),
+                ],
+                open=True,
+            )
+        )
+    return parts
+
+
+def _metrics(doc: dict[str, Any]) -> Any:
+    """Agent and baselines per split: the headline metrics the worker kept in the document."""
+    splits = (doc.get("metrics") or {}).get("splits") or {}
+    if not splits:
+        return html.Div("No metrics yet.", className="muted")
+    rows = []
+    for split, values in splits.items():
+        rows.append(
+            {
+                "split": split,
+                "policy": "agent",
+                **{m: fmt(values["agent"].get(m)) for m in SHOWN_METRICS},
+            }
+        )
+        for name, baseline in (values.get("baselines") or {}).items():
+            rows.append(
+                {"split": split, "policy": name, **{m: fmt(baseline.get(m)) for m in SHOWN_METRICS}}
+            )
+    conditional = [{"if": {"filter_query": '{policy} = "agent"'}, "fontWeight": "600"}]
+    return html.Section(
+        [
+            html.H3("Metrics"),
+            simple_table(
+                rows,
+                ["split", "policy", *SHOWN_METRICS],
+                "metrics-table",
+                style_data_conditional=conditional,
+            ),
+        ]
+    )
+
+
+def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
+    try:
+        result = sources.results.load(doc, split)
+    except Unavailable as problem:
+        return [notice(problem)]
+    config = {"displaylogo": False}
+    trades = result.trades
+    shown = [c for c in TRADE_COLUMNS if c in trades]
+    data = trades[shown].assign(
+        timestamp=trades["timestamp"].dt.strftime("%Y-%m-%d %H:%M") if len(trades) else []
+    )
+    return [
+        dcc.Graph(
+            id="equity-graph",
+            figure=result_figures.equity_figure(result.equity, split),
+            config=config,
+        ),
+        dcc.Graph(
+            id="drawdown-graph", figure=result_figures.drawdown_figure(result.equity), config=config
+        ),
+        dcc.Graph(
+            id="position-graph",
+            figure=result_figures.position_figure(result.equity, trades),
+            config=config,
+        ),
+        html.H3(f"Trades on {split} ({len(trades):,})"),
+        dash_table.DataTable(
+            id="trades-table",
+            data=data.round(6).to_dict("records"),
+            columns=[{"name": c, "id": c} for c in shown],
+            page_size=15,
+            sort_action="native",
+            **TABLE_STYLE,
+        ),
+    ]
+
+
+def _when(value: Any) -> str | None:
+    return None if value is None else f"{value:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,0 +1,162 @@
+"""Plotly figures of results: one session (equity vs baselines, drawdown, position over
+price with its trades) and a comparison (parameters against the Sharpe ratio)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from qraptor.dashboard.pipeline_outputs import thinned
+from qraptor.evaluation.compare import Comparison, flatten
+from qraptor.evaluation.report import BASELINE_COLOURS
+
+LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 40, "b": 30}}
+AGENT_COLOUR = "#1f4e79"
+MAX_TRADE_MARKERS = 1000
+
+
+def equity_figure(equity: pd.DataFrame, split: str) -> go.Figure:
+    """The agent's equity next to each baseline's on the same span, same costs."""
+    view = thinned(equity)
+    fig = go.Figure()
+    for name, colour in BASELINE_COLOURS.items():
+        if name in view:
+            fig.add_trace(
+                go.Scatter(
+                    x=view["timestamp"], y=view[name], name=name, line={"color": colour, "width": 1}
+                )
+            )
+    fig.add_trace(
+        go.Scatter(
+            x=view["timestamp"],
+            y=view["agent"],
+            name="agent",
+            line={"color": AGENT_COLOUR, "width": 2},
+        )
+    )
+    fig.update_layout(
+        **LAYOUT,
+        height=340,
+        title=f"equity on {split}: agent vs baselines",
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return fig
+
+
+def drawdown_figure(equity: pd.DataFrame) -> go.Figure:
+    view = thinned(equity)
+    agent = view["agent"].to_numpy(dtype=float)
+    drawdown = agent / np.maximum.accumulate(agent) - 1.0
+    fig = go.Figure(
+        go.Scatter(
+            x=view["timestamp"],
+            y=drawdown,
+            fill="tozeroy",
+            name="drawdown",
+            line={"color": "#e45756", "width": 1},
+        )
+    )
+    fig.update_layout(**LAYOUT, height=200, title="agent drawdown", yaxis_tickformat=".1%")
+    return fig
+
+
+def position_figure(equity: pd.DataFrame, trades: pd.DataFrame) -> go.Figure:
+    """Price with the position held (right axis) and the fills as markers."""
+    view = thinned(equity)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=view["timestamp"],
+            y=view["close"],
+            name="close",
+            line={"color": "#444444", "width": 1},
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=view["timestamp"],
+            y=view["position"],
+            name="position",
+            fill="tozeroy",
+            line={"color": "#54a24b", "width": 0.5, "shape": "hv"},
+            opacity=0.5,
+        ),
+        secondary_y=True,
+    )
+    if len(trades):
+        shown = trades.tail(MAX_TRADE_MARKERS)
+        for side, symbol, colour in (
+            ("buy", "triangle-up", "#2e7d32"),
+            ("sell", "triangle-down", "#c62828"),
+        ):
+            fills = shown[shown["side"] == side]
+            fig.add_trace(
+                go.Scatter(
+                    x=fills["timestamp"],
+                    y=fills["fill_price"],
+                    mode="markers",
+                    name=side,
+                    marker={"symbol": symbol, "color": colour, "size": 7},
+                ),
+                secondary_y=False,
+            )
+    fig.update_layout(
+        **LAYOUT, height=300, title="position over price", legend={"orientation": "h", "y": 1.15}
+    )
+    fig.update_yaxes(title_text="price", secondary_y=False)
+    fig.update_yaxes(title_text="position", secondary_y=True)
+    return fig
+
+
+def params_vs_sharpe(comparison: Comparison, max_params: int) -> go.Figure | None:
+    """The Sharpe ratio on the compared split against each varying config key (one panel
+    per key; categorical values spread over the x axis); the best run ringed."""
+    split = comparison.split
+    finished = [r for r in comparison.records if math.isfinite(r.value(split, "sharpe"))]
+    keys = _param_keys(comparison)[:max_params]
+    if not keys or not finished:
+        return None
+    fig = make_subplots(rows=1, cols=len(keys), shared_yaxes=True, subplot_titles=keys)
+    for col, key in enumerate(keys, start=1):
+        x = [_axis_value(flatten(r.config).get(key)) for r in finished]
+        y = [r.value(split, "sharpe") for r in finished]
+        best = [r is comparison.best for r in finished]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="markers",
+                text=[r.id for r in finished],
+                name=key,
+                showlegend=False,
+                hovertemplate="%{text}<br>%{x}: Sharpe %{y:.3g}<extra></extra>",
+                marker={
+                    "size": [14 if b else 9 for b in best],
+                    "color": ["#e45756" if b else "#4c78a8" for b in best],
+                },
+            ),
+            1,
+            col,
+        )
+    fig.update_yaxes(title_text=f"{split} Sharpe", row=1, col=1)
+    fig.update_layout(**LAYOUT, height=320, title="parameters vs Sharpe (red: best)")
+    return fig
+
+
+def _param_keys(comparison: Comparison) -> list[str]:
+    return [k for k in comparison.varying if not k.startswith("session.name")]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _axis_value(value: Any) -> Any:
+    return value if _is_number(value) else json.dumps(value, default=str).strip('"')
