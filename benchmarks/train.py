@@ -16,7 +16,8 @@ runs of the same round of this run:
    run by a worker (`run_worker(once=True)` in this process: claim, lease, heartbeats,
    GridFS uploads, completion) against the same config trained by `train_session` in the
    calling process. Wall time from `submit` to the session completed vs the `train_session`
-   call; runs interleaved (alternating which goes first), median of `--repeat`.
+   call; runs interleaved (alternating which goes first), median of `--repeat`. MLflow
+   tracking is off on both sides (it is the same work in either place).
    The store runs on a local SecantusDB server in a temporary folder, stopped at the end.
    Target: < 5%.
 
@@ -360,9 +361,14 @@ def bench_queue(
 ) -> dict[str, Any]:
     """Section 2: (in-process train_session, queued session) pairs, interleaved."""
     steps = sizes["queue_timesteps"]
-    overrides = [f"session.dataset={dataset}", f"session.total_timesteps={steps}"]
+    # MLflow tracking off: it costs the same in process (`python -m qraptor.train`) as in a
+    # worker, and `train_session` alone does not track; this figure is the queue's own cost.
+    untracked = "tracking.enabled=false"
+    overrides = [f"session.dataset={dataset}", f"session.total_timesteps={steps}", untracked]
     config, cfg = session_config(overrides)
-    warm_config, _ = session_config([overrides[0], f"session.total_timesteps={WARMUP_TIMESTEPS}"])
+    warm_config, _ = session_config(
+        [overrides[0], f"session.total_timesteps={WARMUP_TIMESTEPS}", untracked]
+    )
     local = LocalStore(scratch_dir)
     try:
         print(f"  session store: {local.store.uri} (data in {local.dir})", flush=True)

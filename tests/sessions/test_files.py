@@ -10,6 +10,7 @@ import pytest
 
 from qraptor.sessions import FileIntegrityError, FileKind, LeaseLost, SessionStore
 from qraptor.sessions import files as gridfs_files
+from qraptor.sessions.errors import StoreError
 
 
 @pytest.fixture
@@ -120,3 +121,62 @@ def test_orphan_files_are_collected(store: SessionStore, running: str, tmp_path:
     assert store.collect_orphan_files(min_age_seconds=3600) == 0  # too young to be sure
     assert store.collect_orphan_files(min_age_seconds=0) == 1
     assert _gridfs_ids(store) == {kept.file_id} and orphan not in _gridfs_ids(store)
+
+
+def test_results_are_linked_together_in_one_update(store: SessionStore, running, tmp_path):
+    old = store.attach_file(
+        running, "trade_log", _blob(tmp_path / "old.csv", 100), "val_trades.csv"
+    )
+    store.heartbeat(running, "w1")  # other fields change meanwhile: the link compares `files`
+    refs = store.attach_files(
+        running,
+        [
+            ("model", _blob(tmp_path / "model.zip", 700_000), "model.zip"),
+            ("trade_log", _blob(tmp_path / "t.csv", 300), "val_trades.csv"),
+            ("equity_curve", _blob(tmp_path / "e.csv", 200), "val_equity.csv"),
+        ],
+        worker_id="w1",
+    )
+    links = {(f["kind"], f["name"]): f for f in store.get(running)["files"]}
+    assert set(links) == {
+        ("model", "model.zip"),
+        ("trade_log", "val_trades.csv"),
+        ("equity_curve", "val_equity.csv"),
+    }
+    assert [links[(r.kind.value, r.name)]["file_id"] for r in refs] == [r.file_id for r in refs]
+    assert old.file_id not in _gridfs_ids(store)  # replaced, then deleted
+    assert store.download_file(running, "trade_log", tmp_path / "x").stat().st_size == 300
+
+
+def test_a_bundle_is_all_or_nothing(store: SessionStore, tmp_path: Path):
+    sid = store.submit({})
+    store.claim("w1")
+    store.cancel(sid)
+    bundle = [("model", _blob(tmp_path / "m.zip"), "model.zip"),
+              ("metrics", _blob(tmp_path / "m.json", 50), "metrics.json")]  # fmt: skip
+    with pytest.raises(LeaseLost):
+        store.attach_files(sid, bundle, worker_id="w1")
+    assert store.get(sid)["files"] == [] and _gridfs_ids(store) == set()
+    with pytest.raises(StoreError, match="the same file twice"):
+        store.attach_files(sid, [bundle[0], bundle[0]])
+
+
+def test_one_failed_upload_of_a_bundle_removes_the_others(
+    store: SessionStore, running: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    real_read = gridfs_files._HashingReader.read
+
+    def read_then_fail(self, n=-1):
+        if self.size > 300_000:
+            raise OSError("disk went away")
+        return real_read(self, n)
+
+    monkeypatch.setattr(gridfs_files._HashingReader, "read", read_then_fail)
+    bundle = [(kind, _blob(tmp_path / f"{kind}.bin", 1000), f"{kind}.bin")
+              for kind in ("trade_log", "equity_curve", "metrics")]  # fmt: skip
+    bundle.insert(1, ("model", _blob(tmp_path / "model.zip"), "model.zip"))
+    with pytest.raises(OSError, match="disk went away"):
+        store.attach_files(running, bundle, worker_id="w1")
+    assert store.get(running)["files"] == []
+    chunks = store._conn.db[f"{store.cfg.collection}_files.chunks"]
+    assert chunks.count_documents({}) == 0 and _gridfs_ids(store) == set()

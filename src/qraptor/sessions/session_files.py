@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from qraptor.sessions.session import FileRef
 from qraptor.sessions.status import FileKind, Status
 
 log = get_logger(__name__)
+UPLOAD_THREADS = 4  # concurrent GridFS uploads of one bundle of result files
 
 
 def checkpoint(
@@ -101,42 +103,60 @@ def attach(
     With `worker_id`, the link is made only while that worker owns the session, so a
     worker that lost its lease cannot overwrite the results of the one that took over.
     """
-    if kind is FileKind.CHECKPOINT:
-        raise StoreError(f"session '{session_id}': store checkpoints with checkpoint(), not attach")
-    ref = _upload(conn, session_id, kind, path, name, None)
-    owner = {"status": Status.RUNNING.value, "worker_id": worker_id} if worker_id else {}
+    return attach_many(conn, session_id, [(kind, path, name)], worker_id)[0]
 
-    def link(a: Attempt) -> dict[str, Any] | None:
+
+def attach_many(
+    conn: StoreConnection,
+    session_id: str,
+    items: list[tuple[FileKind, Path, str]],
+    worker_id: str | None,
+) -> list[FileRef]:
+    """Upload files, then link them all in one compare-and-set update of the session's
+    `files` (files of the same kind and name are replaced). A worker's results appear
+    together or not at all, and the linking costs one round trip, not one per file."""
+    if any(kind is FileKind.CHECKPOINT for kind, _, _ in items):
+        raise StoreError(f"session '{session_id}': store checkpoints with checkpoint(), not attach")
+    names = [(kind.value, name) for kind, _, name in items]
+    if len(set(names)) != len(names):
+        raise StoreError(f"session '{session_id}': the same file twice in one attach: {names}")
+    refs = _upload_all(conn, session_id, items)
+    owner = {"status": Status.RUNNING.value, "worker_id": worker_id} if worker_id else {}
+    new_ids = {ref.file_id for ref in refs}
+    label = ", ".join(name for _, _, name in items)
+
+    def link(a: Attempt) -> list[dict[str, Any]]:
         for _ in range(5):  # a concurrent change of `files` between read and write: read again
             doc = _document(conn, session_id, {"files": 1, "status": 1, "worker_id": 1})
             linked = doc.get("files", [])
-            if any(f["file_id"] == ref.file_id for f in linked):
-                return None  # linked before a disconnect
+            if new_ids & {f["file_id"] for f in linked}:
+                return []  # linked before a disconnect; what it replaced is left to the sweep
             if worker_id and (doc["status"] != Status.RUNNING or doc.get("worker_id") != worker_id):
                 raise LeaseLost(session_id, worker_id, doc["status"], doc.get("worker_id"))
-            old = next((f for f in linked if f["kind"] == kind and f["name"] == name), None)
-            now = conn.now()
-            if old is not None:
-                match = {"_id": session_id, **owner, "files.file_id": old["file_id"]}
-                update = {"$set": {"files.$": ref.to_document(), "updated_at": now}}
-            else:
-                same = {"$elemMatch": {"kind": kind.value, "name": name}}
-                match = {"_id": session_id, **owner, "files": {"$not": same}}
-                update = {"$push": {"files": ref.to_document()}, "$set": {"updated_at": now}}
+            replaced = [f for f in linked if (f["kind"], f["name"]) in set(names)]
+            kept = [f for f in linked if (f["kind"], f["name"]) not in set(names)]
+            files_now = [*kept, *(ref.to_document() for ref in refs)]
+            match = {"_id": session_id, **owner, "files": linked}
+            if not linked:  # a missing field and an empty list both mean "no files yet"
+                match["files"] = {"$in": [None, []]}
+            update = {"$set": {"files": files_now, "updated_at": conn.now()}}
             write = lambda m=match, u=update: conn.sessions.update_one(m, u)  # noqa: E731
-            if conn.write(session_id, f"link of {name}", write).matched_count:
-                return old
-        raise StoreError(f"session '{session_id}': could not link '{name}' (changing too often)")
+            if conn.write(session_id, f"link of {label}", write).matched_count:
+                return replaced
+        raise StoreError(f"session '{session_id}': could not link {label} (changing too often)")
 
     try:
-        replaced = conn.retry(f"linking {name} to session {session_id}", link)
+        replaced = conn.retry(f"linking {label} to session {session_id}", link)
     except BaseException:
-        _delete(conn, ref.file_id)
+        for ref in refs:
+            _delete(conn, ref.file_id)
         raise
-    if replaced is not None:
-        _delete(conn, replaced["file_id"])
-    log.debug("session %s: stored %s '%s' (%d bytes)", session_id, kind.value, name, ref.size)
-    return ref
+    for old in replaced:
+        _delete(conn, old["file_id"])
+    for ref in refs:
+        log.debug("session %s: stored %s '%s' (%d bytes)", session_id, ref.kind.value, ref.name,
+                  ref.size)  # fmt: skip
+    return refs
 
 
 def find_file(conn: StoreConnection, session_id: str, kind: FileKind) -> FileRef:
@@ -204,6 +224,30 @@ def _upload(
         f"upload of {name} (session {session_id})",
         lambda _: files.upload(conn.bucket, session_id, kind, path, name, conn.now(), steps),
     )
+
+
+def _upload_all(
+    conn: StoreConnection, session_id: str, items: list[tuple[FileKind, Path, str]]
+) -> list[FileRef]:
+    """Upload `items` side by side: a small GridFS upload is a few round trips of waiting
+    (index check, chunk and file inserts), so threads overlap them. All or nothing: after a
+    failure, the files that did upload are deleted again."""
+    if len(items) == 1:
+        kind, path, name = items[0]
+        return [_upload(conn, session_id, kind, Path(path), name, None)]
+    with ThreadPoolExecutor(max_workers=min(UPLOAD_THREADS, len(items))) as pool:
+        futures = [
+            pool.submit(_upload, conn, session_id, kind, Path(path), name, None)
+            for kind, path, name in items
+        ]
+        wait(futures)
+    failed = next((f.exception() for f in futures if f.exception() is not None), None)
+    if failed is not None:
+        for future in futures:
+            if future.exception() is None:
+                _delete(conn, future.result().file_id)
+        raise failed
+    return [future.result() for future in futures]
 
 
 def _document(conn: StoreConnection, session_id: str, fields: dict[str, int]) -> dict[str, Any]:

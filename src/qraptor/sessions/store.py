@@ -270,6 +270,19 @@ class SessionStore:
             self._conn, session_id, parse_kind(kind), path, name or path.name, worker_id
         )
 
+    def attach_files(
+        self,
+        session_id: str,
+        files: list[tuple[str | FileKind, Path, str]],
+        *,
+        worker_id: str | None = None,
+    ) -> list[FileRef]:
+        """Upload (kind, path, name) files and link them all in one update: results appear
+        together, and a session's handful of CSVs costs one linking round trip, not one each.
+        With `worker_id`, only while that worker owns the session (else LeaseLost)."""
+        items = [(parse_kind(kind), Path(path), name) for kind, path, name in files]
+        return session_files.attach_many(self._conn, session_id, items, worker_id)
+
     def download_file(self, session_id: str, kind: str | FileKind | FileRef, dest: Path) -> Path:
         """Download the latest file of `kind` (or exactly `kind` if a FileRef) to `dest`
         (a file path, or a folder to put it in under its name); sha256 verified."""
