@@ -187,6 +187,34 @@ def test_bad_parameter_fails_with_the_key_named(repo: Path, first_run):
     assert not (repo / "x.parquet").exists()
 
 
+def test_an_experiment_with_a_changed_parameter_reruns_training_only(repo: Path, first_run):
+    """`dvc exp run -S` (what issue 5 asks to work): a training parameter changed, only
+    train and evaluate rerun, the experiment is recorded and its metrics differ."""
+    train = repo / "conf/train.yaml"
+    original = train.read_text()
+    before = json.loads((repo / "reports/metrics/evaluate.json").read_text())
+    git_identity = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                    for what, value in (("NAME", "t"), ("EMAIL", "t@example.com"))}  # fmt: skip
+    env = {**_env(), **git_identity}
+    try:
+        done = subprocess.run(
+            ["dvc", "exp", "run", "-S", "conf/train.yaml:session.seed=7"],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert ran_stages(done.stdout) == {"train", "evaluate"}
+        assert "seed: 7" in train.read_text()
+        after = json.loads((repo / "reports/metrics/evaluate.json").read_text())
+        assert after["test"]["agent"] != before["test"]["agent"]  # another seed, another agent
+        listed = run(["dvc", "exp", "list", "--name-only"], repo).stdout.split()
+        assert len(listed) == 1
+        shown = run(["dvc", "exp", "show", "--json"], repo).stdout
+        assert '"seed": 7' in shown.replace(" ", "").replace('"seed":7', '"seed": 7')
+    finally:
+        train.write_text(original)
+        run(["dvc", "repro"], repo)
+
+
 def test_synthetic_tick_source_runs_end_to_end(repo: Path, first_run):
     pipeline = repo / "conf/pipeline.yaml"
     pipeline.write_text(
