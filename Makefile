@@ -27,9 +27,11 @@ setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tool
 
 demo: setup  ## data pipeline, training and evaluation on the shipped sample (dvc repro), then metrics
 	dvc repro
-	dvc metrics show
+	dvc metrics show reports/metrics/clean.json reports/metrics/reduce.json
+	qraptor evaluate --metrics reports/metrics/evaluate.json --show
 	dvc plots show
-	@echo "Open dvc_plots/index.html in a browser (works offline)."
+	@echo "Open dvc_plots/index.html in a browser (works offline). All metrics: dvc metrics show;"
+	@echo "runs: mlflow ui --backend-store-uri sqlite:///mlflow.db; dashboard: qraptor dashboard"
 
 # The dashboard's end-to-end tests drive Debian's chromium (no browser download by a test tool).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from qraptor import __version__
 from qraptor.common.log import console, setup_logging
-from qraptor.errors import QraptorError
+from qraptor.errors import DataError, QraptorError
 
 OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
 
@@ -209,10 +209,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn a training run's evaluation (its eval/<split>/ folders) into a flat "
         "DVC metrics file, thinned equity curves for `dvc plots` and one figure per split.",
     )
-    evaluate.add_argument("--run", type=Path, required=True, help="the training run folder")
+    evaluate.add_argument("--run", type=Path, help="the training run folder")
     evaluate.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    evaluate.add_argument("--plots", type=Path, required=True, help="folder for equity CSVs")
-    evaluate.add_argument("--figures", type=Path, required=True, help="folder for PNG figures")
+    evaluate.add_argument("--plots", type=Path, help="folder for equity CSVs")
+    evaluate.add_argument("--figures", type=Path, help="folder for PNG figures")
+    evaluate.add_argument(
+        "--show", action="store_true", help="only print the table of an existing --metrics file"
+    )
     evaluate.add_argument("--title", default="", help="prefix of the figure titles")
     evaluate.set_defaults(handler=_run_evaluate)
 
@@ -375,11 +378,24 @@ def _run_sessions(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
-    from qraptor.evaluation.report import write_reports
+    import json
+
+    from rich.console import Console
+
+    from qraptor.evaluation.report import summary_table, write_reports
 
     if extra:
         raise SystemExit(f"qraptor evaluate: unexpected arguments {extra}")
-    write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
+    if args.show:
+        if not args.metrics.is_file():
+            raise DataError(args.metrics, "no such metrics file: run `dvc repro evaluate` first")
+        metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
+    else:
+        missing = [f"--{n}" for n in ("run", "plots", "figures") if getattr(args, n) is None]
+        if missing:
+            raise SystemExit(f"qraptor evaluate: {', '.join(missing)} needed (or --show)")
+        metrics = write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
+    Console().print(summary_table(metrics))  # stdout: the result, not a log line
 
 
 def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
