@@ -42,16 +42,8 @@ store_config = _fixtures.store_config
 
 # A tiny session on the hourly sample: proves the path in seconds, not skill.
 TINY = (
-    "experiment=quick",
-    "session.total_timesteps=256",
-    "session.n_envs=4",
-    "session.checkpoint_every=256",
-    "session.eval.random_runs=2",
-    "algo.n_steps=32",
-    "algo.batch_size=64",
+    "experiment=tiny",
     "algo.n_epochs=2",
-    "env.window=8",
-    "env.episode.length=32",
 )
 LEARNING_RATES = ("0.0003", "0.001")
 

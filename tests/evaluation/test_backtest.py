@@ -13,7 +13,14 @@ from qraptor.evaluation.backtest import (
     rollout,
     write_backtest,
 )
-from qraptor.evaluation.baselines import buy_and_hold, flat, random_policy, run_baselines
+from qraptor.evaluation.baselines import (
+    buy_and_hold,
+    crossover_targets,
+    flat,
+    ma_crossover,
+    random_policy,
+    run_baselines,
+)
 from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
 from qraptor.evaluation.metrics import compute_metrics
 
@@ -129,3 +136,43 @@ def test_evaluation_pads_baselines_that_stopped(market, exact_config, tmp_path) 
         "baselines_equity.csv",
         "metrics.json",
     }
+
+
+CROSSING = [10.0, 11.0, 12.0, 11.0, 10.0, 9.0, 10.0]
+
+
+def test_crossover_targets_by_hand() -> None:
+    # fast=1 (the last close) against the mean of the last 3 closes, from bar 2 on
+    np.testing.assert_array_equal(
+        crossover_targets(np.array(CROSSING), 1, 3, short=True), [0, 0, 1, -1, -1, -1, 1]
+    )
+    np.testing.assert_array_equal(
+        crossover_targets(np.array(CROSSING), 1, 3, short=False), [0, 0, 1, 0, 0, 0, 1]
+    )
+    with pytest.raises(ValueError, match="fast < slow"):
+        crossover_targets(np.array(CROSSING), 3, 3, short=True)
+
+
+def test_crossover_decides_from_the_past_only() -> None:
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
+    base = crossover_targets(close, 5, 20, short=True)
+    for t in rng.integers(0, 299, 20):
+        changed = close.copy()
+        changed[t + 1 :] *= rng.uniform(0.5, 1.5, len(close) - t - 1)
+        np.testing.assert_array_equal(
+            crossover_targets(changed, 5, 20, short=True)[: t + 1], base[: t + 1]
+        )
+
+
+def test_crossover_equity_by_hand(market, exact_config) -> None:
+    # long 83.3 units at bar 3's open (12), short 83.3 at bar 4's open (11), held to the end
+    backtest = ma_crossover(market(CROSSING), exact_config(), fast=1, slow=3)
+    np.testing.assert_allclose(
+        backtest.curve["equity"], [1000, 1000, 1000, 1000 * 11 / 12, 1000, 1000 + 1000 / 12, 1000]
+    )
+    assert backtest.trades["side"].tolist() == ["buy", "sell"]
+    runs = run_baselines(market(CROSSING), exact_config(), ["ma_crossover"], 1, 0, (1, 3))
+    pd.testing.assert_frame_equal(runs["ma_crossover"][0].curve, backtest.curve)
+    long_only = ma_crossover(market(CROSSING), exact_config("action.type=long_only"), 1, 3)
+    assert long_only.curve["units"].min() >= 0  # flat, never short, when the agent cannot short

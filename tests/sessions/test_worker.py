@@ -83,7 +83,12 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     assert metrics["timesteps"] == 128 and metrics["resumed_from_timesteps"] == 0
     assert metrics["objective_metric"] == "val.sharpe"
     assert metrics["objective"] == metrics["splits"]["val"]["agent"]["sharpe"]
-    assert set(metrics["splits"]["test"]["baselines"]) == {"buy_and_hold", "flat", "random"}
+    assert set(metrics["splits"]["test"]["baselines"]) == {
+        "buy_and_hold",
+        "flat",
+        "random",
+        "ma_crossover",
+    }
     timings = metrics["timings"]
     assert timings["checkpoint_uploads"] == 2
     assert timings["total_seconds"] >= timings["train_seconds"] > timings["learn_seconds"] > 0

@@ -81,7 +81,7 @@ def test_a_sweep_is_a_parent_run_with_nested_sessions(sweep: Sweep) -> None:
     assert {c.data.tags[runs.SWEEP_TAG] for c in children} == {sweep_id}
     assert {c.info.status for c in [parent, *children]} == {"FINISHED"}
     assert sorted(c.info.run_name for c in children) == [
-        "quick-ppo-seed0-job0", "quick-ppo-seed1-job1", "quick-ppo-seed2-job2",
+        "tiny-ppo-seed0-job0", "tiny-ppo-seed1-job1", "tiny-ppo-seed2-job2",
     ]  # fmt: skip
 
 
@@ -89,7 +89,7 @@ def test_runs_can_be_searched_and_compared(sweep: Sweep) -> None:
     mlflow.set_tracking_uri(sweep.uri)
     ids = [sweep.experiment.experiment_id]
     one = mlflow.search_runs(ids, filter_string="params.`session.seed` = '1'")
-    assert len(one) == 1 and one["tags.mlflow.runName"][0] == "quick-ppo-seed1-job1"
+    assert len(one) == 1 and one["tags.mlflow.runName"][0] == "tiny-ppo-seed1-job1"
     table = mlflow.search_runs(
         ids,
         filter_string="params.`algo.name` = 'ppo' and metrics.`val.sharpe` > -1e12",
@@ -137,7 +137,7 @@ def test_session_runs_carry_their_provenance(sweep: Sweep, project_root: Path) -
         assert tags["qraptor.data_hash_method"] in ("dvc.lock", "sha256")
         assert tags["qraptor.worker_host"]
         assert tags["qraptor.launcher"] == "joblib_local"
-        assert tags["qraptor.experiment_preset"] == "quick"
+        assert tags["qraptor.experiment_preset"] == "tiny"
         assert "session.seed=" in tags["qraptor.overrides"]
         assert Path(tags["qraptor.output_dir"]).parent == sweep.folder
 
@@ -156,7 +156,7 @@ def test_no_secret_reaches_the_tracking_server(sweep: Sweep, tmp_path: Path) -> 
     # given: put credentials in QRAPTOR_MLFLOW_URI or MLFLOW_TRACKING_PASSWORD instead)
     ours = [line for line in sweep.output.splitlines() if "[HYDRA]" not in line]
     assert not [line for line in ours if any(secret in line for secret in SECRETS)]
-    assert "View run quick-ppo-seed0-job0 at: http://127.0.0.1" in sweep.output
+    assert "View run tiny-ppo-seed0-job0 at: http://127.0.0.1" in sweep.output
 
 
 def test_a_registered_policy_is_served(sweep: Sweep, tmp_path: Path) -> None:

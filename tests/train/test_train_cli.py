@@ -12,17 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-TINY = (
-    "experiment=quick",
-    "session.total_timesteps=256",
-    "session.n_envs=4",
-    "session.checkpoint_every=256",
-    "session.eval.random_runs=2",
-    "algo.n_steps=32",
-    "algo.batch_size=64",
-    "env.window=8",
-    "env.episode.length=32",
-)
+TINY = ("experiment=tiny",)
 
 
 def _train(project_root: Path, *args: str) -> subprocess.CompletedProcess[str]:

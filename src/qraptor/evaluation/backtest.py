@@ -67,6 +67,17 @@ def full_span(cfg: EnvConfig) -> EnvConfig:
 def rollout(market: Market, cfg: EnvConfig, policy: Policy, seed: int | None = None) -> Backtest:
     """Run `policy` over the whole of `market` (episode mode forced to `full`)."""
     env = TradingEnv(market, full_span(cfg))
+    return _play(env, cfg, policy, seed)
+
+
+def rollout_by_bar(market: Market, cfg: EnvConfig, decide: Callable[[int], Any]) -> Backtest:
+    """Like `rollout`, for a rule that decides from the bar index (`decide(t)` may use data up
+    to bar t only: the env fills it at t+1, as for the agent)."""
+    env = TradingEnv(market, full_span(cfg))
+    return _play(env, cfg, lambda obs: decide(env.bar), None)
+
+
+def _play(env: TradingEnv, cfg: EnvConfig, policy: Policy, seed: int | None) -> Backtest:
     obs, info = env.reset(seed=seed)
     start = env.bar
     rows: list[dict[str, Any]] = []

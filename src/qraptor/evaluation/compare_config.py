@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from qraptor.config import check, load_group, to_schema
+from qraptor.evaluation.baseline_names import BASELINES
 from qraptor.evaluation.metrics import METRIC_NAMES
 
 SPLITS = ("train", "val", "test")
-BASELINES = ("buy_and_hold", "flat", "random")
 
 
 @dataclass

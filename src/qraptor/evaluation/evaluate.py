@@ -52,11 +52,12 @@ def evaluate_model(
     random_runs: int,
     seed: int,
     periods_per_year: float | None,
+    ma_windows: Sequence[int] = (24, 96),
 ) -> SplitEvaluation:
     """Backtest `model` and the `baselines` over the whole of `market`, same costs."""
     agent = backtest_model(model, market, cfg, deterministic=deterministic)
     metrics = compute_metrics(agent.curve, periods_per_year)
-    runs = run_baselines(market, cfg, baselines, random_runs, seed)
+    runs = run_baselines(market, cfg, baselines, random_runs, seed, ma_windows)
     baseline_metrics: dict[str, dict[str, float]] = {}
     start = cfg.window - 1  # the first decision bar of a full-span episode
     stamps = pd.to_datetime(market.timestamps[start:], unit="ns", utc=True)

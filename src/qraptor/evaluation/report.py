@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from rich import box
 from rich.table import Table
 
 from qraptor.common.atomic import write_json_atomic
@@ -37,7 +38,12 @@ HEADLINE = (
     "exposure",
     "n_trades",
 )
-BASELINE_COLOURS = {"buy_and_hold": "#f58518", "flat": "#9d9d9d", "random": "#b279a2"}
+BASELINE_COLOURS = {
+    "buy_and_hold": "#f58518",
+    "flat": "#9d9d9d",
+    "random": "#b279a2",
+    "ma_crossover": "#72b7b2",
+}
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -140,7 +146,12 @@ SUMMARY_COLUMNS = {  # metric: header (short: the table must fit an 80-column te
 def summary_table(metrics: dict[str, Any]) -> Table:
     """The agent next to its baselines, per split, from a DVC metrics dict (`dvc_metrics`):
     what `dvc metrics show` holds, in a shape a person reads (one row per split and policy)."""
-    table = Table(title="agent vs baselines (same span, same costs)", title_justify="left")
+    table = Table(
+        title="agent vs baselines (same span, same costs)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,  # no column rules: eight columns fit an 80-column terminal
+        pad_edge=False,
+    )
     table.add_column("split", no_wrap=True)
     table.add_column("policy", no_wrap=True)
     for header in SUMMARY_COLUMNS.values():

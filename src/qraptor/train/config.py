@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from qraptor.config import check, compose, find_conf_dir, to_schema
 from qraptor.env.config import EnvConfig
 from qraptor.errors import ConfigError
+from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
 from qraptor.evaluation.metrics import METRIC_NAMES
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
 
@@ -32,7 +33,6 @@ TRAIN_CONFIG = "train"
 SECTIONS = ("session", "algo", "env")
 FOREIGN_SECTIONS = ("store", "tracking", "ledger")
 SPLITS = ("train", "val", "test")
-BASELINE_NAMES = ("buy_and_hold", "flat", "random")
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -40,8 +40,9 @@ DEVICES = ("cpu", "cuda", "auto")
 class EvalConfig:
     splits: list[str]  # splits backtested after training
     deterministic: bool  # most likely action (True) or a sample from the policy
-    baselines: list[str]  # buy_and_hold | flat | random
+    baselines: list[str]  # buy_and_hold | flat | random | ma_crossover
     random_runs: int  # random-policy backtests per split
+    ma_windows: list[int]  # ma_crossover: [fast, slow] trailing means of closes, in bars
 
     def __post_init__(self) -> None:
         bad = [s for s in self.splits if s not in SPLITS]
@@ -50,6 +51,12 @@ class EvalConfig:
         bad = [b for b in self.baselines if b not in BASELINE_NAMES]
         check(not bad, "eval.baselines", f"unknown {bad}; valid: {', '.join(BASELINE_NAMES)}")
         check(self.random_runs >= 1, "eval.random_runs", "must be >= 1")
+        windows = self.ma_windows
+        check(
+            len(windows) == 2 and 1 <= windows[0] < windows[1],
+            "eval.ma_windows",
+            f"must be [fast, slow] with 1 <= fast < slow, got {windows}",
+        )
 
 
 @dataclass

@@ -186,6 +186,7 @@ def _evaluate(
             random_runs=s.eval.random_runs,
             seed=s.seed,
             periods_per_year=per_year,
+            ma_windows=s.eval.ma_windows,
         )
         trades, equity = write_evaluation(evaluation, out_dir / "eval" / split)
         result.metrics[split] = evaluation.metrics
