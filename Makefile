@@ -39,8 +39,9 @@ chromium:  ## install Debian's chromium for the dashboard's browser tests, if mi
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium (dashboard browser tests)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-test: setup chromium  ## lint, then the whole test suite (what CI runs)
+test: setup chromium  ## lint, layers, then the whole test suite (what CI runs)
 	ruff check src tests benchmarks
+	lint-imports
 	pytest
 
 lint: setup  ## ruff lint and format check

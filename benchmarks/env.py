@@ -84,8 +84,8 @@ def resolve_dataset(requested: Path | None, workdir: Path) -> Path:
 
 def build_sample_dataset(workdir: Path) -> None:
     """Run the pipeline's stages (conf/pipeline.yaml: the EUR/USD sample) into `workdir`."""
-    from qraptor.common.log import console
-    from qraptor.data import stages
+    from qraptor.cli import data_stages as stages
+    from qraptor.core.log import console
     from qraptor.data.pipeline_config import load_pipeline_config
 
     print(f"{DEFAULT_DATASET} is missing: building the sample dataset in {workdir} ...")

@@ -1,6 +1,6 @@
 """Benchmark of stage `reduce`: N synthetic ticks -> 1-minute bars (issue 2's figures).
 
-The same ticks, written once as CSV and as Parquet by `qraptor.data.synthetic`, are reduced
+The same ticks, written once as CSV and as Parquet by `qraptor.data.synthetic.tape`, are reduced
 to 1-minute OHLCV+VWAP+trades bars by
 
 * qraptor end to end: `ingest` (CSV/Parquet -> part folder; a cached DVC stage in the
@@ -63,7 +63,7 @@ GROUP BY us // 60000000 ORDER BY 1
 ENGINE_MODULES = {
     "pandas": ("pandas", "pyarrow.parquet"),
     "duckdb": ("duckdb",),
-    "qraptor": ("qraptor.data.ingest", "qraptor.data.reduce", "omegaconf"),
+    "qraptor": ("qraptor.data.ingest.files", "qraptor.data.reduce.bars", "omegaconf"),
 }
 TICK_COLUMNS = {"timestamp": "timestamp", "price": "price", "size": "size"}
 
@@ -75,8 +75,8 @@ def synthetic_config(rows: int, fmt: str, seed: int) -> Any:
     """conf/data/synthetic.yaml's generator, sized to `rows` clean ticks without quotes."""
     from omegaconf import OmegaConf
 
-    from qraptor.config import find_conf_dir, to_schema
-    from qraptor.data.synthetic import SyntheticConfig
+    from qraptor.core.config import find_conf_dir, to_schema
+    from qraptor.data.synthetic.tape import SyntheticConfig
 
     section = OmegaConf.load(find_conf_dir(Path(__file__).parent) / "data" / "synthetic.yaml")
     clean = {k: 0.0 for k in ("spike_rate", "duplicate_rate", "out_of_order_rate")}
@@ -99,7 +99,7 @@ def input_dir(workdir: Path, rows: int, seed: int) -> Path:
 
 def ensure_inputs(workdir: Path, rows: int, seed: int) -> dict[str, list[Path]]:
     """The CSV and Parquet tick files for `rows` (generated on first use, then cached)."""
-    from qraptor.data.synthetic import write_synthetic
+    from qraptor.data.synthetic.tape import write_synthetic
 
     files = {}
     for fmt in ("csv", "parquet"):
@@ -160,8 +160,8 @@ def bars_duckdb(files: list[Path], fmt: str) -> pl.DataFrame:
 
 
 def ingest(files: list[Path], fmt: str, out_dir: Path) -> None:
-    from qraptor.data.ingest import ingest_files
-    from qraptor.data.timestamps import TimestampConfig
+    from qraptor.data.ingest.files import ingest_files
+    from qraptor.data.ingest.timestamps import TimestampConfig
 
     # As conf/data/synthetic.yaml: no explicit format. Polars' ISO 8601 fast path beat the
     # explicit strftime format "%Y-%m-%dT%H:%M:%S%.6fZ" (~1.1 s vs ~1.9 s per 5 M rows).
@@ -172,8 +172,8 @@ def ingest(files: list[Path], fmt: str, out_dir: Path) -> None:
 def bars_qraptor(parts: Path, batch_rows: int | None) -> pl.DataFrame:
     from omegaconf import OmegaConf
 
-    from qraptor.config import find_conf_dir, to_schema
-    from qraptor.data.reduce import ReduceConfig, reduce_folder
+    from qraptor.core.config import find_conf_dir, to_schema
+    from qraptor.data.reduce.bars import ReduceConfig, reduce_folder
 
     section = OmegaConf.load(find_conf_dir(Path(__file__).parent) / "reduce" / "minute.yaml")
     overrides = {"kind": "time", "freq": BAR_FREQ}

@@ -86,7 +86,7 @@ def session_config(overrides: Sequence[str]) -> tuple[dict[str, Any], Any]:
     """(resolved plain config, validated TrainConfig) of conf/train.yaml with `overrides`."""
     from omegaconf import OmegaConf
 
-    from qraptor.config import compose
+    from qraptor.core.config import compose
     from qraptor.train import train_config_from
 
     composed = compose("train", list(overrides))
@@ -297,7 +297,7 @@ class LocalStore:
     """The session store on a local SecantusDB server in a temporary folder (stopped at exit)."""
 
     def __init__(self, parent: Path) -> None:
-        from qraptor.sessions import SessionStore, load_store_config
+        from qraptor.store import SessionStore, load_store_config
 
         self.dir = Path(tempfile.mkdtemp(prefix="store-", dir=parent))
         self.cfg = load_store_config([f"local.dir={self.dir}", "uri=null"])
@@ -308,7 +308,7 @@ class LocalStore:
             raise
 
     def _stop_server(self) -> None:
-        from qraptor.sessions.local_server import stop_server
+        from qraptor.store.local_server import stop_server
 
         stop_server(self.dir, self.cfg.local.stop_timeout_seconds)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -326,8 +326,8 @@ def run_queued(local: LocalStore, config: dict[str, Any], worker_id: str) -> dic
     Wall time from `submit` to `run_worker` returning with the session completed, split
     into the worker's own phase timings (stored in the session's metrics) and the rest.
     """
-    from qraptor.sessions import Status
-    from qraptor.sessions.worker import run_worker
+    from qraptor.store import Status
+    from qraptor.worker.loop import run_worker
 
     store = local.store
     began = time.perf_counter()

@@ -21,11 +21,11 @@ import pytest
 import torch
 
 from qraptor.analysis.project import ProjectPaths, project_paths
-from qraptor.cli import main as qraptor_main
-from qraptor.data import stages
+from qraptor.cli import data_stages as stages
+from qraptor.cli.main import main as qraptor_main
 from qraptor.data.pipeline_config import load_pipeline_config
 from qraptor.evaluation.metrics import json_safe
-from qraptor.sessions import FileKind, SessionStore
+from qraptor.store import FileKind, SessionStore
 from qraptor.train import load_train_config, train_session
 
 matplotlib.use("Agg")

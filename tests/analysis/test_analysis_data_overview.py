@@ -12,7 +12,7 @@ import pytest
 
 from qraptor.analysis import data_overview as overview
 from qraptor.analysis.project import ProjectPaths, find_project_root, project_paths
-from qraptor.errors import DataError, QraptorError
+from qraptor.core.errors import DataError, QraptorError
 
 ROOT = Path(__file__).resolve().parents[2]
 

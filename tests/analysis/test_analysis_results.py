@@ -12,9 +12,9 @@ import pytest
 
 from qraptor.analysis import results as res
 from qraptor.analysis.project import project_paths
-from qraptor.errors import DataError
-from qraptor.evaluation.compare import RunRecord, compare_runs
-from qraptor.evaluation.compare_config import load_compare_config
+from qraptor.core.errors import DataError
+from qraptor.evaluation.compare.comparison import RunRecord, compare_runs
+from qraptor.evaluation.compare.config import load_compare_config
 from qraptor.evaluation.statistics import (
     deflated_sharpe_ratio,
     equity_moments,

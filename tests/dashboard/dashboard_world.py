@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qraptor.dashboard.settings import STORE_FAST_FAIL, DashboardSettings
-from qraptor.evaluation.compare_config import load_compare_config
-from qraptor.sessions import SessionStore, load_store_config, local_server
-from qraptor.sessions.config import StoreConfig
-from qraptor.sessions.submit import enqueue, new_sweep_id, request_from_overrides
-from qraptor.sessions.uri import URI_ENV
+from qraptor.evaluation.compare.config import load_compare_config
+from qraptor.store import SessionStore, load_store_config, local_server
+from qraptor.store.config import StoreConfig
+from qraptor.store.uri import URI_ENV
+from qraptor.worker.submit import enqueue, new_sweep_id, request_from_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def build_pipeline_outputs(project: Path) -> None:
     """`dvc repro`'s data stages on the shipped sample, at dvc.yaml's paths under `project`
     (a copy of the repository's dvc.yaml: the dashboard reads its paths from there)."""
     shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
-    from qraptor.data import stages
+    from qraptor.cli import data_stages as stages
     from qraptor.data.pipeline_config import load_pipeline_config
 
     cfg = load_pipeline_config()
@@ -108,8 +108,8 @@ def mongo_server(data_dir: Path) -> Iterator[str]:
 
 def populate(project: Path, uri: str, work_dir: Path) -> World:
     """Sessions of one sweep in every state the queue page shows."""
-    from qraptor.sessions.worker import run_worker
-    from qraptor.sessions.worker_config import load_worker_config
+    from qraptor.worker.config import load_worker_config
+    from qraptor.worker.loop import run_worker
 
     os.environ.pop(URI_ENV, None)  # the world's URI, not a developer's
     database = f"dash_{uuid.uuid4().hex[:8]}"

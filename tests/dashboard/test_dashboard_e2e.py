@@ -13,7 +13,7 @@ from dashboard_world import REPO, World
 
 from qraptor.dashboard.app import build_app
 from qraptor.dashboard.server import DashboardServer
-from qraptor.sessions.status import Status
+from qraptor.store.status import Status
 
 BUDGET_SECONDS = 2.0  # the requirement for every page
 

@@ -21,8 +21,8 @@ from qraptor.dashboard.app import render_page
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.queue_view import error_reason, progress_percent, session_row, worker_rows
 from qraptor.dashboard.sources import Sources
-from qraptor.evaluation.compare import compare_runs
-from qraptor.sessions.run_records import GridFSEquity, sweep_records
+from qraptor.evaluation.compare.comparison import compare_runs
+from qraptor.store.run_records import GridFSEquity, sweep_records
 
 # -- helpers: walk a Dash component tree ------------------------------------------------
 
@@ -191,7 +191,7 @@ def test_sessions_page_shows_the_queue(dash_world: World, sources: Sources):
     for status, n in counts.items():
         assert text(find(page, f"count-{status}")) == str(n)
     rows = {r["id"]: r for r in find(page, "sessions-table")["props"]["data"]}
-    assert rows[dash_world.failed]["reason"].startswith("qraptor.errors.DataError")
+    assert rows[dash_world.failed]["reason"].startswith("qraptor.core.errors.DataError")
     assert "no splits.json" in rows[dash_world.failed]["reason"]
     assert rows[dash_world.running]["progress"] == "38%"  # 96 of 256 timesteps
     workers = text(find(page, "workers-table"))

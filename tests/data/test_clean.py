@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from qraptor.config import compose, to_schema
-from qraptor.data.clean import CleanConfig, clean_folder, clean_frame
-from qraptor.data.clean_stream import REPORT_NAME
+from qraptor.core.config import compose, to_schema
+from qraptor.core.errors import ConfigError, DataError
+from qraptor.data.clean.frame import CleanConfig, clean_folder, clean_frame
+from qraptor.data.clean.stream import REPORT_NAME
 from qraptor.data.parts import PartWriter, read_folder, read_manifest, write_manifest
-from qraptor.errors import ConfigError, DataError
 
 NS = pl.Datetime("ns", "UTC")
 FILES = ["mon.csv", "tue.csv"]
@@ -403,7 +403,7 @@ PLANTED_RULE = {
 
 
 def test_planted_bad_ticks_are_caught_on_the_synthetic_tape(cfg: CleanConfig, tmp_path) -> None:
-    from qraptor.data.synthetic import SyntheticConfig, generate_ticks
+    from qraptor.data.synthetic.tape import SyntheticConfig, generate_ticks
 
     overrides = ["data=synthetic", "data.synthetic.days=2", "data.synthetic.rows_per_file=40000"]
     synthetic = to_schema(compose("pipeline", overrides).data.synthetic, SyntheticConfig, "s")

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 import ta
 
-from qraptor.config import load_group
+from qraptor.core.config import load_group
+from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.features import FEATURES, FeaturesConfig, compute_features, feature_columns
-from qraptor.errors import ConfigError, DataError
 
 
 def features_config(*overrides: str) -> FeaturesConfig:

@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from qraptor.data.ingest import ingest_files
+from qraptor.core.errors import ConfigError, DataError
+from qraptor.data.ingest.files import ingest_files
+from qraptor.data.ingest.timestamps import TimestampConfig
 from qraptor.data.parts import read_folder, read_manifest
-from qraptor.data.timestamps import TimestampConfig
-from qraptor.errors import ConfigError, DataError
 
 TICKS = {"timestamp": "timestamp", "price": "price", "size": "size"}
 UTC_ISO = TimestampConfig(format=None, unit=None, timezone="UTC")

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qraptor.config import load_group
+from qraptor.core.config import load_group
+from qraptor.core.errors import DataError
 from qraptor.data.features import FEATURES, FeaturesConfig, compute_features, feature_columns
 from qraptor.data.normalize import NormalizeConfig
 from qraptor.data.split import (
@@ -31,7 +32,6 @@ from qraptor.data.split import (
     make_dataset,
     walk_forward_folds,
 )
-from qraptor.errors import DataError
 
 N_BARS = 700
 PRICE_COLUMNS = ["open", "high", "low", "close", "vwap"]

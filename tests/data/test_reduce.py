@@ -16,17 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from qraptor.config import compose, to_schema
-from qraptor.data import BAR_COLUMNS, MANIFEST_NAME
+from qraptor.core.config import compose, to_schema
+from qraptor.core.errors import ConfigError, DataError
+from qraptor.data.columns import BAR_COLUMNS, MANIFEST_NAME
 from qraptor.data.parts import PartWriter
-from qraptor.data.reduce import (
+from qraptor.data.reduce.bars import (
     ReduceConfig,
     parse_freq,
     reduce_bars,
     reduce_folder,
     reduce_ticks,
 )
-from qraptor.errors import ConfigError, DataError
 
 T0 = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)
 NS = pl.Datetime("ns", "UTC")

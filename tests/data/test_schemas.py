@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from qraptor.data.parts import PartWriter, write_manifest
-from qraptor.data.schemas import (
+from qraptor.core.errors import DataError
+from qraptor.data.clean.schemas import (
     BAR_SCHEMA,
     TICK_SCHEMA,
     validate_bars,
@@ -16,7 +16,7 @@ from qraptor.data.schemas import (
     validate_folder,
     validate_ticks,
 )
-from qraptor.errors import DataError
+from qraptor.data.parts import PartWriter, write_manifest
 
 NS = pl.Datetime("ns", "UTC")
 FILES = ["day1.csv", "day2.csv"]

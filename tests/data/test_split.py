@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qraptor.config import load_group
+from qraptor.core.config import load_group
+from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.features import FeaturesConfig, compute_features, feature_columns
 from qraptor.data.split import (
     SplitConfig,
@@ -20,7 +21,6 @@ from qraptor.data.split import (
     observation_columns,
     read_metadata,
 )
-from qraptor.errors import ConfigError, DataError
 
 
 def group_config(group: str, schema: type, *overrides: str):

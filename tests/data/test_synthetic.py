@@ -17,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qraptor.config import compose, to_schema
-from qraptor.data import synthetic
-from qraptor.data.synthetic import (
+from qraptor.core.config import compose, to_schema
+from qraptor.core.errors import ConfigError
+from qraptor.data.synthetic import tape as synthetic
+from qraptor.data.synthetic.block import ar1_filter
+from qraptor.data.synthetic.tape import (
     BadTicksConfig,
     SyntheticConfig,
     generate_ticks,
     write_synthetic,
 )
-from qraptor.data.synthetic_block import ar1_filter
-from qraptor.errors import ConfigError
 
 NO_BAD_TICKS = BadTicksConfig(
     spike_rate=0.0,

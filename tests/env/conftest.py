@@ -104,7 +104,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
     800 random-walk bars with two features."""
     import pandas as pd
 
-    from qraptor.config import load_group
+    from qraptor.core.config import load_group
     from qraptor.data.split import SplitConfig, make_dataset
 
     market = random_market(21, n_bars=800, n_features=2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from qraptor.core.errors import ConfigError
 from qraptor.env import TradingEnv, load_env_config
-from qraptor.errors import ConfigError
 
 
 def test_default_config_loads() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qraptor.core.errors import DataError
 from qraptor.data.split import load_split
 from qraptor.env import Market, load_market
-from qraptor.errors import DataError
 
 
 def test_load_market_matches_the_split(dataset_dir) -> None:

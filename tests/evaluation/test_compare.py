@@ -4,10 +4,8 @@ trials; the deflated Sharpe counts them all and the HTML report works offline.""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,27 +15,18 @@ import pytest
 import torch
 from rich.console import Console
 
-from qraptor.cli import main as qraptor_main
-from qraptor.evaluation.compare import RunRecord, compare_runs, varying_keys
-from qraptor.evaluation.compare_cli import run_compare, split_overrides
-from qraptor.evaluation.compare_config import load_compare_config
+from qraptor.cli.compare import run_compare, split_overrides
+from qraptor.cli.main import main as qraptor_main
+from qraptor.evaluation.compare.comparison import RunRecord, compare_runs, varying_keys
+from qraptor.evaluation.compare.config import load_compare_config
 from qraptor.evaluation.metrics import json_safe
 from qraptor.evaluation.planted import planted_dataset
 from qraptor.evaluation.statistics import deflated_sharpe_ratio, equity_moments
-from qraptor.sessions import FileKind, SessionStore
-from qraptor.sessions.ledger import record_trial, trial_metrics
-from qraptor.sessions.uri import URI_ENV
+from qraptor.store import FileKind, SessionStore
+from qraptor.store.ledger import record_trial, trial_metrics
+from qraptor.store.uri import URI_ENV
 from qraptor.train import load_train_config
 from qraptor.train.trainer import train_session
-
-_spec = importlib.util.spec_from_file_location(
-    "qraptor_sessions_fixtures", Path(__file__).parents[1] / "sessions" / "conftest.py"
-)
-_fixtures = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _fixtures  # dataclasses look their module up there
-_spec.loader.exec_module(_fixtures)
-mongo_server = _fixtures.mongo_server  # the session store tests' real server fixture
-store_config = _fixtures.store_config
 
 TINY = (
     "session.total_timesteps=256",
@@ -85,7 +74,7 @@ def _store_like_a_worker(store: SessionStore, config: dict, result, sweep_id: st
 
 
 @pytest.fixture(scope="module")
-def sweep(mongo_server, tmp_path_factory):
+def sweep(mongo_server, make_config, tmp_path_factory):
     """4 sessions (2 learning rates x 2 seeds) + a failed and a queued session, and 3
     ledger trials of an in-process job (succeeded, failed, still running): 9 trials."""
     torch.set_num_threads(1)
@@ -96,7 +85,7 @@ def sweep(mongo_server, tmp_path_factory):
     )
     database = f"t_{uuid.uuid4().hex[:10]}"
     sweep_id = f"sweep-test-{uuid.uuid4().hex[:6]}"
-    store = SessionStore(mongo_server.uri, database, store_config())
+    store = SessionStore(mongo_server.uri, database, make_config())
     results = {}
     runs = [(lr, seed) for lr in LEARNING_RATES for seed in (0, 1)] + [(LEARNING_RATES[1], 2)]
     for lr, seed in runs:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from qraptor.cli import main
+from qraptor.cli.main import main
 from qraptor.evaluation.report import summary_table
 
 METRICS = {

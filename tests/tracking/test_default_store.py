@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from qraptor.config.compose import CONF_DIR_ENV
+from qraptor.core.config.compose import CONF_DIR_ENV
 from qraptor.tracking.config import load_tracking_config
 from qraptor.tracking.session_run import start_session_run
 from qraptor.train import load_train_config

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from qraptor.core.errors import QraptorError
 from qraptor.env import BatchedTradingEnv, Market
-from qraptor.errors import QraptorError
 from qraptor.tracking.keras_export import (
     ExportError,
     export_info,

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow_processes import free_port
 
-from qraptor.sessions.errors import LeaseLost
+from qraptor.store.errors import LeaseLost
 from qraptor.tracking import runs
 from qraptor.tracking.config import load_tracking_config
 from qraptor.tracking.session_run import start_session_run

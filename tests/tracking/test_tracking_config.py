@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qraptor.config import compose
-from qraptor.errors import ConfigError
+from qraptor.core.config import compose
+from qraptor.core.errors import ConfigError
 from qraptor.tracking.config import (
     MLFLOW_URI_ENV,
     URI_ENV,
@@ -85,7 +85,7 @@ def test_the_train_config_carries_the_tracking_section() -> None:
 
 def test_importing_train_and_tracking_loads_neither_tensorflow_nor_mlflow() -> None:
     code = (
-        "import sys, qraptor.train, qraptor.tracking, qraptor.train.cli\n"
+        "import sys, qraptor.train, qraptor.tracking, qraptor.cli.train\n"
         "print(sorted({'tensorflow', 'mlflow', 'keras'} & set(sys.modules)))"
     )
     done = subprocess.run(

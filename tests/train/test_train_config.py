@@ -9,8 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from qraptor.config import find_conf_dir
-from qraptor.errors import ConfigError
+from qraptor.core.config import find_conf_dir
+from qraptor.core.errors import ConfigError
 from qraptor.train import load_train_config, train_config_from
 from qraptor.train.algo_config import ACTION_TYPES, PPOConfig
 

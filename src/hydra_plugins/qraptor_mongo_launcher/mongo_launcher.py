@@ -57,8 +57,8 @@ class MongoLauncher(Launcher):
                 "Optuna search): run it with the basic or joblib_local launcher, or queue a "
                 "grid with -m and the basic sweeper"
             )
-        from qraptor.errors import ConfigError
-        from qraptor.sessions.submit import launcher_config
+        from qraptor.core.errors import ConfigError
+        from qraptor.worker.submit import launcher_config
 
         try:
             self.settings = launcher_config(self.params)
@@ -71,7 +71,7 @@ class MongoLauncher(Launcher):
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
-        from qraptor.errors import QraptorError
+        from qraptor.core.errors import QraptorError
 
         jobs = [
             self._job(list(overrides), initial_job_idx + i)
@@ -84,8 +84,8 @@ class MongoLauncher(Launcher):
 
     def _job(self, overrides: list[str], idx: int) -> tuple[DictConfig, Any]:
         """The job's config as Hydra would run it, and its validated session request."""
-        from qraptor.errors import QraptorError
-        from qraptor.sessions.submit import DEFAULT_EXPERIMENT, session_request
+        from qraptor.core.errors import QraptorError
+        from qraptor.worker.submit import DEFAULT_EXPERIMENT, session_request
 
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with open_dict(sweep_config):
@@ -102,9 +102,9 @@ class MongoLauncher(Launcher):
         return job, request
 
     def _enqueue(self, jobs: list[tuple[DictConfig, Any]]) -> list[JobReturn]:
-        from qraptor.sessions.config import store_config_from
-        from qraptor.sessions.store import SessionStore
-        from qraptor.sessions.submit import enqueue, new_sweep_id
+        from qraptor.store.config import store_config_from
+        from qraptor.store.store import SessionStore
+        from qraptor.worker.submit import enqueue, new_sweep_id
 
         stores = {OmegaConf.to_yaml(job.store) for job, _ in jobs}
         if len(stores) > 1:

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from qraptor.analysis.project import ProjectPaths, require
+from qraptor.data.columns import columns_after_bars
 from qraptor.data.split import DATASET_FILE, METADATA_FILE, read_metadata
-from qraptor.data.stages import columns_after_bars
 
 CLEAN_REPORT_FILE = "clean_report.json"  # beside the cleaned data: the report with examples
 

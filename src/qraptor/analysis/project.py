@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from qraptor.errors import DataError, QraptorError
+from qraptor.core.errors import DataError, QraptorError
 
 PROJECT_ENV = "QRAPTOR_PROJECT"
 DVC_FILE = "dvc.yaml"

@@ -1,7 +1,7 @@
 """Results of trained agents as frames: one run of the DVC pipeline, or sessions and sweeps
 from the session store, all through `qraptor compare`'s own analysis.
 
-Either source becomes `Results`: the `Comparison` that `qraptor.evaluation.compare` computes
+Either source becomes `Results`: the `Comparison` that qraptor.evaluation.compare computes
 (runs, groups of seeds with IQM and bootstrap CIs, the sweep's deflated Sharpe) and the
 per-bar equity of the agent and its baselines. With no database, the `evaluate` stage's
 outputs (`reports/metrics/evaluate.json`, `reports/plots/equity_<split>.csv`) are one run:
@@ -22,9 +22,14 @@ import pandas as pd
 import yaml
 
 from qraptor.analysis.project import ProjectPaths, require
-from qraptor.errors import DataError
-from qraptor.evaluation.compare import Comparison, RunRecord, compare_runs, per_bar_sharpes
-from qraptor.evaluation.compare_config import BASELINES, load_compare_config
+from qraptor.core.errors import DataError
+from qraptor.evaluation.compare.comparison import (
+    Comparison,
+    RunRecord,
+    compare_runs,
+    per_bar_sharpes,
+)
+from qraptor.evaluation.compare.config import BASELINES, load_compare_config
 from qraptor.evaluation.report import equity_frame
 
 DVC_RUN_ID = "dvc-evaluate"
@@ -107,16 +112,16 @@ def load_store_results(
     """A sweep, an experiment or sessions (ids or prefixes) from the session store, with the
     equity of the `equity_runs` best finished runs. The store is $QRAPTOR_MONGO_URI, else
     `store.uri`, else the local SecantusDB server (started if need be), like every command."""
-    from qraptor.errors import ConfigError
-    from qraptor.sessions.config import load_store_config
-    from qraptor.sessions.ledger import load_ledger_config
-    from qraptor.sessions.run_records import (
+    from qraptor.core.errors import ConfigError
+    from qraptor.store.config import load_store_config
+    from qraptor.store.ledger import load_ledger_config
+    from qraptor.store.run_records import (
         GridFSEquity,
         experiment_records,
         records_by_id,
         sweep_records,
     )
-    from qraptor.sessions.store import SessionStore
+    from qraptor.store.store import SessionStore
 
     if sum([sweep is not None, experiment is not None, bool(sessions)]) != 1:
         raise ConfigError("results", "name a sweep, an experiment or session ids (one of them)")

@@ -9,8 +9,8 @@ from typing import Any
 from dash import dash_table, html
 
 from qraptor.dashboard.problems import Unavailable
-from qraptor.evaluation.compare_table import fmt
-from qraptor.sessions.status import Status
+from qraptor.evaluation.compare.table import fmt
+from qraptor.store.status import Status
 
 STATUS_COLOURS = {
     Status.QUEUED: "#1565c0",

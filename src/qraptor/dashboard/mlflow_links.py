@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qraptor.common.log import get_logger
+from qraptor.core.log import get_logger
 
 log = get_logger(__name__)
 HTTP_TIMEOUT_SECONDS = 1.5

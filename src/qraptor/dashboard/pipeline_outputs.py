@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from qraptor.analysis.project import project_paths
+from qraptor.core.errors import QraptorError
 from qraptor.dashboard.problems import Unavailable
-from qraptor.errors import QraptorError
 
 MAX_POINTS = 2000
 REPRO = "dvc repro"  # makes every output below (the stage names are in dvc.yaml)
@@ -136,7 +136,7 @@ class FeaturesView:
 
 
 def features_view(project: Path) -> FeaturesView:
-    from qraptor.data.stages import columns_after_bars
+    from qraptor.data.columns import columns_after_bars
 
     def load(path: Path) -> FeaturesView:
         frame = pd.read_parquet(path)

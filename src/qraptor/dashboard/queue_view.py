@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from qraptor.sessions.status import Status
+from qraptor.store.status import Status
 
 REASON_CHARS = 160
 

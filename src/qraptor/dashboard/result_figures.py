@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from qraptor.dashboard.pipeline_outputs import thinned
-from qraptor.evaluation.compare import Comparison, flatten
+from qraptor.evaluation.compare.comparison import Comparison, flatten
 from qraptor.evaluation.report import BASELINE_COLOURS
 
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 40, "b": 30}}

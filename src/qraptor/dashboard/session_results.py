@@ -2,7 +2,7 @@
 baselines' equity and the trade log of one split, as the worker stored them.
 
 Workers attach `<split>_equity.csv`, `<split>_baselines_equity.csv` and `<split>_trades.csv`
-(qraptor.sessions.worker_session); the frames are rebuilt with the same function the reports
+(qraptor.worker.attempt); the frames are rebuilt with the same function the reports
 use (`evaluation.report.equity_frame`). Stored files never change under their sha256, so
 the parsed frames are cached by it: a second look at a session costs no download.
 """
@@ -21,8 +21,8 @@ import pandas as pd
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.store_source import StoreSource
 from qraptor.evaluation.report import equity_frame
-from qraptor.sessions.session import FileRef
-from qraptor.sessions.status import FileKind, Status
+from qraptor.store.session import FileRef
+from qraptor.store.status import FileKind, Status
 
 CACHED_RESULTS = 32
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qraptor.evaluation.compare_config import CompareConfig
-from qraptor.sessions.config import StoreConfig
+from qraptor.evaluation.compare.config import CompareConfig
+from qraptor.store.config import StoreConfig
 
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 # A page must answer in seconds: the store's defaults wait up to 2 minutes for a database
@@ -52,9 +52,9 @@ def load_settings(
     store_overrides: Sequence[str] = (),
 ) -> DashboardSettings:
     """Settings from conf/ (store, tracking, compare, ledger) and the command line."""
-    from qraptor.evaluation.compare_config import load_compare_config
-    from qraptor.sessions.config import load_store_config
-    from qraptor.sessions.ledger import load_ledger_config
+    from qraptor.evaluation.compare.config import load_compare_config
+    from qraptor.store.config import load_store_config
+    from qraptor.store.ledger import load_ledger_config
     from qraptor.tracking.config import load_tracking_config, resolve_tracking_uri
 
     project = Path(project).expanduser().resolve()

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from qraptor.common.log import get_logger
+from qraptor.core.errors import QraptorError
+from qraptor.core.log import get_logger
+from qraptor.core.redact import redact_uri
 from qraptor.dashboard.problems import Unavailable
-from qraptor.errors import QraptorError
-from qraptor.sessions.config import StoreConfig
-from qraptor.sessions.errors import LocalServerError, StoreUnavailable
-from qraptor.sessions.store import SessionStore
-from qraptor.sessions.uri import redact_uri, resolve_uri
+from qraptor.store.config import StoreConfig
+from qraptor.store.errors import LocalServerError, StoreUnavailable
+from qraptor.store.store import SessionStore
+from qraptor.store.uri import resolve_uri
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -21,10 +21,3 @@ Contracts between stages (columns and types; Parquet on disk):
   folder's ``_manifest.json`` ``files`` list) and ``src_row`` (int64, 1-based data row in that
   file), so every error and report example names the original file and row.
 """
-
-TICK_COLUMNS = ("timestamp", "price", "size")
-QUOTE_COLUMNS = ("bid", "ask")
-BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "trades")
-INPUT_BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
-LINEAGE_COLUMNS = ("src_file", "src_row")
-MANIFEST_NAME = "_manifest.json"

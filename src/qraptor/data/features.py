@@ -27,10 +27,10 @@ import pandas as pd
 import polars as pl
 import ta
 
-from qraptor.common.log import get_logger
-from qraptor.config import check
-from qraptor.data import INPUT_BAR_COLUMNS
-from qraptor.errors import DataError
+from qraptor.core.config import check
+from qraptor.core.errors import DataError
+from qraptor.core.log import get_logger
+from qraptor.data.columns import INPUT_BAR_COLUMNS
 
 log = get_logger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qraptor.config import check
+from qraptor.core.config import check
 
 Z_PREFIX = "z_"
 NORMALIZE_METHODS = ("expanding", "rolling")

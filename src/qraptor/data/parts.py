@@ -16,8 +16,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qraptor.data import MANIFEST_NAME
-from qraptor.errors import DataError
+from qraptor.core.errors import DataError
+from qraptor.data.columns import MANIFEST_NAME
 
 PART_GLOB = "part-*.parquet"
 

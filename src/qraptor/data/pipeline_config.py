@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qraptor.config import compose, to_schema
-from qraptor.data.clean import CleanConfig
+from qraptor.core.config import compose, to_schema
+from qraptor.data.clean.frame import CleanConfig
 from qraptor.data.features import FeaturesConfig
-from qraptor.data.reduce import ReduceConfig
+from qraptor.data.reduce.bars import ReduceConfig
 from qraptor.data.sources import DataConfig
 from qraptor.data.split import SplitConfig
 

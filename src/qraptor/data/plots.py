@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # falls back to the Agg backend where there is 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from qraptor.common.atomic import atomic_path
+from qraptor.core.atomic import atomic_path
 
 SPLIT_COLOURS = {
     "warmup": "#d8d8d8",

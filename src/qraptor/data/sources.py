@@ -19,13 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from qraptor.common.atomic import atomic_dir
-from qraptor.common.log import get_logger
-from qraptor.config import check
-from qraptor.data.ingest import FilesConfig
-from qraptor.data.synthetic import SyntheticConfig, write_synthetic
-from qraptor.data.timestamps import TimestampConfig
-from qraptor.errors import DataError
+from qraptor.core.atomic import atomic_dir
+from qraptor.core.config import check
+from qraptor.core.errors import DataError
+from qraptor.core.log import get_logger
+from qraptor.data.ingest.files import FilesConfig
+from qraptor.data.ingest.timestamps import TimestampConfig
+from qraptor.data.synthetic.tape import SyntheticConfig, write_synthetic
 
 log = get_logger(__name__)
 

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from qraptor.common.atomic import atomic_dir
-from qraptor.common.log import get_logger
-from qraptor.config import check
+from qraptor.core.atomic import atomic_dir
+from qraptor.core.config import check
+from qraptor.core.errors import DataError
+from qraptor.core.log import get_logger
 from qraptor.data.normalize import Z_PREFIX, NormalizeConfig, normalize, z_columns
-from qraptor.errors import DataError
 
 log = get_logger(__name__)
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qraptor.config import check, load_group
+from qraptor.core.config import check, load_group
 
 ACTION_TYPES = ("discrete", "long_only", "levels", "continuous")
 EXECUTION_PRICES = ("open", "vwap", "close")

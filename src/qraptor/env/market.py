@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qraptor.core.errors import DataError
 from qraptor.data.split import load_split, observation_columns
-from qraptor.errors import DataError
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "vwap")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from qraptor.core.errors import ConfigError
 from qraptor.env.config import EnvConfig
-from qraptor.errors import ConfigError
 
 FIXED_LEVELS = {"discrete": (-1.0, 0.0, 1.0), "long_only": (0.0, 1.0)}
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qraptor.common.atomic import atomic_path
+from qraptor.core.atomic import atomic_path
 from qraptor.env.config import EnvConfig, EpisodeConfig
 from qraptor.env.market import Market
 from qraptor.env.trading_env import TradingEnv

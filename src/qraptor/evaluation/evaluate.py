@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qraptor.common.atomic import atomic_path, write_json_atomic
+from qraptor.core.atomic import atomic_path, write_json_atomic
 from qraptor.env.config import EnvConfig
 from qraptor.env.market import Market
 from qraptor.evaluation.backtest import Backtest, backtest_model, write_backtest

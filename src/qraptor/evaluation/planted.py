@@ -15,12 +15,12 @@ from typing import Any
 
 import polars as pl
 
+from qraptor.data.columns import columns_after_bars
 from qraptor.data.features import compute_features
 from qraptor.data.pipeline_config import load_pipeline_config
-from qraptor.data.reduce import reduce_ticks
+from qraptor.data.reduce.bars import reduce_ticks
 from qraptor.data.split import make_dataset
-from qraptor.data.stages import columns_after_bars
-from qraptor.data.synthetic import generate_ticks
+from qraptor.data.synthetic.tape import generate_ticks
 
 NO_BAD_TICKS = tuple(
     f"data.synthetic.bad_ticks.{rate}=0.0"

@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from rich import box
 from rich.table import Table
 
-from qraptor.common.atomic import write_json_atomic
+from qraptor.core.atomic import write_json_atomic
+from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
-from qraptor.errors import DataError
 
 # The metrics a comparison table shows first; every metric stays in the run's metrics.json.
 HEADLINE = (

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from qraptor.common.log import get_logger
+from qraptor.core.log import get_logger
 from qraptor.data.plots import save_figure
 from qraptor.evaluation.report import equity_frame, evaluation_figure
 from qraptor.tracking.config import ArtifactsConfig

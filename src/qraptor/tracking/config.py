@@ -17,9 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from qraptor.config import check, find_conf_dir, load_group, to_schema
-from qraptor.errors import ConfigError
-from qraptor.sessions.uri import redact_uri
+from qraptor.core.config import check, find_conf_dir, load_group, to_schema
+from qraptor.core.errors import ConfigError
+from qraptor.core.redact import redact_uri
 
 GROUP = "tracking"
 URI_ENV = "QRAPTOR_MLFLOW_URI"  # this machine's tracking URI: wins over everything

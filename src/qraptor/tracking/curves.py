@@ -25,7 +25,7 @@ from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qraptor.common.log import get_logger
+from qraptor.core.log import get_logger
 from qraptor.tracking.params import METRICS_PER_BATCH, batches
 
 if TYPE_CHECKING:

@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from qraptor.common.atomic import atomic_path
-from qraptor.common.log import get_logger
-from qraptor.errors import QraptorError
+from qraptor.core.atomic import atomic_path
+from qraptor.core.errors import QraptorError
+from qraptor.core.log import get_logger
 
 log = get_logger(__name__)
 INFO_ATTRIBUTE = "qraptor_export"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from qraptor.errors import QraptorError
+from qraptor.core.errors import QraptorError
 
 
 def _export_error(message: str) -> QraptorError:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from qraptor.sessions.uri import scrub
+from qraptor.core.redact import scrub
 
 # MLflow's limits (mlflow.utils.validation): a batch carries at most 100 params or tags and
 # 1000 metrics; a param value at most 6000 characters, a key at most 250.

@@ -21,7 +21,7 @@ import numpy as np
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
-from qraptor.common.log import get_logger
+from qraptor.core.log import get_logger
 
 log = get_logger(__name__)
 POLICY_CODE = Path(__file__).with_name("policy_model.py")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Param, RunTag
 
-from qraptor.sessions.worker_provenance import data_version, git_commit
+from qraptor.core.provenance import data_version, git_commit
 from qraptor.tracking.params import PARAMS_PER_BATCH, batches, flatten_params
 from qraptor.tracking.runs import SWEEP_TAG
 from qraptor.train.config import resolve_dataset

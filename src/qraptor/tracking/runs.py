@@ -25,9 +25,9 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from qraptor.common.log import get_logger
-from qraptor.errors import QraptorError
-from qraptor.sessions.uri import redact_text, redact_uri
+from qraptor.core.errors import QraptorError
+from qraptor.core.log import get_logger
+from qraptor.core.redact import redact_text, redact_uri
 
 log = get_logger(__name__)
 

@@ -34,10 +34,9 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 from mlflow.entities import Metric
 
-from qraptor.common.log import get_logger
-from qraptor.errors import QraptorError
-from qraptor.sessions.errors import LeaseLost
-from qraptor.sessions.uri import redact_text, redact_uri, scrub
+from qraptor.core.errors import QraptorError, SessionTakenAway
+from qraptor.core.log import get_logger
+from qraptor.core.redact import redact_text, redact_uri, scrub
 from qraptor.tracking import runs
 from qraptor.tracking.artifacts import beats_random_share, log_session_files
 from qraptor.tracking.config import (
@@ -71,7 +70,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 # Exceptions that end an attempt, not the session: the run ends KILLED, and the attempt
 # that resumes the session reopens it (a lost lease: another worker has the session now).
-INTERRUPTED = (KeyboardInterrupt, LeaseLost)
+INTERRUPTED = (KeyboardInterrupt, SessionTakenAway)
 
 
 @dataclass

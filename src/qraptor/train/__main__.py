@@ -1,5 +1,5 @@
-"""`python -m qraptor.train [overrides]`: see qraptor.train.cli."""
+"""`python -m qraptor.train [overrides]`: see qraptor.cli.train."""
 
-from qraptor.train.cli import main
+from qraptor.cli.train import main
 
 main()

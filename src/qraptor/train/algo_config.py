@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from qraptor.config import check
+from qraptor.core.config import check
+from qraptor.core.errors import ConfigError
 from qraptor.env.config import EnvConfig
-from qraptor.errors import ConfigError
 
 ACTIVATIONS = ("tanh", "relu", "elu", "leaky_relu", "gelu", "silu")
 POLICIES = ("MlpPolicy",)  # observations are a [window, columns] box, flattened

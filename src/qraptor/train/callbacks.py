@@ -19,8 +19,8 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter
 
-from qraptor.common.atomic import atomic_path
-from qraptor.common.log import get_logger
+from qraptor.core.atomic import atomic_path
+from qraptor.core.log import get_logger
 
 log = get_logger(__name__)
 CHECKPOINT_DIR = "checkpoints"

@@ -19,9 +19,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from qraptor.config import check, compose, find_conf_dir, to_schema
+from qraptor.core.config import check, compose, find_conf_dir, to_schema
+from qraptor.core.errors import ConfigError
 from qraptor.env.config import EnvConfig
-from qraptor.errors import ConfigError
 from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
 from qraptor.evaluation.metrics import METRIC_NAMES
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits

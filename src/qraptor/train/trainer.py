@@ -34,8 +34,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecMonitor
 
-from qraptor.common.atomic import write_json_atomic, write_text_atomic
-from qraptor.common.log import get_logger, human_count
+from qraptor.core.atomic import write_json_atomic, write_text_atomic
+from qraptor.core.log import get_logger, human_count
 from qraptor.env.market import Market, load_market
 from qraptor.env.vector_env import BatchedTradingEnv
 from qraptor.evaluation.evaluate import evaluate_model, write_evaluation

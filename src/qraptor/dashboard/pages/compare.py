@@ -13,8 +13,8 @@ from qraptor.dashboard import result_figures
 from qraptor.dashboard.components import TABLE_STYLE, notice, simple_table, status_styles
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.sources import Sources
-from qraptor.evaluation.compare import Comparison, compare_runs
-from qraptor.evaluation.compare_table import (
+from qraptor.evaluation.compare.comparison import Comparison, compare_runs
+from qraptor.evaluation.compare.table import (
     column_title,
     fmt,
     fmt_interval,
@@ -22,7 +22,7 @@ from qraptor.evaluation.compare_table import (
     runs_text,
     significance_lines,
 )
-from qraptor.sessions.errors import StoreError
+from qraptor.store.errors import StoreError
 
 PATH = "/compare"
 MAX_LINK_LOOKUPS = 100  # MLflow experiment lookups per table; further rows link by run id
@@ -64,7 +64,7 @@ def register(app: Dash, sources: Sources) -> None:
 
 def _targets(sources: Sources) -> list[dict[str, str]]:
     """Sweeps (sessions and ledger trials), then experiments, newest first."""
-    from qraptor.sessions.ledger import list_trials
+    from qraptor.store.ledger import list_trials
 
     collection = sources.settings.ledger_collection
     limit = sources.settings.compare.limit
@@ -121,7 +121,7 @@ def _body(sources: Sources, target: str) -> list[Any]:
 
 
 def _compare(sources: Sources, store, kind: str, name: str) -> Comparison:
-    from qraptor.sessions.run_records import GridFSEquity, experiment_records, sweep_records
+    from qraptor.store.run_records import GridFSEquity, experiment_records, sweep_records
 
     cfg = sources.settings.compare
     collection = sources.settings.ledger_collection

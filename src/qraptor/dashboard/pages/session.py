@@ -20,8 +20,8 @@ from qraptor.dashboard.components import (
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.session_results import no_results, result_splits
 from qraptor.dashboard.sources import Sources
-from qraptor.evaluation.compare_table import fmt
-from qraptor.sessions.errors import StoreError
+from qraptor.evaluation.compare.table import fmt
+from qraptor.store.errors import StoreError
 
 PREFIX = "/session/"
 SHOWN_METRICS = (

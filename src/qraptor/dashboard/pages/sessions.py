@@ -12,11 +12,11 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
 
+from qraptor.core.errors import QraptorError
 from qraptor.dashboard.components import TABLE_STYLE, notice, status_styles
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.queue_view import session_row, worker_rows
 from qraptor.dashboard.sources import Sources
-from qraptor.errors import QraptorError
 
 PATH = "/sessions"
 LIMIT = 500  # sessions listed, newest first

@@ -1,0 +1,162 @@
+"""Thin entry points of the data pipeline's DVC stages (`dvc.yaml` calls them via the CLI).
+
+Each function takes the validated pipeline config and the paths `dvc.yaml` gives it, calls
+its stage's pure core, and writes outputs atomically: the paths are defined once, in
+`dvc.yaml`'s `vars`, and every parameter value once, in `conf/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from qraptor.core.atomic import atomic_path, write_json_atomic
+from qraptor.core.errors import DataError
+from qraptor.core.log import console, get_logger
+from qraptor.data.clean.frame import clean_folder
+from qraptor.data.columns import columns_after_bars
+from qraptor.data.features import compute_features
+from qraptor.data.ingest.files import ingest_files
+from qraptor.data.parts import read_manifest
+from qraptor.data.pipeline_config import PipelineConfig
+from qraptor.data.plots import bars_overview, save_figure, split_overview, write_plot_csv
+from qraptor.data.reduce.bars import reduce_folder
+from qraptor.data.sources import materialise_raw, raw_files
+from qraptor.data.split import make_dataset
+
+log = get_logger(__name__)
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Name the stage input in errors that come from inside a pure core (which has no path)."""
+    if not path.exists():
+        raise DataError(path, "missing: run the previous stage first (`dvc repro` runs all)")
+    try:
+        yield
+    except DataError as exc:
+        if exc.path is None:
+            raise DataError(path, exc.problem, rule=exc.rule, rows=exc.rows) from None
+        raise
+
+
+def run_raw(cfg: PipelineConfig, out_dir: Path) -> dict[str, Any]:
+    """Stage `raw`: copy the sample or generate synthetic ticks into `out_dir`."""
+    return materialise_raw(cfg.data, out_dir)
+
+
+def run_ingest(cfg: PipelineConfig, raw_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Stage `ingest`: raw CSV/Parquet files -> canonical Parquet parts."""
+    files = raw_files(cfg.data, raw_dir, root=Path.cwd())
+    return ingest_files(
+        files,
+        out_dir,
+        kind=cfg.data.kind,
+        columns=cfg.data.columns,
+        timestamp=cfg.data.timestamp,
+        fmt=cfg.data.files.format if cfg.data.files else "auto",
+    )
+
+
+def run_clean(
+    cfg: PipelineConfig, in_dir: Path, out_dir: Path, metrics: Path, work_dir: Path
+) -> dict[str, Any]:
+    """Stage `clean`: validate, repair what is safe, report (DVC metrics + console)."""
+    with _reading(in_dir):
+        kind = read_manifest(in_dir)["kind"]
+        report = clean_folder(in_dir, out_dir, kind, cfg.clean, work_dir)
+    write_json_atomic(metrics, report.to_metrics())
+    report.render(console)
+    return report.to_metrics()
+
+
+def run_reduce(
+    cfg: PipelineConfig,
+    in_dir: Path,
+    out_path: Path,
+    metrics: Path,
+    plot_csv: Path,
+    figure: Path,
+) -> dict[str, Any]:
+    """Stage `reduce`: ticks or bars -> the bars every later stage uses."""
+    with _reading(in_dir):
+        kind = read_manifest(in_dir)["kind"]
+        bars = reduce_folder(in_dir, kind, cfg.reduce)
+        if bars.height == 0:
+            raise DataError(in_dir, "reduction produced no bars (is the input empty?)")
+    with atomic_path(out_path) as tmp:
+        bars.write_parquet(tmp)
+    summary = _bar_summary(bars.to_pandas(), cfg.reduce.kind)
+    summary["input_kind"] = kind
+    summary["frequency"] = cfg.reduce.freq if cfg.reduce.kind == "time" else None
+    write_json_atomic(metrics, summary)
+    frame = bars.to_pandas()
+    write_plot_csv(
+        frame, plot_csv, {"timestamp": "timestamp", "close": "close", "volume": "volume"}
+    )
+    save_figure(
+        bars_overview(frame, f"{cfg.data.name}: {len(frame):,} {cfg.reduce.kind} bars"), figure
+    )
+    return summary
+
+
+def run_features(
+    cfg: PipelineConfig, in_path: Path, out_path: Path, metrics: Path
+) -> dict[str, Any]:
+    """Stage `features`: causal features over the bars (warm-up rows dropped)."""
+    with _reading(in_path):
+        bars = pd.read_parquet(in_path)
+        features = compute_features(bars, cfg.features)
+    columns = columns_after_bars(features)
+    with atomic_path(out_path) as tmp:
+        features.to_parquet(tmp, index=False)
+    summary = {
+        "bars_in": len(bars),
+        "rows_out": len(features),
+        "warmup_rows_dropped": len(bars) - len(features),
+        "features": len(columns),
+        "feature_columns": columns,
+    }
+    write_json_atomic(metrics, summary)
+    return summary
+
+
+def run_split(
+    cfg: PipelineConfig, in_path: Path, out_dir: Path, metrics: Path, figure: Path
+) -> dict[str, Any]:
+    """Stage `split`: chronological and walk-forward splits, causally normalised."""
+    with _reading(in_path):
+        features = pd.read_parquet(in_path)
+        meta = make_dataset(features, columns_after_bars(features), cfg.split, out_dir)
+    write_json_atomic(metrics, _split_metrics(meta))
+    dataset = pd.read_parquet(out_dir / "dataset.parquet", columns=["timestamp", "close", "split"])
+    save_figure(split_overview(dataset, f"{cfg.data.name}: chronological split"), figure)
+    return meta
+
+
+def _bar_summary(bars: pd.DataFrame, kind: str) -> dict[str, Any]:
+    return {
+        "bars": len(bars),
+        "bar_kind": kind,
+        "first": bars["timestamp"].iloc[0].isoformat(),
+        "last": bars["timestamp"].iloc[-1].isoformat(),
+        "volume": float(bars["volume"].sum()),
+        "trades": int(bars["trades"].sum()),
+    }
+
+
+def _split_metrics(meta: dict[str, Any]) -> dict[str, Any]:
+    """Keep the numbers of the split metadata (DVC metrics shows numbers and strings)."""
+    flat: dict[str, Any] = {}
+    for key, value in meta.items():
+        if isinstance(value, int | float | str | bool) or value is None:
+            flat[key] = value
+        elif isinstance(value, dict):
+            flat[key] = {
+                k: v for k, v in value.items() if isinstance(v, int | float | str | bool | dict)
+            }
+    return flat

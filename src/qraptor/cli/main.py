@@ -1,0 +1,437 @@
+"""`qraptor`: the command line. Subcommands are thin: parse, compose config, call a stage.
+
+User errors (bad data, bad config) print one readable message and exit with status 2;
+only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.markup import escape
+
+from qraptor import __version__
+from qraptor.core.errors import DataError, QraptorError
+from qraptor.core.log import console, setup_logging
+
+OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    setup_logging(verbose=args.verbose)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 1
+    unknown = [e for e in extra if e.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+    try:
+        args.handler(args, list(extra))
+    except QraptorError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: outputs were left as they were[/]")
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qraptor",
+        description="From raw market data to honestly evaluated RL trading agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"qraptor {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    groups = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    data = groups.add_parser(
+        "data",
+        help="data pipeline stages (dvc.yaml runs them; `dvc repro` runs all)",
+        description="Data pipeline stages. Normally run by `dvc repro`; paths come from "
+        "dvc.yaml, parameters from conf/pipeline.yaml (+ Hydra overrides).",
+    )
+    stages = data.add_subparsers(title="stages", metavar="STAGE")
+    _stage(
+        stages,
+        "raw",
+        "materialise the sample or synthetic raw data",
+        [("--out", "folder for the raw files")],
+        _run_raw,
+    )
+    _stage(
+        stages,
+        "ingest",
+        "raw CSV/Parquet -> canonical Parquet parts",
+        [
+            ("--raw", "folder of raw files (sample/synthetic sources)"),
+            ("--out", "output part folder"),
+        ],
+        _run_ingest,
+    )
+    _stage(
+        stages,
+        "clean",
+        "validate and clean; writes the cleaning report",
+        [
+            ("--in", "ingested part folder"),
+            ("--out", "cleaned part folder"),
+            ("--metrics", "cleaning report (DVC metrics JSON)"),
+            ("--work", "scratch folder for out-of-core sorting"),
+        ],
+        _run_clean,
+    )
+    _stage(
+        stages,
+        "reduce",
+        "ticks -> time/tick/volume/dollar bars; bars -> coarser bars",
+        [
+            ("--in", "cleaned part folder"),
+            ("--out", "bars Parquet file"),
+            ("--metrics", "bar summary (DVC metrics JSON)"),
+            ("--plot-csv", "thinned prices for DVC plots"),
+            ("--figure", "PNG overview of the bars"),
+        ],
+        _run_reduce,
+    )
+    _stage(
+        stages,
+        "features",
+        "causal features over the bars",
+        [
+            ("--in", "bars Parquet file"),
+            ("--out", "features Parquet file"),
+            ("--metrics", "feature summary (DVC metrics JSON)"),
+        ],
+        _run_features,
+    )
+    _stage(
+        stages,
+        "split",
+        "chronological + walk-forward splits, causal normalisation",
+        [
+            ("--in", "features Parquet file"),
+            ("--out", "dataset folder"),
+            ("--metrics", "split boundaries (DVC metrics JSON)"),
+            ("--figure", "PNG of the splits over the price"),
+        ],
+        _run_split,
+    )
+
+    db = groups.add_parser(
+        "db",
+        help="the local MongoDB (SecantusDB) server that stores sessions",
+        description="Start, inspect or stop the local SecantusDB server qraptor uses when no "
+        "MongoDB URI is configured (QRAPTOR_MONGO_URI or store.uri). Overrides of "
+        "conf/store/default.yaml may follow, e.g. local.port=27018.",
+    )
+    actions = db.add_subparsers(title="actions", metavar="ACTION")
+    for action, text in (
+        ("start", "start the local server (or report the one running) and print its URI"),
+        ("status", "which database sessions go to, whether it answers, sessions per status"),
+        ("stop", "stop the local server; its data folder is kept"),
+    ):
+        sub = actions.add_parser(action, help=text, description=text)
+        sub.add_argument("overrides", nargs="*", help="overrides of conf/store/default.yaml")
+        sub.set_defaults(handler=_run_db, action=action)
+
+    worker = groups.add_parser(
+        "worker",
+        help="train queued sessions from the session store, one at a time, until stopped",
+        description="Claim the next queued session (priority, then age), train it with "
+        "heartbeats and GridFS checkpoints, store its model and results, repeat. SIGTERM or "
+        "Ctrl-C checkpoints and releases the running session, then exits 0. Overrides of "
+        "conf/store (lease_seconds=30, or QRAPTOR_MONGO_URI for the database) and of "
+        "conf/worker (worker.poll_max_seconds=5) may follow.",
+    )
+    worker.add_argument("--once", action="store_true", help="the next session, if any, then exit")
+    worker.add_argument("--max-sessions", type=int, metavar="N", help="exit after N sessions")
+    worker.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS", help="exit after this long without work"
+    )
+    worker.add_argument(
+        "--poll", type=float, metavar="SECONDS", help="first wait when the queue is empty"
+    )
+    worker.add_argument("--worker-id", help="name in the session store (default host:pid)")
+    worker.add_argument("overrides", nargs="*", help="overrides of conf/store and conf/worker")
+    worker.set_defaults(handler=_run_worker)
+
+    sessions = groups.add_parser(
+        "sessions",
+        help="queue, inspect, cancel, retry and export training sessions",
+        description="Training sessions in the session store. Sessions are named by id or a "
+        "unique id prefix; overrides of conf/store (store.uri=...) choose the database.",
+    )
+    verbs = sessions.add_subparsers(title="actions", metavar="ACTION")
+    sub = verbs.add_parser(
+        "submit",
+        help="queue one session: Hydra overrides of conf/train.yaml, validated first",
+        description="Compose conf/train.yaml with the overrides (experiment=quick "
+        "session.seed=3 ...), validate it and queue it; prints the session id. The queue is "
+        "QRAPTOR_MONGO_URI, or store.uri='mongodb://...' (quoted: Hydra override syntax).",
+    )
+    sub.add_argument("--priority", type=int, default=0, help="higher is claimed first")
+    sub.add_argument("--tag", action="append", default=[], help="a label (repeatable)")
+    sub.add_argument("--max-attempts", type=int, help="claims before failing (store default)")
+    sub.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml")
+    sub.set_defaults(handler=_run_sessions, action="submit")
+    sub = verbs.add_parser("list", help="sessions as a table, newest first")
+    sub.add_argument("--status", help="queued | running | succeeded | failed | cancelled")
+    sub.add_argument("--sweep", help="sweep id")
+    sub.add_argument("--tag", help="tag")
+    sub.add_argument("--limit", type=int, default=50, help="rows shown (default 50)")
+    sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
+    sub.set_defaults(handler=_run_sessions, action="list")
+    for action, text in (
+        ("show", "one session: config, history, errors, metrics, files"),
+        ("cancel", "cancel a queued or running session"),
+        ("retry", "queue a failed or cancelled session again"),
+        ("export", "download a session's model, CSVs and metrics (sha256-verified)"),
+    ):
+        sub = verbs.add_parser(action, help=text, description=text)
+        sub.add_argument("session", help="session id or a unique prefix")
+        if action == "retry":
+            sub.add_argument("--fresh", action="store_true", help="drop checkpoints: restart")
+        if action == "export":
+            sub.add_argument("--out", type=Path, required=True, help="folder to write into")
+            sub.add_argument("--checkpoints", action="store_true", help="checkpoints too")
+        sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
+        sub.set_defaults(handler=_run_sessions, action=action)
+
+    evaluate = groups.add_parser(
+        "evaluate",
+        help="reports of a training run: DVC metrics, equity plots vs baselines (dvc stage)",
+        description="Turn a training run's evaluation (its eval/<split>/ folders) into a flat "
+        "DVC metrics file, thinned equity curves for `dvc plots` and one figure per split.",
+    )
+    evaluate.add_argument("--run", type=Path, help="the training run folder")
+    evaluate.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    evaluate.add_argument("--plots", type=Path, help="folder for equity CSVs")
+    evaluate.add_argument("--figures", type=Path, help="folder for PNG figures")
+    evaluate.add_argument(
+        "--show", action="store_true", help="only print the table of an existing --metrics file"
+    )
+    evaluate.add_argument("--title", default="", help="prefix of the figure titles")
+    evaluate.set_defaults(handler=_run_evaluate)
+
+    compare = groups.add_parser(
+        "compare",
+        help="sessions, a sweep or an experiment side by side: stats across seeds, deflated "
+        "Sharpe, offline HTML report",
+        description="Compare sessions (ids or unique prefixes), a sweep (--sweep) or an "
+        "experiment (--experiment) from the session store: runs with their config differences "
+        "and metrics next to the baselines, mean/IQM with stratified-bootstrap CIs per group "
+        "of seeds, and for a sweep the PSR and deflated Sharpe ratio of the best trial. Writes "
+        "an HTML report (offline, no scripts). key=value items are overrides of "
+        "conf/compare (split=test), conf/store (store.uri=...) or conf/ledger (ledger.*).",
+    )
+    compare.add_argument(
+        "targets", nargs="*", help="session ids or prefixes, ledger trial ids, and overrides"
+    )
+    compare.add_argument("--sweep", help="a sweep id (sessions + ledger trials)")
+    compare.add_argument("--experiment", help="an experiment name")
+    compare.add_argument("--html", type=Path, help="report path (default: conf/compare report.dir)")
+    compare.add_argument("--no-html", action="store_true", help="print the tables only")
+    compare.set_defaults(handler=_run_compare)
+
+    dashboard = groups.add_parser(
+        "dashboard",
+        help="web dashboard: data, the session queue (cancel/retry), results, comparisons",
+        description="Serve the dashboard: DVC outputs of the project, sessions from MongoDB "
+        "(QRAPTOR_MONGO_URI, store.uri, else the local server, started if needed), links to "
+        "MLflow runs. Overrides of conf/store (store.database=...) may follow.",
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    dashboard.add_argument("--project", type=Path, help="project root (default: the one of conf/)")
+    dashboard.add_argument("--mongo-uri", help="MongoDB URI (wins over QRAPTOR_MONGO_URI)")
+    dashboard.add_argument("--mlflow-uri", help="MLflow tracking URI for run lookups")
+    dashboard.add_argument(
+        "--mlflow-ui", default="http://127.0.0.1:5000", help="MLflow UI base URL for run links"
+    )
+    dashboard.add_argument("--no-db", action="store_true", help="data pages only, no database")
+    dashboard.add_argument("overrides", nargs="*", help="overrides of conf/store")
+    dashboard.set_defaults(handler=_run_dashboard)
+
+    template = groups.add_parser(
+        "plots-template",
+        help="write the offline HTML template `dvc plots show` uses (vega inlined)",
+    )
+    template.add_argument("--out", type=Path, required=True)
+    template.set_defaults(handler=_run_plots_template)
+    return parser
+
+
+def _stage(
+    stages: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    paths: list[tuple[str, str]],
+    handler: Callable[[argparse.Namespace, list[str]], None],
+) -> None:
+    sub = stages.add_parser(name, help=summary, description=f"{summary}. {OVERRIDES_HELP}.")
+    for flag, text in paths:
+        sub.add_argument(flag, type=Path, required=True, help=text)
+    sub.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    sub.set_defaults(handler=handler)
+
+
+def _config(args: argparse.Namespace, extra: list[str]):  # -> PipelineConfig
+    from qraptor.data.pipeline_config import load_pipeline_config
+
+    return load_pipeline_config([*args.overrides, *extra])
+
+
+def _run_raw(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_raw(_config(args, extra), args.out)
+
+
+def _run_ingest(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_ingest(_config(args, extra), args.raw, args.out)
+
+
+def _run_clean(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_clean(_config(args, extra), getattr(args, "in"), args.out, args.metrics, args.work)
+
+
+def _run_reduce(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_reduce(
+        _config(args, extra),
+        getattr(args, "in"),
+        args.out,
+        args.metrics,
+        args.plot_csv,
+        args.figure,
+    )
+
+
+def _run_features(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_features(_config(args, extra), getattr(args, "in"), args.out, args.metrics)
+
+
+def _run_split(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_split(_config(args, extra), getattr(args, "in"), args.out, args.metrics, args.figure)
+
+
+def _run_db(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import db as db_cli
+    from qraptor.store.config import load_store_config
+
+    cfg = load_store_config([*args.overrides, *extra])
+    action = {"start": db_cli.db_start, "status": db_cli.db_status, "stop": db_cli.db_stop}
+    print(action[args.action](cfg))
+
+
+def _run_worker(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import sessions as sessions_cli
+
+    sessions_cli.worker(
+        [*args.overrides, *extra],
+        once=args.once,
+        max_sessions=args.max_sessions,
+        idle_exit=args.idle_exit,
+        poll=args.poll,
+        worker_id=args.worker_id,
+    )
+
+
+def _run_sessions(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import sessions as cli
+
+    overrides = [*args.overrides, *extra]
+    if args.action == "submit":
+        tags, attempts = args.tag, args.max_attempts
+        print(cli.submit(overrides, priority=args.priority, tags=tags, max_attempts=attempts))
+        return
+    with cli.open_store(overrides) as store:
+        if args.action == "list":
+            table = cli.list_table(
+                store, status=args.status, sweep=args.sweep, tag=args.tag, limit=args.limit
+            )
+            cli.stdout().print(table)
+        elif args.action == "show":
+            cli.stdout().print(cli.show(store, args.session))
+        elif args.action == "cancel":
+            print(cli.cancel(store, args.session))
+        elif args.action == "retry":
+            print(cli.retry(store, args.session, fresh=args.fresh))
+        else:
+            paths = cli.export(store, args.session, args.out, checkpoints=args.checkpoints)
+            cli.print_export(paths)
+
+
+def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
+    import json
+
+    from rich.console import Console
+
+    from qraptor.evaluation.report import summary_table, write_reports
+
+    if extra:
+        raise SystemExit(f"qraptor evaluate: unexpected arguments {extra}")
+    if args.show:
+        if not args.metrics.is_file():
+            raise DataError(args.metrics, "no such metrics file: run `dvc repro evaluate` first")
+        metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
+    else:
+        missing = [f"--{n}" for n in ("run", "plots", "figures") if getattr(args, n) is None]
+        if missing:
+            raise SystemExit(f"qraptor evaluate: {', '.join(missing)} needed (or --show)")
+        metrics = write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
+    Console().print(summary_table(metrics))  # stdout: the result, not a log line
+
+
+def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.compare import run_compare
+
+    items = [*args.targets, *extra]
+    run_compare(
+        [t for t in items if "=" not in t],
+        sweep=args.sweep,
+        experiment=args.experiment,
+        html=args.html,
+        write_html=not args.no_html,
+        overrides=[t for t in items if "=" in t],
+    )
+
+
+def _run_dashboard(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.dashboard import run_dashboard
+
+    run_dashboard(
+        host=args.host,
+        port=args.port,
+        project=args.project,
+        mongo_uri=args.mongo_uri,
+        mlflow_uri=args.mlflow_uri,
+        mlflow_ui=args.mlflow_ui,
+        no_db=args.no_db,
+        overrides=[*args.overrides, *extra],
+    )
+
+
+def _run_plots_template(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.core.vega_offline import write_offline_template
+
+    write_offline_template(args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""`python -m qraptor.train [overrides]`: train one session in this process with Hydra.
+
+    python -m qraptor.train experiment=quick
+    python -m qraptor.train algo=a2c session.seed=3
+    python -m qraptor.train -m session.seed=0,1,2                      # basic launcher, in turn
+    python -m qraptor.train -m hydra/launcher=joblib_local session.seed=0,1   # 2 in parallel
+    python -m qraptor.train hparams_search=ppo_optuna                  # Optuna sweep
+
+conf/ is found from the current directory (or $QRAPTOR_CONF_DIR). Outputs go to Hydra's
+run directory (conf/train.yaml `hydra.run.dir`, one subfolder per job with `-m`). The task
+returns the session's objective (`session.objective`, validation Sharpe by default), which
+is what the Optuna sweeper maximises. A bad config or bad data prints one readable line and
+exits with status 2 (in a sweep, that job fails and the sweep reports it). Ctrl-C stops at
+the next step with a checkpoint.
+
+Each session is an MLflow run (conf/tracking; `tracking.enabled=false` to skip). A `-m`
+sweep, with any launcher, is one parent run with a nested run per job: `main` gives the
+invocation a sweep id ($QRAPTOR_SWEEP_ID, inherited by joblib's worker processes; set it
+yourself to add jobs to an existing sweep) and the jobs find or create its parent run.
+
+The task function lives here, not in __main__.py: parallel launchers (joblib/loky) pickle
+it, and a function of the `__main__` module is pickled by value with its globals (a rich
+console holds a lock: unpicklable); from an importable module it goes by reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from qraptor.core.config import find_conf_dir
+from qraptor.core.errors import QraptorError
+from qraptor.core.log import console, setup_logging
+from qraptor.tracking.config import SWEEP_ENV, tracking_config_from
+from qraptor.train.config import TRAIN_CONFIG, train_config_from
+
+if TYPE_CHECKING:
+    from hydra.conf import HydraConf
+
+    from qraptor.tracking.session_run import SessionTracker
+    from qraptor.train.trainer import TrainResult
+
+# metric -> column title of the summary table
+SUMMARY_METRICS = {
+    "total_return": "return",
+    "annual_return": "annual",
+    "sharpe": "sharpe",
+    "sortino": "sortino",
+    "max_drawdown": "max dd",
+    "n_trades": "trades",
+    "costs_paid": "costs",
+}
+
+
+def run(composed: DictConfig) -> float | None:
+    """The Hydra task: validate, train, evaluate, print the summary, return the objective."""
+    setup_logging()
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    sweep_id = None
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep_id = os.environ.get(SWEEP_ENV) or f"hydra:{Path(hydra_cfg.sweep.dir).resolve()}"
+    from qraptor.worker.ledger_jobs import record_sweep_job
+
+    try:
+        # every trial of a sweep goes on the ledger, failed ones too (the deflated Sharpe
+        # ratio counts them all)
+        with record_sweep_job(composed, hydra_cfg, sweep_id) as job:
+            cfg = train_config_from(composed)
+            tracking = tracking_config_from(composed)
+            # Imported after validation: a bad config fails before torch, SB3 and MLflow load.
+            from qraptor.tracking.run_metadata import default_run_name
+            from qraptor.tracking.session_run import start_session_run
+            from qraptor.train.trainer import TrainHooks, train_session
+
+            config = cfg.to_dict()
+            run_name = None
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                run_name = f"{default_run_name(config, None)}-job{hydra_cfg.job.num}"
+            stop = _StopOnInterrupt()
+            with start_session_run(
+                config,
+                sweep_id=sweep_id,
+                tags=_hydra_tags(hydra_cfg, out_dir),
+                tracking=tracking,
+                experiment_preset=hydra_cfg.runtime.choices.get("experiment"),
+                run_name=run_name,
+            ) as tracker:
+                hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
+                result = train_session(cfg, out_dir, hooks)
+                tracker.log_result(result, out_dir)
+            job.finished(result, cfg.session.objective, tracker.run_id if tracker.enabled else None)
+    except QraptorError as exc:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the sweep records this job as failed, with the message
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    _print_summary(cfg.session.name, result, out_dir, tracker)
+    return result.objective
+
+
+def _hydra_tags(hydra_cfg: HydraConf, out_dir: Path) -> dict[str, str]:
+    """Where and how Hydra ran this job, for the run's tags (overrides scrubbed)."""
+    from qraptor.core.redact import scrub_override
+
+    tags = {"qraptor.output_dir": str(out_dir.resolve())}
+    overrides = [scrub_override(str(o)) for o in hydra_cfg.overrides.task]
+    if overrides:
+        tags["qraptor.overrides"] = " ".join(overrides)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        tags["qraptor.hydra_job_num"] = str(hydra_cfg.job.num)
+        tags["qraptor.launcher"] = str(hydra_cfg.runtime.choices.get("hydra/launcher"))
+    return tags
+
+
+class _StopOnInterrupt:
+    """SIGINT handler + should_stop hook: the first Ctrl-C stops cleanly, a second kills."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        # Not the main thread (a threaded launcher): keep the default handler.
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _print_summary(
+    name: str, result: TrainResult, out_dir: Path, tracker: SessionTracker | None = None
+) -> None:
+    """The agent next to its baselines, per split, on stdout."""
+    speed = f"{result.timesteps_per_second:,.0f}/s"
+    table = Table(title=f"session {name}: {result.timesteps:,} timesteps ({speed})")
+    table.add_column("split / policy")
+    for title in SUMMARY_METRICS.values():
+        table.add_column(title, justify="right")
+    for split, metrics in result.metrics.items():
+        table.add_row(f"{split} agent", *(_fmt(metrics[m]) for m in SUMMARY_METRICS))
+        for baseline, values in result.baselines[split].items():
+            table.add_row(f"  {baseline}", *(_fmt(values[m]) for m in SUMMARY_METRICS))
+    out = Console(width=None if sys.stdout.isatty() else 120)
+    out.print(table)
+    if result.stopped_early:
+        out.print(f"stopped early; last checkpoint: {result.model_path}")
+    out.print(f"objective {result.objective}; outputs in {out_dir}")
+    if tracker is not None and tracker.enabled:
+        from qraptor.core.redact import redact_uri
+
+        out.print(f"MLflow run {tracker.run_id} (experiment {tracker.experiment!r}) at "
+                  f"{redact_uri(tracker.uri or '')}")  # fmt: skip
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def main() -> None:
+    # One sweep id per invocation: every job of a `-m` sweep (joblib's processes inherit
+    # the environment) nests its MLflow run under the same parent.
+    if not os.environ.get(SWEEP_ENV):
+        from qraptor.worker.submit import new_sweep_id
+
+        os.environ[SWEEP_ENV] = new_sweep_id()
+    try:
+        conf_dir = find_conf_dir()
+    except QraptorError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=TRAIN_CONFIG)(run)()

@@ -1,0 +1,55 @@
+"""Domain errors: raised where bad input enters, printed without a traceback by the CLI.
+
+Every message names what the user must look at (a file, a row, a config key, a session)
+and the rule that was broken, so the error can be acted on without reading code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class QraptorError(Exception):
+    """Base of every error a user is meant to read and act on."""
+
+
+class ConfigError(QraptorError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config key '{key}': {problem}")
+
+
+class DataError(QraptorError):
+    """A data file is unusable or breaks a validation rule.
+
+    `rows` holds a few offending rows (already formatted) so the user sees examples, not
+    just a count.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        problem: str,
+        *,
+        rule: str | None = None,
+        rows: Sequence[str] = (),
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        self.rule = rule
+        self.rows = list(rows)
+        where = f"{self.path}: " if self.path else ""
+        what = f"[{rule}] " if rule else ""
+        lines = [f"{where}{what}{problem}"]
+        lines += [f"    {row}" for row in self.rows]
+        super().__init__("\n".join(lines))
+
+
+class SessionTakenAway(QraptorError):
+    """Training must stop because the session is no longer this process's to train (a lost
+    lease, a cancel). Defined here so that layers which must react to it (tracking marks the
+    run KILLED, not FAILED) need not know the store that raises it (store.errors.LeaseLost)."""

@@ -1,0 +1,17 @@
+"""Column contracts between the data stages (see the package docstring of qraptor.data)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+TICK_COLUMNS = ("timestamp", "price", "size")
+QUOTE_COLUMNS = ("bid", "ask")
+BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "trades")
+INPUT_BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+LINEAGE_COLUMNS = ("src_file", "src_row")
+MANIFEST_NAME = "_manifest.json"
+
+
+def columns_after_bars(features: pd.DataFrame) -> list[str]:
+    """Feature columns are every column that is not part of the bar contract."""
+    return [c for c in features.columns if c not in BAR_COLUMNS]

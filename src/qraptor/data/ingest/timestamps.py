@@ -1,0 +1,157 @@
+"""Parsing the many ways market data writes time into UTC nanosecond timestamps.
+
+Inside qraptor every timestamp is timezone-aware UTC. Timestamps written with an offset
+('Z', '+02:00') are unambiguous and converted; timestamps without one are read in the
+configured zone (an exchange's local time, say), with daylight-saving gaps and repeats
+refused rather than guessed. A file that mixes the two is refused: nothing says which zone
+the naive rows are in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from qraptor.core.config import check
+
+EPOCH_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass
+class TimestampConfig:
+    """How a file writes time."""
+
+    format: str | None  # strftime-style (polars/chrono); None = ISO 8601 or numeric epoch
+    unit: str | None  # s | ms | us | ns when timestamps are numeric epochs
+    timezone: str  # IANA zone of timestamps written without an offset
+
+    def __post_init__(self) -> None:
+        check(self.unit is None or self.unit in EPOCH_UNITS, "unit", "must be s, ms, us or ns")
+        check(not (self.unit and self.format), "format", "give a format or a unit, not both")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            check(False, "timezone", f"unknown time zone {self.timezone!r} (use an IANA name)")
+
+    @property
+    def format_has_offset(self) -> bool:
+        return bool(self.format) and (
+            "%z" in self.format or "%:z" in self.format or self.format.endswith("Z")
+        )
+
+
+def parse_timestamps(
+    column: pl.Expr, dtype: pl.DataType, cfg: TimestampConfig, first_value: str | None = None
+) -> pl.Expr:
+    """An expression turning `column` (of `dtype` in the file) into Datetime(ns, UTC).
+
+    `first_value` (the file's first timestamp as text) tells ISO 8601 text with an offset
+    from local text when no format is configured.
+
+    Strict: a value that does not parse raises, so a bad file never yields silent nulls.
+    """
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return _localise(column.cast(pl.Datetime("ns")), cfg.timezone)
+        return column.dt.convert_time_zone("UTC").cast(pl.Datetime("ns", "UTC"))
+    if isinstance(dtype, pl.Date):
+        return _localise(column.cast(pl.Datetime("ns")), cfg.timezone)
+    if cfg.unit is not None or dtype.is_numeric():
+        scale = EPOCH_UNITS[cfg.unit or "ns"]
+        nanos = (column.cast(pl.Float64) * scale).round(0).cast(pl.Int64, strict=True)
+        return pl.from_epoch(nanos, time_unit="ns").dt.replace_time_zone("UTC")
+    text = column.cast(pl.String).str.strip_chars()
+    if cfg.format is not None:
+        if cfg.format_has_offset:
+            return text.str.to_datetime(cfg.format, time_unit="ns", time_zone="UTC", strict=True)
+        return _localise(
+            text.str.to_datetime(cfg.format, time_unit="ns", strict=True), cfg.timezone
+        )
+    # ISO 8601, shape taken from the first value: with an offset, every row must carry
+    # one; without, every row is local time in cfg.timezone. A row of the other shape fails
+    # the strict parse and `diagnose_timestamps` reports the file as mixing timezones.
+    if first_value is not None and looks_like_offset(first_value):
+        return text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=True)
+    return _localise(text.str.to_datetime(time_unit="ns", strict=True), cfg.timezone)
+
+
+def _localise(naive: pl.Expr, zone: str) -> pl.Expr:
+    return (
+        naive.dt.replace_time_zone(zone, ambiguous="raise", non_existent="raise")
+        .dt.convert_time_zone("UTC")
+        .cast(pl.Datetime("ns", "UTC"))
+    )
+
+
+def diagnose_timestamps(
+    text: pl.LazyFrame, column: str, cfg: TimestampConfig
+) -> tuple[str, str, list[str]] | None:
+    """Find why timestamps in `column` (read as text, with src_row) fail to parse.
+
+    Returns (problem, rule, example rows) or None when the timestamps are fine.
+    """
+    raw = pl.col(column).str.strip_chars()
+    if cfg.unit is not None:
+        bad = text.filter(raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null())
+        return _report(
+            bad, column, f"timestamps are not numeric epochs ({cfg.unit})", "bad_timestamp"
+        )
+    if cfg.format is None:
+        has_offset = raw.str.contains(_OFFSET)
+        parsed = raw.str.replace(_OFFSET, "").str.to_datetime(time_unit="ns", strict=False)
+        naive_ok = ~has_offset & parsed.is_not_null()
+        counts = text.select(
+            has_offset.sum().alias("aware"), naive_ok.sum().alias("naive")
+        ).collect()
+        aware, naive = counts.row(0)
+        if aware and naive:
+            minority = naive_ok if naive <= aware else has_offset
+            problem = (
+                f"mixed timezones: {aware} timestamps carry a UTC offset and {naive} "
+                "do not, so the zone of the others is unknown"
+            )
+            return _report(text.filter(minority), column, problem, "mixed_timezones")
+    else:
+        fmt = cfg.format
+        parsed = raw.str.to_datetime(
+            fmt, time_unit="ns", strict=False, time_zone="UTC" if cfg.format_has_offset else None
+        )
+    bad = text.filter(raw.is_not_null() & parsed.is_null())
+    expected = f"format {cfg.format!r}" if cfg.format else "ISO 8601"
+    found = _report(bad, column, f"timestamps do not parse as {expected}", "bad_timestamp")
+    if found is not None:
+        return found
+    if not cfg.format_has_offset:
+        local = text.filter(raw.is_not_null()).with_columns(
+            parsed.dt.replace_time_zone(cfg.timezone, ambiguous="null", non_existent="null").alias(
+                "_local"
+            )
+        )
+        bad = local.filter(pl.col("_local").is_null())
+        return _report(
+            bad,
+            column,
+            f"local times that do not exist or are ambiguous in {cfg.timezone} "
+            "(daylight-saving change); write them with an offset or in UTC",
+            "ambiguous_local_time",
+        )
+    return None
+
+
+def _report(
+    bad: pl.LazyFrame, column: str, problem: str, rule: str
+) -> tuple[str, str, list[str]] | None:
+    examples = bad.select("src_row", column).head(5).collect()
+    if examples.height == 0:
+        return None
+    rows = [f"row {row}: {column}={value!r}" for row, value in examples.iter_rows()]
+    return problem, rule, rows
+
+
+def looks_like_offset(value: str) -> bool:
+    """True when an ISO timestamp string carries 'Z' or a numeric UTC offset."""
+    return re.search(_OFFSET, value.strip()) is not None

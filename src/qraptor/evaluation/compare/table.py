@@ -1,0 +1,165 @@
+"""The comparison in a terminal: runs, groups of seeds and the sweep's deflated Sharpe, with rich.
+
+The same texts (`run_label`, `fmt`, `significance_lines`) feed the HTML report, so the two
+never disagree on a number's rounding or a run's name.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from qraptor.evaluation.compare.comparison import Comparison, RunRecord
+from qraptor.evaluation.statistics import Interval, RunSummary
+
+STATUS_STYLE = {
+    "queued": "cyan",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "dim",
+}
+
+
+def fmt(value: Any) -> str:
+    """Numbers as a reader wants them: 4 significant digits, big ones with separators."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+    return str(value)
+
+
+def fmt_interval(interval: Interval) -> str:
+    return f"{fmt(interval.estimate)} [{fmt(interval.low)}, {fmt(interval.high)}]"
+
+
+def runs_text(summary: RunSummary) -> str:
+    """'4' for one stratum, '8 (2 folds)' for several."""
+    return str(summary.runs) if summary.strata <= 1 else f"{summary.runs} ({summary.strata} folds)"
+
+
+def run_label(record: RunRecord) -> str:
+    """Sessions by id; ledger trials as `trial <sweep>/<n>`."""
+    return record.id if record.source == "session" else f"trial {record.id}"
+
+
+def column_title(column: str, split: str) -> str:
+    parts = column.split(".")
+    if len(parts) == 3:
+        return f"{parts[1].replace('_', ' ')} {parts[2]}"
+    return parts[1].replace("_", " ") if parts[0] == split else f"{parts[0]} {parts[1]}"
+
+
+def significance_lines(comparison: Comparison) -> list[tuple[str, str]]:
+    """(name, value) lines of the sweep's significance, for the panel and the HTML."""
+    sweep, best = comparison.sweep, comparison.best
+    if sweep is None or best is None:
+        return []
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(comparison.status_counts.items()))
+    split, moments = comparison.split, sweep.best
+    return [
+        ("trials (N)", f"{sweep.n_trials} ({counts})"),
+        (
+            "best",
+            f"{run_label(best)}: {split} Sharpe {fmt(best.value(split, 'sharpe'))} (annualised)",
+        ),
+        (
+            "per-bar Sharpe of the best",
+            f"{fmt(moments.sharpe)} over T = {moments.bars} bars, skewness "
+            f"{fmt(moments.skewness)}, kurtosis {fmt(moments.kurtosis)}",
+        ),
+        (
+            "V[SR] of finished trials",
+            f"{fmt(sweep.sharpe_variance)} ({sweep.n_finished} trials, per bar)",
+        ),
+        ("expected max Sharpe SR0", f"{fmt(sweep.expected_max_sharpe)} per bar"),
+        ("probabilistic Sharpe PSR(0)", fmt(sweep.psr)),
+        (
+            "deflated Sharpe DSR",
+            f"{fmt(sweep.dsr)}  (P[true Sharpe > SR0]; >= 0.95 is the usual bar)",
+        ),
+    ]
+
+
+def runs_table(comparison: Comparison) -> Table:
+    table = Table(
+        title=f"{comparison.title}: runs on the {comparison.split} split", title_justify="left"
+    )
+    table.add_column("run", overflow="fold")
+    table.add_column("status")
+    if comparison.varying:
+        table.add_column("config (differences)")
+    for column in comparison.columns:
+        table.add_column(column_title(column, comparison.split), justify="right")
+    table.add_column("mlflow run")
+    for row in comparison.rows:
+        record = row.record
+        cells = [
+            run_label(record),
+            Text(record.status, style=STATUS_STYLE.get(record.status, "")),
+        ]
+        if comparison.varying:
+            cells.append(", ".join(f"{k}={fmt(v)}" for k, v in row.params.items()))
+        cells += [fmt(row.values[c]) for c in comparison.columns]
+        cells.append(record.mlflow_run_id or "-")
+        table.add_row(*cells)
+    return table
+
+
+def groups_table(comparison: Comparison) -> Table | None:
+    """One row per configuration: per metric the IQM with its CI, the mean below it (the
+    HTML report gives the mean's CI too)."""
+    if not comparison.groups:
+        return None
+    metrics = list(comparison.groups[0].metrics)
+    table = Table(
+        title=f"groups of repeats (seeds x folds): IQM [{_confidence(comparison)} CI] and mean "
+        "(stratified bootstrap)",
+        title_justify="left",
+    )
+    table.add_column("configuration", overflow="fold", min_width=24)
+    table.add_column("runs", justify="right")
+    for metric in metrics:
+        table.add_column(metric.replace("_", " "), justify="right")
+    table.add_column(f"P(> {comparison.baseline.replace('_', ' ')})", justify="right")
+    for group in comparison.groups:
+        cells = [group.label, runs_text(group.metrics[metrics[0]])]
+        for metric in metrics:
+            summary = group.metrics[metric]
+            cells.append(f"{fmt_interval(summary.iqm)}\nmean {fmt(summary.mean.estimate)}")
+        cells.append(fmt_interval(group.beats_baseline))
+        table.add_row(*cells)
+    return table
+
+
+def _confidence(comparison: Comparison) -> str:
+    for group in comparison.groups:
+        for summary in group.metrics.values():
+            return f"{summary.mean.confidence:.0%}"
+    return ""
+
+
+def render(comparison: Comparison, console: Console) -> None:
+    """Print the comparison: runs, groups, the sweep's significance and notes."""
+    parts: list[Any] = [runs_table(comparison)]
+    groups = groups_table(comparison)
+    if groups is not None:
+        parts.append(groups)
+    lines = significance_lines(comparison)
+    if lines:
+        body = "\n".join(f"[bold]{escape(name)}[/]: {escape(value)}" for name, value in lines)
+        parts.append(Panel(body, title="sweep: is the best Sharpe more than luck?", expand=False))
+    for note in comparison.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    console.print(Group(*parts))

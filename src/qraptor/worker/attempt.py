@@ -1,0 +1,301 @@
+"""One claimed session, start to finish: validate, resume, train under a lease, store results.
+
+The worker loop (worker.py) claims; this module does the rest and always leaves the
+session in a state another worker can act on:
+
+    invalid config                -> failed, the config error as the reason, no retry
+    trained and evaluated         -> model, CSVs and metrics in GridFS, then succeeded
+    stop requested (SIGTERM/INT)  -> checkpoint uploaded, session released (queued again)
+    lease lost / cancelled        -> nothing more written: the session is someone else's
+    any other exception           -> failed with the traceback; queued again while
+                                     attempts are left (store.fail(retry=True))
+
+Uploads link files only while this worker owns the session (`worker_id` on every write),
+so a worker that lost its lease can never overwrite the results of the one that took over.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qraptor.core.errors import ConfigError
+from qraptor.core.log import get_logger
+from qraptor.core.provenance import data_version, git_commit
+from qraptor.core.redact import redact_text
+from qraptor.store.errors import LeaseLost, StoreError, StoreUnavailable
+from qraptor.store.lease import LeaseKeeper
+from qraptor.store.session import Session
+from qraptor.store.status import FileKind
+from qraptor.store.store import SessionStore
+from qraptor.train.config import resolve_dataset, train_config_from
+
+if TYPE_CHECKING:
+    from qraptor.train.config import TrainConfig
+    from qraptor.train.trainer import TrainResult
+
+log = get_logger(__name__)
+HEADLINE_METRICS = ("sharpe", "total_return", "max_drawdown")  # kept per baseline
+
+
+class Outcome(StrEnum):
+    """How a worker's turn with a session ended."""
+
+    SUCCEEDED = "succeeded"
+    INVALID = "invalid"  # config rejected: failed for good
+    FAILED = "failed"  # an exception: queued again or failed (attempts)
+    RELEASED = "released"  # stopped on request, queued again with its checkpoint
+    LOST = "lost"  # lease lost or cancelled: left to whoever holds it now
+
+
+@dataclass
+class SessionRun:
+    """What one session's attempt did, for the worker's log and summary."""
+
+    session_id: str
+    outcome: Outcome
+    timings: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+
+
+@dataclass
+class _Clock:
+    """Seconds per phase of an attempt (stored in the session's metrics)."""
+
+    began: float = field(default_factory=time.perf_counter)
+    phases: dict[str, float] = field(default_factory=dict)
+    checkpoint_uploads: int = 0
+
+    def add(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + (now - since)
+        return now
+
+    def summary(self) -> dict[str, float]:
+        out = {k: round(v, 3) for k, v in self.phases.items()}
+        out["checkpoint_uploads"] = self.checkpoint_uploads
+        out["total_seconds"] = round(time.perf_counter() - self.began, 3)
+        return out
+
+
+def run_session(
+    store: SessionStore,
+    session: Session,
+    worker_id: str,
+    should_stop,
+    *,
+    work_root: str | None = None,
+    keep_work_dir: bool = False,
+    claim_seconds: float = 0.0,
+) -> SessionRun:
+    """Train the claimed `session` and leave it succeeded, failed, released or alone.
+
+    `should_stop()` (a flag read, never a query) asks for a graceful stop: checkpoint,
+    upload it, release. StoreUnavailable (the database gone longer than
+    store.retry.total_seconds) propagates: the lease then lapses and the session is
+    reclaimed, by this worker or another, from its last checkpoint.
+    """
+    clock = _Clock()
+    clock.phases["claim_seconds"] = claim_seconds
+    if session.started_at is not None:
+        clock.phases["queued_seconds"] = (session.started_at - session.created_at).total_seconds()
+    try:
+        cfg = train_config_from(session.config)
+    except ConfigError as exc:
+        reason = f"invalid session config: {exc}"
+        log.error("session %s: %s (failed, not retried)", session.id, reason)
+        _finish(lambda: store.fail(session.id, worker_id, reason, retry=False), session.id)
+        return SessionRun(session.id, Outcome.INVALID, clock.summary())
+    work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
+    try:
+        return _attempt(store, session, cfg, worker_id, should_stop, work_dir, clock)
+    except LeaseLost as exc:
+        log.warning("%s; dropping this attempt", exc)
+        return SessionRun(session.id, Outcome.LOST, clock.summary())
+    except StoreUnavailable:
+        raise
+    except KeyboardInterrupt:  # a second Ctrl-C: hand it back without a new checkpoint
+        _finish(lambda: store.release(session.id, worker_id), session.id)
+        raise
+    except Exception as exc:  # the session failed, the worker did not: record and go on
+        text = redact_text(traceback.format_exc())
+        log.error("session %s failed: %s", session.id, redact_text(f"{type(exc).__name__}: {exc}"))
+        _finish(lambda: store.fail(session.id, worker_id, text, retry=True), session.id)
+        return SessionRun(session.id, Outcome.FAILED, clock.summary())
+    finally:
+        if keep_work_dir:
+            log.info("session %s: scratch files kept in %s", session.id, work_dir)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _attempt(
+    store: SessionStore,
+    session: Session,
+    cfg: TrainConfig,
+    worker_id: str,
+    should_stop,
+    work_dir: Path,
+    clock: _Clock,
+) -> SessionRun:
+    from qraptor.train.callbacks import TrainHooks
+    from qraptor.train.trainer import train_session
+
+    sid, t = session.id, time.perf_counter()
+    resume_path, resumed_from = None, 0
+    if session.resumes:
+        found = store.latest_checkpoint(sid, work_dir / "resume")
+        if found is not None:
+            resume_path, resumed_from = found
+            log.info("session %s: resuming from its checkpoint at %d timesteps", sid, resumed_from)
+    _record_provenance(store, session, worker_id, cfg.session.dataset)
+    t = clock.add("setup_seconds", t)
+
+    def upload_checkpoint(path: Path, timesteps: int) -> None:
+        began = time.perf_counter()
+        store.checkpoint(sid, worker_id, path, timesteps)
+        clock.add("checkpoint_upload_seconds", began)
+        clock.checkpoint_uploads += 1
+
+    from qraptor.tracking.session_run import start_session_run
+
+    run_dir = work_dir / "run"
+    # The MLflow run wraps the lease: a lost lease ends the run KILLED (the next worker
+    # reopens the same run by its session id) while heartbeats go on during the uploads.
+    with (
+        start_session_run(
+            session.config,
+            session_id=sid,
+            sweep_id=session.sweep_id,
+            tags={"qraptor.worker_id": worker_id},
+            experiment_preset=session.experiment,
+        ) as tracker,
+        LeaseKeeper(store, sid, worker_id) as lease,
+    ):
+        hooks = tracker.train_hooks(
+            TrainHooks(
+                on_progress=lambda done, total: lease.report(done, total, phase="training"),
+                on_checkpoint=upload_checkpoint,
+                should_stop=lambda: should_stop() or lease.lost.is_set(),
+            ),
+            run_dir,
+        )
+        result = train_session(cfg, run_dir, hooks, resume_from=resume_path)
+        lease.check()  # a lost lease ends training early: say why instead of releasing
+        t = clock.add("train_seconds", t)
+        if not result.stopped_early:
+            lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing results")
+            _store_results(store, sid, worker_id, result, run_dir)
+            t = clock.add("upload_seconds", t)
+        tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
+        if not result.stopped_early and "keras_h5" in tracker.files:
+            store.attach_file(
+                sid, FileKind.KERAS_H5, tracker.files["keras_h5"], "policy.h5", worker_id=worker_id
+            )
+        t = clock.add("tracking_seconds", t)
+        mlflow_run_id = tracker.run_id if tracker.enabled else None
+    if result.stopped_early:
+        store.release(sid, worker_id)
+        log.info("session %s: stopped at %d timesteps and released", sid, result.timesteps)
+        return SessionRun(sid, Outcome.RELEASED, clock.summary())
+    clock.phases["learn_seconds"] = result.seconds  # of train_seconds: SB3's learn()
+    clock.phases["eval_seconds"] = result.eval_seconds  # of train_seconds: the backtests
+    metrics = session_metrics(cfg, result, resumed_from, worker_id, clock.summary())
+    store.complete(sid, worker_id, metrics, mlflow_run_id=mlflow_run_id)
+    log.info("session %s done: %s", sid, _headline(metrics))
+    return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
+
+
+def _record_provenance(store: SessionStore, session: Session, worker_id: str, dataset: str) -> None:
+    """The code and data this worker trains with, on the session document (overwriting the
+    submitter's, which may come from another checkout; a difference is logged)."""
+    commit, version = git_commit(), data_version(resolve_dataset(dataset))
+    submitted_hash = (session.data_version or {}).get("hash")
+    for name, ours, theirs in (
+        ("git commit", commit, session.git_commit),
+        ("data version", (version or {}).get("hash"), submitted_hash),
+    ):
+        if theirs and ours and theirs != ours:
+            log.warning(
+                "session %s: submitted with %s %s, trained with %s", session.id, name, theirs, ours
+            )
+    store.record_provenance(session.id, worker_id, commit, version)
+
+
+def _store_results(
+    store: SessionStore, sid: str, worker_id: str, result: TrainResult, run_dir: Path
+) -> None:
+    """Model, per-split trade log, equity and baselines' equity CSVs and the metrics JSON
+    into GridFS, linked to the session (`qraptor compare` reads the equity files by these
+    names). Uploaded one by one (parallel uploads were slower on SecantusDB), then linked in
+    one update: the results appear together, and linking costs one round trip, not eight."""
+    files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, "model.zip")]
+    for split, trades in result.trade_logs.items():
+        files.append((FileKind.TRADE_LOG, trades, f"{split}_trades.csv"))
+        files.append((FileKind.EQUITY_CURVE, result.equity[split], f"{split}_equity.csv"))
+        baselines = trades.parent / "baselines_equity.csv"
+        if baselines.is_file():
+            files.append((FileKind.EQUITY_CURVE, baselines, f"{split}_baselines_equity.csv"))
+    files.append((FileKind.METRICS, run_dir / "metrics.json", "metrics.json"))
+    store.attach_files(sid, files, worker_id=worker_id)
+
+
+def session_metrics(
+    cfg: TrainConfig,
+    result: TrainResult,
+    resumed_from: int,
+    worker_id: str,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """The summary kept in the session document (the full metrics.json is in GridFS):
+    the objective, the agent's metrics and the baselines' headline numbers per split."""
+    from qraptor.evaluation.metrics import json_safe
+
+    def headline(values: dict[str, float]) -> dict[str, float | None]:
+        return json_safe({k: values[k] for k in HEADLINE_METRICS if k in values})
+
+    objective = None if result.objective is None else json_safe({"v": result.objective})["v"]
+    return {
+        "objective": objective,
+        "objective_metric": cfg.session.objective,
+        "timesteps": result.timesteps,
+        "resumed_from_timesteps": resumed_from,
+        "timesteps_trained": result.timesteps - resumed_from,
+        "timesteps_per_second": round(result.timesteps_per_second, 1),
+        "splits": {
+            split: {
+                "agent": json_safe(metrics),
+                "baselines": {b: headline(v) for b, v in result.baselines[split].items()},
+            }
+            for split, metrics in result.metrics.items()
+        },
+        "timings": timings,
+        "worker_id": worker_id,
+    }
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    splits = metrics["splits"]
+    parts = [f"{s} Sharpe {_num(splits[s]['agent'].get('sharpe'))}" for s in splits]
+    seconds = metrics["timings"]["total_seconds"]
+    return f"{', '.join(parts)}; {metrics['timesteps']:,} timesteps, {seconds:.1f} s"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def _finish(action, sid: str) -> None:
+    """A last write (fail, release) that may meet a lost lease: log it, do not raise."""
+    try:
+        action()
+    except LeaseLost as exc:
+        log.warning("session %s: %s", sid, exc)
+    except StoreError as exc:
+        log.error("session %s: could not record the outcome: %s", sid, exc)

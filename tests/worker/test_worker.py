@@ -1,0 +1,163 @@
+"""The session worker in this process, on a real server, with real (tiny) training:
+results and provenance stored, bad configs and crashing sessions handled, idle exits."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from qraptor.core.provenance import data_version
+from qraptor.evaluation.planted import planted_dataset
+from qraptor.store import FileKind, SessionStore, Status
+from qraptor.worker.config import load_worker_config
+from qraptor.worker.loop import run_worker
+from qraptor.worker.submit import enqueue, request_from_overrides
+
+# Two PPO updates on 4 envs, small windows, few backtests: the whole path in < 1 s.
+TINY = (
+    "session.total_timesteps=128",
+    "session.n_envs=4",
+    "session.checkpoint_every=64",
+    "session.eval.random_runs=1",
+    "env.window=8",
+    "env.episode.length=32",
+    "algo.n_steps=16",
+    "algo.batch_size=32",
+    "algo.n_epochs=1",
+)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny planted-signal dataset (~1,400 one-minute bars), built once for the module."""
+    out = tmp_path_factory.mktemp("planted") / "dataset"
+    planted_dataset(
+        out, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
+    )
+    return out
+
+
+@pytest.fixture
+def queue(mongo_server, database_name, make_config, dataset):
+    """(store config for workers, open store, submit(*overrides, **kw) -> id)."""
+    cfg = make_config(f"uri={mongo_server.uri}", f"database={database_name}", "lease_seconds=10")
+    store = SessionStore.from_config(cfg)
+
+    def submit(*overrides: str, **options) -> str:
+        request = request_from_overrides([*TINY, f"session.dataset={dataset}", *overrides])
+        return enqueue(store, [request], **options)[0]
+
+    yield cfg, store, submit
+    store._conn.client.drop_database(database_name)
+    store.close()
+
+
+def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path):
+    cfg, store, submit = queue
+    sid = submit("session.seed=1")
+    work = tmp_path / "work"
+    work.mkdir()
+    worker_cfg = load_worker_config([f"work_dir={work}"])
+    assert run_worker(cfg, once=True, worker_id="w-test", worker_cfg=worker_cfg) == 1
+
+    doc = store.get(sid)
+    assert doc["status"] == Status.SUCCEEDED and doc["attempts"] == 1
+    assert doc["worker_id"] == "w-test"
+    names = {(f["kind"], f["name"]) for f in doc["files"]}
+    assert names == {
+        ("model", "model.zip"),
+        ("keras_h5", "policy.h5"),  # the TensorFlow export of the policy
+        ("metrics", "metrics.json"),
+        *{("trade_log", f"{s}_trades.csv") for s in ("val", "test")},
+        *{("equity_curve", f"{s}_equity.csv") for s in ("val", "test")},
+        *{("equity_curve", f"{s}_baselines_equity.csv") for s in ("val", "test")},
+    }
+    assert [c["timesteps"] for c in doc["checkpoints"]] == [64, 128]
+    metrics = doc["metrics"]
+    assert metrics["timesteps"] == 128 and metrics["resumed_from_timesteps"] == 0
+    assert metrics["objective_metric"] == "val.sharpe"
+    assert metrics["objective"] == metrics["splits"]["val"]["agent"]["sharpe"]
+    assert set(metrics["splits"]["test"]["baselines"]) == {
+        "buy_and_hold",
+        "flat",
+        "random",
+        "ma_crossover",
+    }
+    timings = metrics["timings"]
+    assert timings["checkpoint_uploads"] == 2
+    assert timings["total_seconds"] >= timings["train_seconds"] > timings["learn_seconds"] > 0
+    # The stored metrics file is the trainer's, and agrees with the document.
+    stored = json.loads(store.download_file(sid, FileKind.METRICS, tmp_path).read_text())
+    assert stored["splits"]["test"]["agent"]["sharpe"] == pytest.approx(
+        metrics["splits"]["test"]["agent"]["sharpe"]
+    )
+    # Provenance: this checkout's commit, the dataset's hash.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert doc["git_commit"] == (head.stdout.strip() or None)
+    assert doc["data_version"]["method"] == "sha256"
+    assert doc["data_version"]["hash"] == data_version(dataset)["hash"]
+    assert list(work.iterdir()) == []  # scratch folder removed
+    assert doc["mlflow_run_id"]  # the session's MLflow run
+
+
+def test_invalid_config_fails_readably_and_the_worker_serves_the_next(queue):
+    cfg, store, submit = queue
+    good = submit("session.seed=2")
+    config = copy.deepcopy(store.get(good)["config"])
+    config["session"]["n_envs"] = 0
+    bad = store.submit(config, priority=5)  # claimed first
+    assert run_worker(cfg, idle_exit=0, worker_id="w-test") == 2
+    failed = store.get(bad)
+    assert failed["status"] == Status.FAILED and failed["attempts"] == 1
+    assert "session.n_envs" in failed["error"] and "must be >= 1" in failed["error"]
+    assert "Traceback" not in failed["error"]
+    assert store.get(good)["status"] == Status.SUCCEEDED
+
+
+def test_crashing_session_is_retried_then_failed_with_its_traceback(queue, tmp_path):
+    cfg, store, submit = queue
+    sid = submit(f"session.dataset={tmp_path / 'missing'}", max_attempts=2)
+    assert run_worker(cfg, idle_exit=0, worker_id="w-test") == 2  # both attempts, here
+    doc = store.get(sid)
+    assert doc["status"] == Status.FAILED and doc["attempts"] == 2
+    assert "Traceback" in doc["error"] and str(tmp_path / "missing") in doc["error"]
+    assert [e["attempt"] for e in doc["errors"]] == [1, 2]
+    assert doc["files"] == [] and doc["metrics"] is None
+
+
+def test_empty_queue_once_returns_at_once_and_idle_exit_waits(queue):
+    cfg, _, _ = queue
+    began = time.monotonic()
+    assert run_worker(cfg, once=True) == 0
+    assert time.monotonic() - began < 5
+    began = time.monotonic()
+    assert run_worker(cfg, idle_exit=1.0, poll_seconds=0.2) == 0
+    assert 1.0 <= time.monotonic() - began < 6
+
+
+def test_cancelled_while_training_the_worker_drops_it_and_stores_nothing(queue):
+    cfg, store, submit = queue
+    sid = submit("session.total_timesteps=16384", "session.checkpoint_every=1024")
+    served: list[int] = []
+    worker = threading.Thread(
+        target=lambda: served.append(run_worker(cfg, once=True, worker_id="w-cancel"))
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not store.get(sid)["checkpoints"]:
+            assert time.monotonic() < deadline and worker.is_alive(), "no checkpoint"
+            time.sleep(0.05)
+        store.cancel(sid)
+    finally:
+        worker.join(timeout=120)
+    assert served == [1]  # the worker noticed at its next heartbeat and moved on
+    doc = store.get(sid)
+    assert doc["status"] == Status.CANCELLED
+    assert doc["files"] == [] and doc["metrics"] is None  # nothing written after the cancel
