@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from qraptor.evaluation.planted import planted_dataset
 from qraptor.store import SessionStore, StoreConfig, load_store_config, local_server
 from qraptor.store.uri import URI_ENV
 
@@ -139,3 +140,15 @@ def open_store(mongo_server: Server, database_name: str):
     for store in opened:
         store._conn.client.drop_database(database_name)
         store.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' one tiny dataset: four sessions of 1-minute bars with a planted AR(1) signal
+    (~1,400 bars, 4 walk-forward folds), built once per test run. Train on it with
+    `experiment=tiny` (conf/experiment/tiny.yaml), the tests' one tiny session config."""
+    out = tmp_path_factory.mktemp("planted") / "dataset"
+    planted_dataset(
+        out, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
+    )
+    return out

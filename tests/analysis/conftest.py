@@ -8,9 +8,7 @@ real SecantusDB server the way workers store them.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,15 +29,6 @@ from qraptor.train import load_train_config, train_session
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "qraptor_analysis_sessions_fixtures", ROOT / "tests" / "sessions" / "conftest.py"
-)
-_fixtures = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _fixtures  # dataclasses look their module up there
-_spec.loader.exec_module(_fixtures)
-mongo_server = _fixtures.mongo_server  # the session store tests' real server
-store_config = _fixtures.store_config
-
 # A tiny session on the hourly sample: proves the path in seconds, not skill.
 TINY = (
     "experiment=tiny",
@@ -141,14 +130,17 @@ def _store_like_a_worker(store: SessionStore, config: dict, result, sweep_id: st
 
 @pytest.fixture(scope="session")
 def store_sweep(
-    mongo_server, sample_project: ProjectPaths, tmp_path_factory: pytest.TempPathFactory
+    mongo_server,
+    make_config,
+    sample_project: ProjectPaths,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[StoredSweep]:
     """2 learning rates x 2 seeds trained on the sample and stored, plus a failed session:
     a sweep of 5 trials, 4 finished."""
     root = tmp_path_factory.mktemp("sweep_runs")
     database = f"t_{uuid.uuid4().hex[:10]}"
     sweep_id = f"sweep-analysis-{uuid.uuid4().hex[:6]}"
-    store = SessionStore(mongo_server.uri, database, store_config())
+    store = SessionStore(mongo_server.uri, database, make_config())
     results, ids, configs = {}, [], []
     for lr in LEARNING_RATES:
         for seed in (0, 1):

@@ -20,7 +20,6 @@ from qraptor.cli.main import main as qraptor_main
 from qraptor.evaluation.compare.comparison import RunRecord, compare_runs, varying_keys
 from qraptor.evaluation.compare.config import load_compare_config
 from qraptor.evaluation.metrics import json_safe
-from qraptor.evaluation.planted import planted_dataset
 from qraptor.evaluation.statistics import deflated_sharpe_ratio, equity_moments
 from qraptor.store import FileKind, SessionStore
 from qraptor.store.ledger import record_trial, trial_metrics
@@ -74,15 +73,12 @@ def _store_like_a_worker(store: SessionStore, config: dict, result, sweep_id: st
 
 
 @pytest.fixture(scope="module")
-def sweep(mongo_server, make_config, tmp_path_factory):
+def sweep(mongo_server, make_config, tiny_dataset, tmp_path_factory):
     """4 sessions (2 learning rates x 2 seeds) + a failed and a queued session, and 3
     ledger trials of an in-process job (succeeded, failed, still running): 9 trials."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("compare")
-    dataset = root / "dataset"
-    planted_dataset(
-        dataset, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
-    )
+    dataset = tiny_dataset
     database = f"t_{uuid.uuid4().hex[:10]}"
     sweep_id = f"sweep-test-{uuid.uuid4().hex[:6]}"
     store = SessionStore(mongo_server.uri, database, make_config())

@@ -23,7 +23,6 @@ from mlflow_processes import (
     wait_until_ready,
 )
 
-from qraptor.evaluation.planted import planted_dataset
 from qraptor.tracking.config import MLFLOW_URI_ENV, SWEEP_ENV, URI_ENV
 
 
@@ -70,16 +69,6 @@ def one_torch_thread() -> None:
 def experiment() -> str:
     """A fresh experiment name per test."""
     return f"test-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four sessions of 1-minute bars with a planted AR(1) signal (~1,400 bars)."""
-    out = tmp_path_factory.mktemp("planted") / "dataset"
-    planted_dataset(
-        out, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
-    )
-    return out
 
 
 @pytest.fixture(scope="session")

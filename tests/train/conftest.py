@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from qraptor.evaluation.planted import planted_dataset
-
 # A few hundred timesteps on small windows: proves the path, not skill ("fast dev run").
 FAST = (
     "session.total_timesteps=256",
@@ -43,16 +41,6 @@ ALGO_FAST = {
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> None:
     torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four sessions of 1-minute bars with a planted AR(1) signal (~1,400 bars, 4 folds)."""
-    out = tmp_path_factory.mktemp("planted") / "dataset"
-    planted_dataset(
-        out, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
-    )
-    return out
 
 
 @pytest.fixture(scope="session")

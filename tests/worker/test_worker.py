@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from qraptor.core.provenance import data_version
-from qraptor.evaluation.planted import planted_dataset
 from qraptor.store import FileKind, SessionStore, Status
 from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
@@ -34,13 +33,8 @@ TINY = (
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny planted-signal dataset (~1,400 one-minute bars), built once for the module."""
-    out = tmp_path_factory.mktemp("planted") / "dataset"
-    planted_dataset(
-        out, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
-    )
-    return out
+def dataset(tiny_dataset: Path) -> Path:
+    return tiny_dataset
 
 
 @pytest.fixture

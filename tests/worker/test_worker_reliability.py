@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from qraptor.evaluation.planted import planted_dataset
 from qraptor.store import SessionStore, Status, local_server
 from qraptor.worker.loop import run_worker
 from qraptor.worker.submit import enqueue, request_from_overrides
@@ -37,12 +36,8 @@ INTERRUPTIBLE = (*TINY, "session.total_timesteps=16384", "session.checkpoint_eve
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("planted") / "dataset"
-    planted_dataset(
-        out, ar_coef=0.3, days=4, seed=3, overrides=["data.synthetic.ticks_per_second=0.2"]
-    )
-    return out
+def dataset(tiny_dataset: Path) -> Path:
+    return tiny_dataset
 
 
 @pytest.fixture
