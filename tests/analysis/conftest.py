@@ -21,8 +21,8 @@ import torch
 from qraptor.analysis.project import ProjectPaths, project_paths
 from qraptor.cli import data_stages as stages
 from qraptor.cli.main import main as qraptor_main
+from qraptor.core.numbers import json_safe
 from qraptor.data.pipeline_config import load_pipeline_config
-from qraptor.evaluation.metrics import json_safe
 from qraptor.store import FileKind, SessionStore
 from qraptor.train import load_train_config, train_session
 

@@ -17,9 +17,9 @@ from rich.console import Console
 
 from qraptor.cli.compare import run_compare, split_overrides
 from qraptor.cli.main import main as qraptor_main
+from qraptor.core.numbers import json_safe
 from qraptor.evaluation.compare.comparison import RunRecord, compare_runs, varying_keys
 from qraptor.evaluation.compare.config import load_compare_config
-from qraptor.evaluation.metrics import json_safe
 from qraptor.evaluation.statistics import deflated_sharpe_ratio, equity_moments
 from qraptor.store import FileKind, SessionStore
 from qraptor.store.ledger import record_trial, trial_metrics

@@ -17,7 +17,6 @@ from qraptor.store.ledger import (
     local_sweep_id,
     open_ledger,
     record_trial,
-    trial_metrics,
 )
 from qraptor.store.run_records import records_by_id, sweep_records
 from qraptor.worker.ledger_jobs import record_sweep_job, sweep_trial
@@ -111,21 +110,6 @@ def test_sweep_ids_are_stable_per_folder_and_distinct_between_folders(tmp_path: 
     assert a != local_sweep_id(tmp_path / "other" / "2026-11-25" / "14-03-22_ppo_optuna")
 
 
-def test_trial_metrics_are_the_sessions_metrics_json_safe() -> None:
-    result = SimpleNamespace(
-        metrics={"val": {"sharpe": 2.0, "calmar": float("nan"), "sharpe_per_bar": 0.1}},
-        baselines={"val": {"buy_and_hold": {"sharpe": 1.0}}},
-        objective=2.0,
-        timesteps=256,
-    )
-    metrics = trial_metrics(result, "val.sharpe")
-    agent = metrics["splits"]["val"]["agent"]
-    assert agent["sharpe_per_bar"] == 0.1  # the moments the DSR needs travel with them
-    assert agent["calmar"] is None  # JSON-safe
-    assert metrics["splits"]["val"]["baselines"]["buy_and_hold"]["sharpe"] == 1.0
-    assert metrics["objective"] == 2.0 and metrics["objective_metric"] == "val.sharpe"
-
-
 def _hydra(mode, sweep_dir: Path, num: int, overrides=("experiment=quick",)):
     return SimpleNamespace(
         mode=mode,
@@ -150,9 +134,12 @@ def test_a_sweep_job_is_recorded_around_training(
     def job(num: int, mode=RunMode.MULTIRUN):
         return record_sweep_job(composed, _hydra(mode, sweep_dir, num))
 
-    finished = SimpleNamespace(
-        metrics={"val": {"sharpe": 1.0}}, baselines={}, equity={}, objective=1.0, timesteps=8,
-        stopped_early=False,
+    from qraptor.train.trainer import TrainResult
+
+    finished = TrainResult(
+        model_path=tmp_path / "model.zip", timesteps=8, stopped_early=False,
+        metrics={"val": {"sharpe": 1.0}}, baselines={}, trade_logs={}, equity={},
+        seconds=1.0, timesteps_per_second=8.0, objective=1.0,
     )  # fmt: skip
     with job(0) as trial:
         trial.finished(finished, "val.sharpe", mlflow_run_id="abc123")

@@ -91,6 +91,16 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     assert stored["splits"]["test"]["agent"]["sharpe"] == pytest.approx(
         metrics["splits"]["test"]["agent"]["sharpe"]
     )
+    # One summary shape: the document keeps what the trainer's metrics.json keeps, every
+    # baseline metric included (compare's beat_metric=sortino needs them), plus the worker's.
+    assert {k: v for k, v in metrics.items() if k in stored} == stored
+    assert set(metrics) - set(stored) == {
+        "resumed_from_timesteps", "timesteps_trained", "timings", "worker_id"
+    }  # fmt: skip
+    baseline = metrics["splits"]["val"]["baselines"]["buy_and_hold"]
+    assert set(baseline) == set(metrics["splits"]["val"]["agent"])
+    assert "sortino" in baseline
+    assert len(metrics["splits"]["val"]["random_sharpes"]) == 1  # session.eval.random_runs
     # Provenance: this checkout's commit, the dataset's hash.
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     assert doc["git_commit"] == (head.stdout.strip() or None)

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from qraptor.core.atomic import atomic_path, write_json_atomic
+from qraptor.core.numbers import json_safe
 from qraptor.env.config import EnvConfig
 from qraptor.env.market import Market
 from qraptor.evaluation.backtest import Backtest, backtest_model, write_backtest
 from qraptor.evaluation.baselines import run_baselines
-from qraptor.evaluation.metrics import compute_metrics, json_safe
+from qraptor.evaluation.metrics import compute_metrics
 
 
 @dataclasses.dataclass

@@ -190,11 +190,6 @@ def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) 
     }
 
 
-def json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
-    """NaN/inf as None: JSON has no such numbers (a flat curve has no Calmar ratio)."""
-    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
-
-
 def t_statistic(returns: np.ndarray) -> float:
     """t-statistic of the mean return (mean / std(ddof=1) * sqrt(n)): how many standard
     errors the edge is from zero. For the difference of two strategies on the same bars,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from rich import box
@@ -61,12 +60,9 @@ def dvc_metrics(run: dict[str, Any]) -> dict[str, Any]:
         section = {"agent": _headline(result["agent"])}
         for name, metrics in result.get("baselines", {}).items():
             section[name] = _headline(metrics)
-        sharpes = [s for s in result.get("random_sharpes", []) if s is not None]
-        if sharpes:
-            agent = result["agent"].get("sharpe")
-            section["agent_beats_random_share"] = (
-                float(np.mean([agent > s for s in sharpes])) if agent is not None else None
-            )
+        # computed once, by the session summary (qraptor.train.summary) the trainer wrote
+        if result.get("agent_beats_random_share") is not None:
+            section["agent_beats_random_share"] = result["agent_beats_random_share"]
         flat[split] = section
     return flat
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import re
 import socket
 from collections.abc import Mapping, Sequence
@@ -103,7 +102,7 @@ def record_trial(
     """Create or update the trial `number` of `sweep_id` with `status`; its id.
 
     The config is stored once (at the first write), scrubbed of secrets like a session's;
-    `metrics` (the shape of a session's, see `trial_metrics`), `error` and the trial's
+    `metrics` (a session summary, qraptor.train.summary), `error` and the trial's
     MLflow run id when given. A
     trial that is already succeeded, failed or cancelled keeps that status.
     """
@@ -203,26 +202,6 @@ def local_sweep_id(sweep_dir: str | Path) -> str:
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(path.parts[-2:])).strip("_")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:6]
     return f"local-{readable}-{digest}"
-
-
-def trial_metrics(result: Any, objective_metric: str) -> dict[str, Any]:
-    """A session-shaped metrics summary of a TrainResult (the agent's metrics include the
-    per-bar return moments the deflated Sharpe ratio needs)."""
-    from qraptor.evaluation.metrics import json_safe
-
-    splits: dict[str, Any] = {}
-    for split, metrics in result.metrics.items():
-        splits[split] = {
-            "agent": json_safe(metrics),
-            "baselines": {k: json_safe(v) for k, v in result.baselines.get(split, {}).items()},
-        }
-    objective = result.objective
-    return {
-        "objective": objective if objective is not None and math.isfinite(objective) else None,
-        "objective_metric": objective_metric,
-        "timesteps": int(result.timesteps),
-        "splits": splits,
-    }
 
 
 def _training_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,12 +17,10 @@ the MLflow run, `qraptor evaluate` and the DVC stage show the same picture.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -118,12 +116,3 @@ def reward_figure(curve: pd.DataFrame, title: str) -> Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-def beats_random_share(out_dir: Path, split: str, agent_sharpe: float | None) -> float | None:
-    """Share of the random-policy runs whose Sharpe ratio the agent beats on `split`."""
-    path = out_dir / "eval" / split / "metrics.json"
-    if agent_sharpe is None or not np.isfinite(agent_sharpe) or not path.is_file():
-        return None
-    sharpes = [s for s in json.loads(path.read_text()).get("random_sharpes", []) if s is not None]
-    return float(np.mean([agent_sharpe > s for s in sharpes])) if sharpes else None

@@ -38,7 +38,7 @@ from qraptor.core.errors import QraptorError, SessionTakenAway
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text, redact_uri, scrub
 from qraptor.tracking import runs
-from qraptor.tracking.artifacts import beats_random_share, log_session_files
+from qraptor.tracking.artifacts import log_session_files
 from qraptor.tracking.config import (
     TrackingConfig,
     default_artifact_root,
@@ -59,6 +59,7 @@ from qraptor.tracking.run_metadata import (
     provenance_tags,
     session_tags,
 )
+from qraptor.train.summary import beats_random_share
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -155,7 +156,7 @@ class SessionTracker:
     def _log_metrics(self, result: TrainResult, out_dir: Path) -> None:
         metrics = evaluation_metrics(result.metrics, result.baselines)
         for split, values in result.metrics.items():
-            share = beats_random_share(out_dir, split, values.get("sharpe"))
+            share = beats_random_share(values.get("sharpe"), result.random_sharpes.get(split, []))
             if share is not None:
                 metrics[f"{split}.agent_beats_random_share"] = share
         if result.objective is not None:

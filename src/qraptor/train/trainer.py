@@ -19,13 +19,11 @@ CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
 from __future__ import annotations
 
 import importlib.util
-import math
 import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -39,10 +37,11 @@ from qraptor.core.log import get_logger, human_count
 from qraptor.env.market import Market, load_market
 from qraptor.env.vector_env import BatchedTradingEnv
 from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
-from qraptor.evaluation.metrics import bars_per_year, json_safe
+from qraptor.evaluation.metrics import bars_per_year
 from qraptor.train.algos import build_model, load_model
 from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
 from qraptor.train.config import TrainConfig, resolve_dataset
+from qraptor.train.summary import session_summary
 
 log = get_logger(__name__)
 __all__ = ["TrainHooks", "TrainResult", "resolve_dataset", "seed_everything", "train_session"]
@@ -64,6 +63,7 @@ class TrainResult:
     eval_seconds: float = 0.0
     objective: float | None = None  # session.objective's value (None if not evaluated)
     checkpoints: list[Path] = field(default_factory=list)
+    random_sharpes: dict[str, list[float]] = field(default_factory=dict)  # split -> per run
 
 
 def seed_everything(seed: int, torch_threads: int) -> None:
@@ -121,7 +121,7 @@ def train_session(
     if not callback.stopped:
         save_model(model, result.model_path)
         _evaluate(cfg, model, dataset, market, out_dir, result)
-    write_json_atomic(out_dir / "metrics.json", _summary(result))
+    write_json_atomic(out_dir / "metrics.json", session_summary(result, cfg.session.objective))
     return result
 
 
@@ -191,31 +191,8 @@ def _evaluate(
         trades, equity = write_evaluation(evaluation, out_dir / "eval" / split)
         result.metrics[split] = evaluation.metrics
         result.baselines[split] = evaluation.baselines
+        result.random_sharpes[split] = evaluation.random_sharpes
         result.trade_logs[split], result.equity[split] = trades, equity
     split, _, metric = s.objective.partition(".")
     result.objective = float(result.metrics[split][metric])
     result.eval_seconds = time.perf_counter() - began
-
-
-def _json_number(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _summary(result: TrainResult) -> dict[str, Any]:
-    return {
-        "timesteps": result.timesteps,
-        "stopped_early": result.stopped_early,
-        "seconds": round(result.seconds, 3),
-        "timesteps_per_second": round(result.timesteps_per_second, 1),
-        "eval_seconds": round(result.eval_seconds, 3),
-        "objective": json_safe({"v": result.objective})["v"]
-        if result.objective is not None
-        else None,
-        "splits": {
-            split: {
-                "agent": json_safe(result.metrics[split]),
-                "baselines": {k: json_safe(v) for k, v in result.baselines[split].items()},
-            }
-            for split in result.metrics
-        },
-    }

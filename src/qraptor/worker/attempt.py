@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from qraptor.train.trainer import TrainResult
 
 log = get_logger(__name__)
-HEADLINE_METRICS = ("sharpe", "total_return", "max_drawdown")  # kept per baseline
 
 
 class Outcome(StrEnum):
@@ -253,28 +252,14 @@ def session_metrics(
     worker_id: str,
     timings: dict[str, float],
 ) -> dict[str, Any]:
-    """The summary kept in the session document (the full metrics.json is in GridFS):
-    the objective, the agent's metrics and the baselines' headline numbers per split."""
-    from qraptor.evaluation.metrics import json_safe
+    """The session summary (qraptor.train.summary, the same shape as the run folder's
+    metrics.json and a ledger trial's), plus how this worker trained it."""
+    from qraptor.train.summary import session_summary
 
-    def headline(values: dict[str, float]) -> dict[str, float | None]:
-        return json_safe({k: values[k] for k in HEADLINE_METRICS if k in values})
-
-    objective = None if result.objective is None else json_safe({"v": result.objective})["v"]
     return {
-        "objective": objective,
-        "objective_metric": cfg.session.objective,
-        "timesteps": result.timesteps,
+        **session_summary(result, cfg.session.objective),
         "resumed_from_timesteps": resumed_from,
         "timesteps_trained": result.timesteps - resumed_from,
-        "timesteps_per_second": round(result.timesteps_per_second, 1),
-        "splits": {
-            split: {
-                "agent": json_safe(metrics),
-                "baselines": {b: headline(v) for b, v in result.baselines[split].items()},
-            }
-            for split, metrics in result.metrics.items()
-        },
         "timings": timings,
         "worker_id": worker_id,
     }

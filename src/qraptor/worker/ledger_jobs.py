@@ -29,10 +29,10 @@ from qraptor.store.ledger import (
     local_sweep_id,
     open_ledger,
     record_trial,
-    trial_metrics,
 )
 from qraptor.store.status import Status
 from qraptor.store.store import SessionStore
+from qraptor.train.summary import session_summary
 
 log = get_logger(__name__)
 SWEEP_ENV = "QRAPTOR_SWEEP_ID"  # = qraptor.tracking.config.SWEEP_ENV (same layer: not imported)
@@ -69,7 +69,7 @@ class SweepTrial:
         if getattr(result, "stopped_early", False):
             self._record(Status.CANCELLED, mlflow_run_id=mlflow_run_id)
         else:
-            metrics = trial_metrics(result, objective_metric)
+            metrics = session_summary(result, objective_metric)
             self._record(Status.SUCCEEDED, metrics=metrics, mlflow_run_id=mlflow_run_id)
 
     def cancelled(self) -> None:

@@ -1,0 +1,59 @@
+"""The session summary: one shape from the trainer, read by the evaluation report, with inputs
+made by the real producer (a tiny trained session), never a hand-made dict."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from qraptor.core.numbers import json_number, json_safe
+from qraptor.evaluation.report import dvc_metrics, read_run
+from qraptor.train import load_train_config, train_session
+from qraptor.train.summary import beats_random_share
+
+
+@pytest.fixture(scope="module")
+def trained_run(fast_overrides, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    cfg = load_train_config(fast_overrides("ppo", "session.eval.random_runs=4"))
+    train_session(cfg, out)
+    return out
+
+
+def test_the_run_folder_summary_keeps_every_metric_of_the_agent_and_every_baseline(trained_run):
+    summary = read_run(trained_run)
+    assert summary["objective_metric"] == "val.sharpe"
+    assert summary["objective"] == summary["splits"]["val"]["agent"]["sharpe"]
+    for split in ("val", "test"):
+        section = summary["splits"][split]
+        agent_keys = set(section["agent"])
+        assert set(section["baselines"]) == {"buy_and_hold", "flat", "random", "ma_crossover"}
+        for metrics in section["baselines"].values():
+            assert set(metrics) == agent_keys  # sortino, calmar... for baselines too
+        assert len(section["random_sharpes"]) == 4
+
+
+def test_the_beats_random_share_reaches_the_dvc_metrics(trained_run):
+    """Defect a) of issue 11: the report read a key the trainer never wrote."""
+    summary = read_run(trained_run)
+    flat = dvc_metrics(summary)
+    for split in ("val", "test"):
+        section = summary["splits"][split]
+        expected = beats_random_share(section["agent"]["sharpe"], section["random_sharpes"])
+        assert expected is not None and 0.0 <= expected <= 1.0
+        assert flat[split]["agent_beats_random_share"] == expected
+
+
+def test_beats_random_share_counts_strictly_better_runs_and_skips_missing_ones():
+    assert beats_random_share(1.0, [0.5, 1.0, 2.0, None, math.nan]) == pytest.approx(1 / 3)
+    assert beats_random_share(None, [0.5]) is None
+    assert beats_random_share(1.0, []) is None
+    assert beats_random_share(math.inf, [0.5]) is None
+
+
+def test_non_finite_numbers_are_null_in_json():
+    assert json_number(math.nan) is None and json_number(-math.inf) is None
+    assert json_number(None) is None and json_number(2) == 2.0
+    assert json_safe({"calmar": math.nan, "sharpe": 1.5}) == {"calmar": None, "sharpe": 1.5}
