@@ -233,14 +233,15 @@ def test_synthetic_tick_source_runs_end_to_end(repo: Path, first_run):
     assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
 
 
-def test_dvc_yaml_reads_each_group_choice_at_its_position(project_root: Path):
-    """dvc.yaml picks each stage's conf file as ${defaults[i].group}: i must match."""
+def test_dvc_yaml_reads_each_group_choice_by_name(project_root: Path):
+    """dvc.yaml picks each stage's conf file as ${groups.<group>} of conf/pipeline.yaml, the
+    one place the choice is made: every group it reads is chosen there and is a folder."""
     import yaml
 
-    defaults = yaml.safe_load((project_root / "conf/pipeline.yaml").read_text())["defaults"]
-    positions = {next(iter(item)): i for i, item in enumerate(defaults) if isinstance(item, dict)}
-    used = re.findall(r"\$\{defaults\[(\d+)\]\.(\w+)\}", (project_root / "dvc.yaml").read_text())
-    assert used
-    for index, group in used:
-        assert positions[group] == int(index), f"dvc.yaml reads {group} at {index}"
-        assert (project_root / "conf" / group).is_dir()
+    groups = yaml.safe_load((project_root / "conf/pipeline.yaml").read_text())["groups"]
+    text = (project_root / "dvc.yaml").read_text()
+    used = set(re.findall(r"\$\{groups\.(\w+)\}", text))
+    assert used == set(groups)
+    assert "defaults[" not in text  # no list positions
+    for group, option in groups.items():
+        assert (project_root / "conf" / group / f"{option}.yaml").is_file()

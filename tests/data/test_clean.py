@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from qraptor.core.config import compose, to_schema
+from qraptor.core.config import to_schema
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.clean.frame import CleanConfig, clean_folder, clean_frame
 from qraptor.data.clean.stream import REPORT_NAME
 from qraptor.data.parts import PartWriter, read_folder, read_manifest, write_manifest
+from qraptor.data.pipeline_config import compose_pipeline
 
 NS = pl.Datetime("ns", "UTC")
 FILES = ["mon.csv", "tue.csv"]
@@ -27,7 +28,7 @@ T0 = 1_704_205_800  # 2024-01-02 14:30:00 UTC = 09:30 in New York, a Tuesday
 
 @pytest.fixture(scope="module")
 def cfg() -> CleanConfig:
-    return to_schema(compose("pipeline").clean, CleanConfig, "clean")
+    return to_schema(compose_pipeline().clean, CleanConfig, "clean")
 
 
 def ticks(prices, seconds=None, sizes=None, file_break: int | None = None) -> pl.DataFrame:
@@ -62,7 +63,7 @@ def test_config_comes_from_conf_and_bad_values_name_their_key(cfg: CleanConfig) 
         ("clean.bars.ohlc_violation=ignore", "clean.bars.ohlc_violation"),
     ]:
         with pytest.raises(ConfigError) as err:
-            to_schema(compose("pipeline", [override]).clean, CleanConfig, "clean")
+            to_schema(compose_pipeline([override]).clean, CleanConfig, "clean")
         assert err.value.key == key
 
 
@@ -406,7 +407,7 @@ def test_planted_bad_ticks_are_caught_on_the_synthetic_tape(cfg: CleanConfig, tm
     from qraptor.data.synthetic.tape import SyntheticConfig, generate_ticks
 
     overrides = ["data=synthetic", "data.synthetic.days=2", "data.synthetic.rows_per_file=40000"]
-    synthetic = to_schema(compose("pipeline", overrides).data.synthetic, SyntheticConfig, "s")
+    synthetic = to_schema(compose_pipeline(overrides).data.synthetic, SyntheticConfig, "s")
     writer, chunks = PartWriter(tmp_path / "in"), []
     for index, chunk in enumerate(generate_ticks(synthetic, label_bad=True)):
         chunk = chunk.with_columns(

@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from qraptor.core.config import compose, to_schema
+from qraptor.core.config import to_schema
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.columns import BAR_COLUMNS, MANIFEST_NAME
 from qraptor.data.parts import PartWriter
+from qraptor.data.pipeline_config import compose_pipeline
 from qraptor.data.reduce.bars import (
     ReduceConfig,
     parse_freq,
@@ -86,7 +87,7 @@ def test_shipped_conf_composes_to_hourly_time_bars() -> None:
     groups = ("clean", "features", "split")
     conf = Path(__file__).resolve().parents[2] / "conf"
     missing = [f"~{g}" for g in groups if not (conf / g / "default.yaml").exists()]
-    reduce_cfg = to_schema(compose("pipeline", missing, conf).reduce, ReduceConfig, "reduce")
+    reduce_cfg = to_schema(compose_pipeline(missing, conf).reduce, ReduceConfig, "reduce")
     assert (reduce_cfg.kind, reduce_cfg.every) == ("time", "1h")
 
 

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qraptor.core.config import compose, to_schema
+from qraptor.core.config import to_schema
 from qraptor.core.errors import ConfigError
+from qraptor.data.pipeline_config import compose_pipeline
 from qraptor.data.synthetic import tape as synthetic
 from qraptor.data.synthetic.block import ar1_filter
 from qraptor.data.synthetic.tape import (
@@ -38,7 +39,7 @@ NO_BAD_TICKS = BadTicksConfig(
 
 
 def load_config(*overrides: str) -> SyntheticConfig:
-    cfg = compose("pipeline", overrides=["data=synthetic", *overrides])
+    cfg = compose_pipeline(["data=synthetic", *overrides])
     return to_schema(cfg.data.synthetic, SyntheticConfig, "data.synthetic")
 
 
@@ -53,7 +54,7 @@ def tape(cfg: SyntheticConfig, label_bad: bool = False) -> pl.DataFrame:
 
 
 def test_shipped_config_is_a_ticks_source_with_identity_columns() -> None:
-    cfg = compose("pipeline", overrides=["data=synthetic"])
+    cfg = compose_pipeline(["data=synthetic"])
     assert cfg.data.source == "synthetic"
     assert cfg.data.kind == "ticks"
     assert dict(cfg.data.columns) == {c: c for c in ("timestamp", "price", "size", "bid", "ask")}

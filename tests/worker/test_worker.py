@@ -165,3 +165,18 @@ def test_cancelled_while_training_the_worker_drops_it_and_stores_nothing(queue):
     doc = store.get(sid)
     assert doc["status"] == Status.CANCELLED
     assert doc["files"] == [] and doc["metrics"] is None  # nothing written after the cancel
+
+
+def test_a_queued_session_is_tracked_with_the_submitters_tracking_settings(queue, monkeypatch):
+    """Defect b) of issue 11: the stored config carries the submitter's `tracking` section and
+    the worker's tracking config comes from it; the worker machine's URI still wins."""
+    from qraptor.tracking.config import resolve_tracking_uri, tracking_config_from
+
+    _, store, submit = queue
+    sid = submit("tracking.artifacts.keras_h5=false", "tracking.experiment=submitted")
+    stored = store.get(sid)["config"]
+    assert "store" not in stored  # where the queue is is not how to train
+    tracking = tracking_config_from(stored)
+    assert tracking.experiment == "submitted" and tracking.artifacts.keras_h5 is False
+    monkeypatch.setenv("QRAPTOR_MLFLOW_URI", "sqlite:////tmp/worker-machine.db")
+    assert resolve_tracking_uri(tracking) == "sqlite:////tmp/worker-machine.db"

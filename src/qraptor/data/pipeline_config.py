@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from qraptor.core.config import compose, to_schema
+from omegaconf import DictConfig, OmegaConf
+
+from qraptor.core.config import compose, find_conf_dir, to_schema
+from qraptor.core.errors import ConfigError
 from qraptor.data.clean.frame import CleanConfig
 from qraptor.data.features import FeaturesConfig
 from qraptor.data.reduce.bars import ReduceConfig
@@ -18,6 +22,7 @@ from qraptor.data.sources import DataConfig
 from qraptor.data.split import SplitConfig
 
 PIPELINE_CONFIG = "pipeline"
+GROUPS = ("data", "clean", "reduce", "features", "split")
 
 
 @dataclass
@@ -33,7 +38,7 @@ def load_pipeline_config(
     overrides: Sequence[str] = (), conf_dir: str | Path | None = None
 ) -> PipelineConfig:
     """Compose `conf/pipeline.yaml` with Hydra `overrides` and validate every section."""
-    composed = compose(PIPELINE_CONFIG, overrides, conf_dir)
+    composed = compose_pipeline(overrides, conf_dir)
     return PipelineConfig(
         data=to_schema(composed.data, DataConfig, "data"),
         clean=to_schema(composed.clean, CleanConfig, "clean"),
@@ -41,3 +46,22 @@ def load_pipeline_config(
         features=to_schema(composed.features, FeaturesConfig, "features"),
         split=to_schema(composed.split, SplitConfig, "split"),
     )
+
+
+def compose_pipeline(
+    overrides: Sequence[str] = (), conf_dir: str | Path | None = None
+) -> DictConfig:
+    """`conf/pipeline.yaml` composed with its `groups` choices and Hydra `overrides`.
+
+    The file's `groups` mapping names the option of each config group (dvc.yaml reads it by
+    name, so the choice is made once); a group override (``data=synthetic``) wins over it.
+    """
+    folder = Path(conf_dir).resolve() if conf_dir else find_conf_dir()
+    path = folder / f"{PIPELINE_CONFIG}.yaml"
+    # cast: pipeline.yaml is a mapping (a list-shaped file would raise KeyValidationError)
+    groups = cast(DictConfig, OmegaConf.load(path)).get("groups") if path.is_file() else None
+    if not isinstance(groups, DictConfig) or set(groups) != set(GROUPS):
+        raise ConfigError("groups", f"{path} must choose one option of each of {', '.join(GROUPS)}")
+    overridden = {o.lstrip("+~").split("=", 1)[0] for o in overrides if "=" in o}
+    choices = [f"{group}={groups[group]}" for group in GROUPS if group not in overridden]
+    return compose(PIPELINE_CONFIG, [*choices, *overrides], folder)

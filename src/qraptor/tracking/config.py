@@ -98,8 +98,11 @@ def load_tracking_config(overrides: Sequence[str] = ()) -> TrackingConfig:
 def tracking_config_from(composed: DictConfig | Mapping[str, Any] | None) -> TrackingConfig:
     """The `tracking` section of a composed config, else conf/tracking/default.yaml.
 
-    Sessions stored in MongoDB keep only their training sections (session, algo, env): a
-    worker then tracks with its own conf/tracking (and $QRAPTOR_MLFLOW_URI).
+    A queued session stores the submitter's `tracking` section with its config
+    (qraptor.worker.submit), so a worker tracks it with the submitter's settings (what to
+    log, the experiment, the registered model's name). Where runs go is the worker
+    machine's choice first: $QRAPTOR_MLFLOW_URI wins over the stored `tracking.uri`
+    (`resolve_tracking_uri`).
     """
     section = None
     if composed is not None and GROUP in composed:
