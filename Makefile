@@ -41,8 +41,10 @@ chromium:  ## install Debian's chromium for the dashboard's browser tests, if mi
 
 test: setup chromium  ## lint, layers, then the whole test suite (what CI runs)
 	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
 	lint-imports
-	pytest
+	mypy
+	pytest --durations=25
 
 lint: setup  ## ruff lint and format check
 	ruff check src tests benchmarks

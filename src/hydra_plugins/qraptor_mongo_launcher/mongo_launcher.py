@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
@@ -87,12 +87,14 @@ class MongoLauncher(Launcher):
         from qraptor.core.errors import QraptorError
         from qraptor.worker.submit import DEFAULT_EXPERIMENT, session_request
 
+        assert self.config is not None and self.hydra_context is not None  # checked in launch()
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = idx
             sweep_config.hydra.job.num = idx
         HydraConfig.instance().set_config(sweep_config)  # for ${hydra:...} in the job config
-        job = OmegaConf.masked_copy(sweep_config, [k for k in sweep_config if k != "hydra"])
+        keys = cast("list[str]", [k for k in sweep_config if k != "hydra"])  # top-level: str
+        job = OmegaConf.masked_copy(sweep_config, keys)
         experiment = sweep_config.hydra.runtime.choices.get("experiment") or DEFAULT_EXPERIMENT
         try:
             request = session_request(job, filter_overrides(overrides), str(experiment))

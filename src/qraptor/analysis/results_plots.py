@@ -21,7 +21,8 @@ from qraptor.data.plots import thin
 from qraptor.evaluation.report import BASELINE_COLOURS
 from qraptor.evaluation.statistics import SweepSignificance, sharpe_ratio_std
 
-AGENT_COLOURS = plt.get_cmap("tab10").colors
+# get_cmap() is typed as returning a Colormap; tab10 is a ListedColormap (a tuple of RGB)
+AGENT_COLOURS: tuple[tuple[float, float, float], ...] = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
 IQM_COLOUR = "#e45756"
 
 

@@ -42,7 +42,8 @@ def offline_template() -> str:
     """The template text: vega, vega-lite and vega-embed inlined, DVC placeholders kept."""
     import vl_convert
 
-    bundle = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)
+    # vl-convert's stub makes `snippet` required; the function defaults it (snippet=None)
+    bundle = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)  # type: ignore[call-arg]
     if "{plot_divs}" in bundle:  # would confuse DVC's placeholder replacement
         raise RuntimeError("the vega bundle contains DVC's placeholder text")
     return _PAGE.format(bundle=bundle, refresh_tag="{refresh_tag}")

@@ -87,7 +87,8 @@ def build_app(settings: DashboardSettings, sources: Sources | None = None) -> Da
     app = Dash(
         __name__,
         title="qraptor",
-        update_title=None,
+        # typed `str` by Dash, whose docs say "Set to None or '' ..." to keep the title
+        update_title=None,  # type: ignore[arg-type]
         serve_locally=True,
         suppress_callback_exceptions=True,  # page components come and go with the route
         include_assets_files=False,

@@ -4,13 +4,20 @@ badges, key-value lines, plain tables and number formatting."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import dash_table, html
 
 from qraptor.dashboard.problems import Unavailable
 from qraptor.evaluation.compare.table import fmt
 from qraptor.store.status import Status
+
+if TYPE_CHECKING:
+    # dash/dash_table/__init__.py starts with a file-level `# type: ignore`, so mypy skips
+    # its `from ._imports_ import *` and takes `dash_table.DataTable` for the submodule
+    # DataTable.py, "not callable" (each call carries an ignore[operator]); at run time it is
+    # the class, re-exported. The class itself is typed, in that submodule.
+    from dash.dash_table.DataTable import DataTable
 
 STATUS_COLOURS = {
     Status.QUEUED: "#1565c0",
@@ -35,7 +42,7 @@ TABLE_STYLE = {
 
 def notice(problem: Unavailable, element_id: str | None = None) -> html.Div:
     """What is missing and the command that makes it, in place of a section."""
-    props = {"id": element_id} if element_id else {}
+    props: dict[str, Any] = {"id": element_id} if element_id else {}
     return html.Div(
         [
             html.Strong(f"Not available: {problem.what}"),
@@ -78,10 +85,10 @@ def status_styles() -> list[dict[str, Any]]:
 
 def simple_table(
     rows: list[dict[str, Any]], columns: Sequence[str], element_id: str, **options: Any
-) -> dash_table.DataTable:
+) -> DataTable:
     """A read-only DataTable of `rows` (values formatted by `fmt`)."""
     shown = [{k: fmt(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
-    return dash_table.DataTable(
+    return dash_table.DataTable(  # type: ignore[operator]  # see the DataTable import
         id=element_id,
         data=shown,
         columns=[{"name": c, "id": c} for c in columns],

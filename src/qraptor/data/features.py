@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,7 +175,8 @@ def _volume_z(bars: pd.DataFrame, p: WindowsParams) -> Columns:
     return out
 
 
-FEATURES: dict[str, Callable[[pd.DataFrame, object], Columns]] = {
+# the params are FeaturesConfig's attribute of the same name, so each takes its own type
+FEATURES: dict[str, Callable[[pd.DataFrame, Any], Columns]] = {
     "log_return": _log_return,
     "volatility": _volatility,
     "rsi": _rsi,

@@ -10,7 +10,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 import pyarrow as pa
@@ -18,6 +18,9 @@ import pyarrow.parquet as pq
 
 from qraptor.core.errors import DataError
 from qraptor.data.columns import MANIFEST_NAME
+
+if TYPE_CHECKING:
+    from polars._typing import ParquetCompression
 
 PART_GLOB = "part-*.parquet"
 
@@ -91,7 +94,7 @@ def read_folder(folder: str | Path, columns: Sequence[str] | None = None) -> pl.
 class PartWriter:
     """Write frames to `folder/part-NNNNN.parquet`, one part per `write` call."""
 
-    def __init__(self, folder: str | Path, compression: str = "zstd") -> None:
+    def __init__(self, folder: str | Path, compression: ParquetCompression = "zstd") -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.compression = compression
@@ -100,7 +103,7 @@ class PartWriter:
 
     def write(self, frame: pl.DataFrame | pa.Table) -> None:
         if isinstance(frame, pa.Table):
-            frame = pl.from_arrow(frame)  # type: ignore[assignment]
+            frame = cast(pl.DataFrame, pl.from_arrow(frame))  # a Table gives a DataFrame
         if frame.height == 0:
             return
         path = self.folder / f"part-{self.parts:05d}.parquet"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -58,8 +57,8 @@ def compose_pipeline(
     """
     folder = Path(conf_dir).resolve() if conf_dir else find_conf_dir()
     path = folder / f"{PIPELINE_CONFIG}.yaml"
-    # cast: pipeline.yaml is a mapping (a list-shaped file would raise KeyValidationError)
-    groups = cast(DictConfig, OmegaConf.load(path)).get("groups") if path.is_file() else None
+    loaded = OmegaConf.load(path) if path.is_file() else None
+    groups = loaded.get("groups") if isinstance(loaded, DictConfig) else None
     if not isinstance(groups, DictConfig) or set(groups) != set(GROUPS):
         raise ConfigError("groups", f"{path} must choose one option of each of {', '.join(GROUPS)}")
     overridden = {o.lstrip("+~").split("=", 1)[0] for o in overrides if "=" in o}

@@ -105,4 +105,6 @@ def _registered_entry_point(
 if ENV_ID not in gym.registry:
     # order_enforce=False: TradingEnv refuses a step before reset (or after the end) itself,
     # so gymnasium's OrderEnforcing wrapper would only add two calls to every step.
-    gym.register(id=ENV_ID, entry_point=_registered_entry_point, order_enforce=False)
+    # (gymnasium types entry_point as `(**kwargs) -> Env`, which no function with named
+    # parameters matches, though make() only ever calls it with keywords)
+    gym.register(id=ENV_ID, entry_point=_registered_entry_point, order_enforce=False)  # type: ignore[arg-type]

@@ -36,7 +36,9 @@ class TradingEnv(gym.Env):
     ``equity`` (at the close) and ``equity_change``: enough to rebuild the trade log.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
+    # gymnasium's Env annotates its class-level `metadata` without ClassVar (ruff's RUF012
+    # wants one here), so mypy sees a class variable overriding an instance variable
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}  # type: ignore[misc]
 
     def __init__(self, market: Market, cfg: EnvConfig, render_mode: str | None = None) -> None:
         if render_mode not in (None, "ansi"):

@@ -55,7 +55,8 @@ class _QuietInfo(dict):
             "copy it (dict(info)) before adding keys"
         )
 
-    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse
+    # deliberately one catch-all refuser for every mutator, whatever dict's signatures
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse  # type: ignore[assignment]
 
 
 _QUIET = _QuietInfo()
@@ -69,6 +70,18 @@ class BatchedTradingEnv(VecEnv):
     """
 
     render_mode = None
+
+    # The read-only views of STEP_ARRAYS, set by name in __init__ (setattr).
+    _fill_price: np.ndarray
+    _exec_price: np.ndarray
+    _units: np.ndarray
+    _exposure: np.ndarray
+    _trade: np.ndarray
+    _costs: np.ndarray
+    _cash: np.ndarray
+    _equity: np.ndarray
+    _equity_change: np.ndarray
+    _reward: np.ndarray
 
     def __init__(
         self, market: Market, cfg: EnvConfig, num_envs: int, seed: int | None = None
@@ -88,6 +101,7 @@ class BatchedTradingEnv(VecEnv):
         self._params = inputs.kernel_params(cfg, n_features)
         self._levels = np.array(action_levels(cfg), dtype=np.float64)
         self._features = np.array(market.features, dtype=np.float32).reshape(-1)  # flat rows
+        assert self.observation_space.shape is not None  # a Box always has a shape
         self._obs_shape = (num_envs, *self.observation_space.shape)
         ring_size = num_envs * 2 * cfg.window * self._obs_shape[2]
         self._ring = np.zeros(ring_size, dtype=np.float32)  # flat [N, 2W, F + S]
@@ -98,7 +112,7 @@ class BatchedTradingEnv(VecEnv):
         self._ended = np.zeros(num_envs, dtype=np.int64)  # envs whose episode just ended
         self._timestamps = market.timestamps.tolist()
         self._rngs = [np_random(None)[0] for _ in range(num_envs)]
-        self._quiet_infos = [_QUIET] * num_envs
+        self._quiet_infos: list[dict[str, Any]] = [_QUIET] * num_envs
         self._actions: np.ndarray | None = None
         self._started = False
         for name, row in STEP_ARRAYS.items():

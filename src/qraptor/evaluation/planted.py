@@ -49,6 +49,7 @@ def planted_dataset(
             *overrides,
         ]
     )
+    assert cfg.data.synthetic is not None  # data=synthetic: DataConfig checks the section
     ticks = pl.concat(list(generate_ticks(cfg.data.synthetic)))
     bars = reduce_ticks(ticks, cfg.reduce)
     features = compute_features(bars, cfg.features)

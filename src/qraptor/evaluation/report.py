@@ -57,7 +57,7 @@ def dvc_metrics(run: dict[str, Any]) -> dict[str, Any]:
     """Per split: the agent's headline metrics and each baseline's, plus the objective."""
     flat: dict[str, Any] = {"objective": run.get("objective"), "timesteps": run.get("timesteps")}
     for split, result in run.get("splits", {}).items():
-        section = {"agent": _headline(result["agent"])}
+        section: dict[str, Any] = {"agent": _headline(result["agent"])}
         for name, metrics in result.get("baselines", {}).items():
             section[name] = _headline(metrics)
         # computed once, by the session summary (qraptor.train.summary) the trainer wrote

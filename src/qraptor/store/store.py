@@ -9,6 +9,7 @@ is the public face plus submission, queries and the user's cancel/retry.
 
 from __future__ import annotations
 
+import builtins  # `list` below: SessionStore.list shadows it in the class body
 import numbers
 import secrets
 from collections.abc import Mapping, Sequence
@@ -274,10 +275,10 @@ class SessionStore:
     def attach_files(
         self,
         session_id: str,
-        files: list[tuple[str | FileKind, Path, str]],
+        files: Sequence[tuple[str | FileKind, Path, str]],
         *,
         worker_id: str | None = None,
-    ) -> list[FileRef]:
+    ) -> builtins.list[FileRef]:
         """Upload (kind, path, name) files and link them all in one update: results appear
         together, and a session's handful of CSVs costs one linking round trip, not one each.
         With `worker_id`, only while that worker owns the session (else LeaseLost)."""
@@ -294,7 +295,7 @@ class SessionStore:
         )
         return session_files.download(self._conn, session_id, ref, Path(dest))
 
-    def files(self, session_id: str) -> list[FileRef]:
+    def files(self, session_id: str) -> builtins.list[FileRef]:
         """Every file linked from the session (results and checkpoints)."""
         return session_files.list_files(self._conn, session_id)
 

@@ -91,6 +91,7 @@ class CurveLogger:
         self._last_flush = time.monotonic()
         if self.client is None or not self.pending:
             return
+        assert self.run_id is not None  # __init__ keeps a client only with a run id
         pending, self.pending = self.pending, []
         for batch in batches(pending, METRICS_PER_BATCH):
             try:

@@ -31,13 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import mlflow
-from mlflow.entities import Metric
-
 from qraptor.core.errors import QraptorError, SessionTakenAway
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text, redact_uri, scrub
-from qraptor.tracking import runs
 from qraptor.tracking.artifacts import log_session_files
 from qraptor.tracking.config import (
     TrackingConfig,
@@ -52,12 +48,6 @@ from qraptor.tracking.params import (
     METRICS_PER_BATCH,
     batches,
     evaluation_metrics,
-)
-from qraptor.tracking.run_metadata import (
-    default_run_name,
-    log_params_and_tags,
-    provenance_tags,
-    session_tags,
 )
 from qraptor.train.summary import beats_random_share
 
@@ -154,6 +144,9 @@ class SessionTracker:
                 self._log_pyfunc(model, result.model_path)
 
     def _log_metrics(self, result: TrainResult, out_dir: Path) -> None:
+        from mlflow.entities import Metric
+
+        assert self.client is not None and self.run_id is not None  # checked in log_result()
         metrics = evaluation_metrics(result.metrics, result.baselines)
         for split, values in result.metrics.items():
             share = beats_random_share(values.get("sharpe"), result.random_sharpes.get(split, []))
@@ -168,7 +161,7 @@ class SessionTracker:
         stamp = int(time.time() * 1000)
         entries = [Metric(k, float(v), stamp, result.timesteps) for k, v in metrics.items()]
         for batch in batches(entries, METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=batch)  # type: ignore[union-attr]
+            self.client.log_batch(self.run_id, metrics=batch)
 
     def _log_keras(self, model: Any, out_dir: Path) -> None:
         """The HDF5 export (TensorFlow, imported only here); skipped with a warning when the
@@ -188,6 +181,7 @@ class SessionTracker:
         self.files["keras_h5"] = path
 
     def _log_pyfunc(self, model: Any, model_zip: Path) -> None:
+        from qraptor.tracking import runs
         from qraptor.tracking.pyfunc import example_observations, log_policy_model
 
         session = self.config["session"]
@@ -254,6 +248,9 @@ def create_sweep_run(
     For a submitter queueing a sweep for workers: the parent then exists before any worker
     asks for it. Optional: workers find or create it themselves, without duplicates.
     """
+    from qraptor.tracking import runs
+    from qraptor.tracking.run_metadata import provenance_tags
+
     cfg = tracking or tracking_config_from(cfg_dict)
     if not cfg.enabled:
         return None
@@ -273,6 +270,14 @@ def _open(
     preset: str | None,
     run_name: str | None,
 ) -> None:
+    from qraptor.tracking import runs
+    from qraptor.tracking.run_metadata import (
+        default_run_name,
+        log_params_and_tags,
+        provenance_tags,
+        session_tags,
+    )
+
     session = tracker.config["session"]
     tracker.uri = uri = runs.use_credentials(resolve_tracking_uri(tracker.cfg))
     try:
@@ -318,6 +323,10 @@ def _open(
 
 def _close(tracker: SessionTracker, status: str, error: BaseException | None) -> None:
     """End the run (and the TensorBoard file) without masking the block's own exception."""
+    import mlflow
+
+    from qraptor.tracking import runs
+
     if tracker._curves is not None:
         with contextlib.suppress(Exception):
             tracker._curves.close()
@@ -344,6 +353,8 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
 
 def _activate(uri: str, run_id: str) -> None:
     """Make the session's run MLflow's active run in this thread (pyfunc logging needs it)."""
+    import mlflow
+
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     stale = mlflow.active_run()

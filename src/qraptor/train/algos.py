@@ -57,6 +57,7 @@ def model_kwargs(algo: AlgoConfig, env: VecEnv) -> dict[str, Any]:
     if isinstance(algo, SACConfig) and not algo.ent_coef.startswith("auto"):
         kwargs["ent_coef"] = float(algo.ent_coef)
     if isinstance(algo, TD3Config) and algo.action_noise_sigma > 0:
+        assert env.action_space.shape is not None  # TD3 acts only in a Box, which has one
         n = int(np.prod(env.action_space.shape))
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n), np.full(n, algo.action_noise_sigma))
     return kwargs

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -79,7 +79,8 @@ def session_request(
     """Validate a composed train config (ConfigError naming the key if it is wrong) and keep
     its training sections, resolved."""
     if isinstance(composed, DictConfig):
-        tree = OmegaConf.to_container(composed, resolve=True)
+        # a DictConfig's container is a dict; a composed config's keys are str
+        tree = cast("dict[str, Any]", OmegaConf.to_container(composed, resolve=True))
     else:
         tree = dict(composed)
     tree.pop(STORE_SECTION, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -66,4 +66,5 @@ def load_group(
         section = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(items))
     except OmegaConfBaseException as exc:
         raise ConfigError(group, str(exc).strip().splitlines()[0]) from None
-    return to_schema(section, schema, group)
+    # a group file is a mapping; a list one fails in to_schema's merge, as a ConfigError
+    return to_schema(cast(DictConfig, section), schema, group)

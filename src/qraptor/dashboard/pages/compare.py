@@ -5,7 +5,7 @@ the best trial. The numbers are `qraptor compare`'s (the same `compare_runs`).""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dash import Dash, Input, Output, dash_table, dcc, html
 
@@ -23,6 +23,9 @@ from qraptor.evaluation.compare.table import (
     significance_lines,
 )
 from qraptor.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from dash.dash_table.DataTable import DataTable  # why: see components.py
 
 PATH = "/compare"
 MAX_LINK_LOOKUPS = 100  # MLflow experiment lookups per table; further rows link by run id
@@ -111,7 +114,7 @@ def _body(sources: Sources, target: str) -> list[Any]:
     ]
     parts += [html.Div(note, className="note") for note in comparison.notes]
     parts.append(_groups(comparison))
-    config = {"displaylogo": False}
+    config: dcc.Graph.Config = {"displaylogo": False}
     scatter = result_figures.params_vs_sharpe(
         comparison, sources.settings.compare.report.max_params
     )
@@ -156,7 +159,7 @@ def _significance(comparison: Comparison, kind: str) -> html.Section:
     )
 
 
-def _runs_table(sources: Sources, comparison: Comparison) -> dash_table.DataTable:
+def _runs_table(sources: Sources, comparison: Comparison) -> DataTable:
     split = comparison.split
     titles = [
         "run",
@@ -177,11 +180,12 @@ def _runs_table(sources: Sources, comparison: Comparison) -> dash_table.DataTabl
             record.status,
             *(fmt(row.params[k]) for k in comparison.varying),
             *(fmt(row.values[c]) for c in comparison.columns),
-            f"[{record.mlflow_run_id[:8]}]({url})" if url else "none",
+            # a url is only made for a run id (run_url(None) is None)
+            f"[{cast(str, record.mlflow_run_id)[:8]}]({url})" if url else "none",
         ]
         rows.append({_column_id(t): v for t, v in zip(titles, values, strict=True)})
     markdown = {"run", "MLflow"}
-    return dash_table.DataTable(
+    return dash_table.DataTable(  # type: ignore[operator]  # see components.py
         id="compare-table",
         data=rows,
         columns=[

@@ -53,8 +53,8 @@ def layout(sources: Sources, session_id: str) -> html.Div:
     except Unavailable as problem:
         return html.Div([html.H2(f"Session {session_id}"), notice(problem)])
     except StoreError as exc:  # no such session, or an ambiguous prefix
-        problem = Unavailable(f"session {session_id}", str(exc), "qraptor sessions list")
-        return html.Div([html.H2(f"Session {session_id}"), notice(problem)])
+        missing = Unavailable(f"session {session_id}", str(exc), "qraptor sessions list")
+        return html.Div([html.H2(f"Session {session_id}"), notice(missing)])
     splits = result_splits(doc)
     parts: list[Any] = [*_header(sources, doc), _metrics(doc)]
     if splits:
@@ -168,7 +168,7 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
         result = sources.results.load(doc, split)
     except Unavailable as problem:
         return [notice(problem)]
-    config = {"displaylogo": False}
+    config: dcc.Graph.Config = {"displaylogo": False}
     trades = result.trades
     shown = [c for c in TRADE_COLUMNS if c in trades]
     data = trades[shown].assign(
@@ -189,7 +189,7 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
             config=config,
         ),
         html.H3(f"Trades on {split} ({len(trades):,})"),
-        dash_table.DataTable(
+        dash_table.DataTable(  # type: ignore[operator]  # see components.py
             id="trades-table",
             data=data.round(6).to_dict("records"),
             columns=[{"name": c, "id": c} for c in shown],

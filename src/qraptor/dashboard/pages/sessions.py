@@ -8,7 +8,7 @@ session when a new one is queued above it, and the next click would cancel the w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
 
@@ -17,6 +17,14 @@ from qraptor.dashboard.components import TABLE_STYLE, notice, status_styles
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.queue_view import session_row, worker_rows
 from qraptor.dashboard.sources import Sources
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from qraptor.store.store import SessionStore
+
+    # mypy cannot infer a lambda with a bound default (i=...) against call()'s generic
+    StoreAction = Callable[[SessionStore], None]
 
 PATH = "/sessions"
 LIMIT = 500  # sessions listed, newest first
@@ -50,7 +58,7 @@ def layout(sources: Sources) -> html.Div:
                 ],
                 className="actions",
             ),
-            dash_table.DataTable(
+            dash_table.DataTable(  # type: ignore[operator]  # see components.py
                 id="sessions-table",
                 data=state["rows"],
                 columns=[
@@ -113,9 +121,9 @@ def _act(sources: Sources, action: str, session_ids: list[str]) -> str:
     for session_id in session_ids:
         try:
             if action == "cancel":
-                sources.store.call(lambda s, i=session_id: s.cancel(i))
+                sources.store.call(cast("StoreAction", lambda s, i=session_id: s.cancel(i)))
             else:
-                sources.store.call(lambda s, i=session_id: s.retry(i))
+                sources.store.call(cast("StoreAction", lambda s, i=session_id: s.retry(i)))
             done.append(session_id)
         except Unavailable as problem:
             return f"{action} failed: {problem}"

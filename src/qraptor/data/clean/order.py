@@ -86,7 +86,7 @@ def external_sort(paths: Sequence[Path], scratch: Path, cfg: ExternalSortConfig,
             ORDER BY timestamp NULLS LAST, file_index, file_row_number
         ) TO {_sql_string(str(target))} (FORMAT parquet, ROW_GROUP_SIZE {row_group_rows})
     """
-    config = {
+    config: dict[str, str | bool | int | float | list[str]] = {  # duckdb.connect's type
         "memory_limit": cfg.memory_limit,
         "threads": cfg.threads,
         "temp_directory": str(scratch / "spill"),

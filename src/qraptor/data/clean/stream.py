@@ -21,7 +21,7 @@ import copy
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -151,7 +151,7 @@ def _write_cleaned(
         writer = PartWriter(tmp)
         total = max(1, -(-report.rows_in // cfg.batch_rows))
         batches = track(read_batches(paths, cfg.batch_rows), f"clean {data_kind}", total=total)
-        rows = (
+        rows: Iterator[pl.DataFrame] = (
             drop_bad_rows(
                 conform(frame, data_kind, source=path, row_offset=offset), data_kind, cfg, report
             )

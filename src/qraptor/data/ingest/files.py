@@ -104,7 +104,7 @@ def ingest_files(
             if rows == 0:
                 skipped.append(str(path))
                 log.warning("%s has a header but no data rows: skipped", path)
-        manifest = {
+        manifest: dict[str, Any] = {
             "kind": kind,
             "files": [str(p) for p in files],
             "rows_per_file": rows_per_file,

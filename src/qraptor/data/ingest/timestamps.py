@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -39,9 +40,8 @@ class TimestampConfig:
 
     @property
     def format_has_offset(self) -> bool:
-        return bool(self.format) and (
-            "%z" in self.format or "%:z" in self.format or self.format.endswith("Z")
-        )
+        fmt = cast(str, self.format)  # searched only when bool(): not None
+        return bool(fmt) and ("%z" in fmt or "%:z" in fmt or fmt.endswith("Z"))
 
 
 def parse_timestamps(

@@ -21,6 +21,7 @@ is identical.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -28,8 +29,11 @@ import polars as pl
 from qraptor.core.errors import DataError
 from qraptor.data.columns import BAR_COLUMNS
 
+if TYPE_CHECKING:
+    from polars._typing import SchemaDict
+
 TIMESTAMP_DTYPE = pl.Datetime("ns", "UTC")
-PARTIAL_SCHEMA = {
+PARTIAL_SCHEMA: SchemaDict = {
     "_bar": pl.Int64,
     "timestamp": TIMESTAMP_DTYPE,
     "open": pl.Float64,

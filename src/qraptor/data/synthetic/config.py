@@ -184,9 +184,10 @@ class SyntheticConfig:
             "session_end",
             f"must be 'HH:MM' from 00:01 to 24:00, got {self.session_end!r}",
         )
+        assert start is not None and end is not None  # check() raised otherwise
         check(
             end > start,
-            "session_end",  # type: ignore[operator]
+            "session_end",
             f"must be after session_start ({self.session_start}); sessions crossing "
             f"midnight are not supported, got {self.session_end!r}",
         )
@@ -203,7 +204,8 @@ class SyntheticConfig:
             f"must be a duration like '1min', '30s', '1h' between 1ms and 1d, "
             f"got {self.signal_period!r}",
         )
-        per_period = self.ticks_per_second * seconds  # type: ignore[operator]
+        assert seconds is not None  # check() raised otherwise
+        per_period = self.ticks_per_second * seconds
         check(
             per_period <= MAX_TICKS_PER_PERIOD,
             "signal_period",
@@ -212,7 +214,7 @@ class SyntheticConfig:
         )
         check(
             round(seconds * 1e6) % 1000 == 0,
-            "signal_period",  # type: ignore[operator]
+            "signal_period",
             "must be a whole number of milliseconds",
         )
 

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,9 @@ from qraptor.core.log import get_logger, human_count, track
 from qraptor.data.synthetic.block import BAD_LABELS, Block, Plan, PriceState, simulate_block
 from qraptor.data.synthetic.calendar import period_bounds, session_seconds, session_windows
 from qraptor.data.synthetic.config import BadTicksConfig, SyntheticConfig
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "CSV_TIMESTAMP_FORMAT",
@@ -69,7 +72,8 @@ def write_synthetic(cfg: SyntheticConfig, out_dir: Path) -> dict[str, Any]:
     expected_files = max(1, math.ceil(expected_rows / cfg.rows_per_file))
     counts = np.zeros(len(BAD_LABELS), dtype=np.int64)
     files = rows = 0
-    first = last = None
+    first: datetime | None = None
+    last: datetime | None = None
     with atomic_dir(out_dir) as tmp:
         chunks = track(_labelled_chunks(cfg), "synthetic ticks (files)", total=expected_files)
         for chunk in chunks:
@@ -77,7 +81,9 @@ def write_synthetic(cfg: SyntheticConfig, out_dir: Path) -> dict[str, Any]:
             _write_chunk(chunk.drop(_CODE), tmp / f"{FILE_STEM}-{files:05d}.{cfg.format}", cfg)
             files += 1
             rows += chunk.height
-            earliest, latest = chunk["timestamp"].min(), chunk["timestamp"].max()
+            # chunks are never empty and their Datetime column has no nulls
+            earliest = cast("datetime", chunk["timestamp"].min())
+            latest = cast("datetime", chunk["timestamp"].max())
             first = earliest if first is None else min(first, earliest)
             last = latest if last is None else max(last, latest)
     seconds = time.perf_counter() - began

@@ -201,7 +201,7 @@ def group_runs(
 def _summarise(
     members: list[RunRecord], params: dict[str, Any], label: str, cfg: CompareConfig
 ) -> GroupSummary:
-    boot = {"reps": cfg.bootstrap.reps, "confidence": cfg.bootstrap.confidence}
+    boot: dict[str, Any] = {"reps": cfg.bootstrap.reps, "confidence": cfg.bootstrap.confidence}
     seed = cfg.bootstrap.seed
     strata: dict[str, list[RunRecord]] = {}
     for record in members:

@@ -105,7 +105,7 @@ def runs_table(comparison: Comparison) -> Table:
     table.add_column("mlflow run")
     for row in comparison.rows:
         record = row.record
-        cells = [
+        cells: list[str | Text] = [
             run_label(record),
             Text(record.status, style=STATUS_STYLE.get(record.status, "")),
         ]
