@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, exactly this version: a CPU build on disk here (shared/STACK.md)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	# declares optuna<3 (broken with SQLAlchemy 2.1); works with optuna 4-5 (STACK.md)
 	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0
 	touch $@
@@ -59,6 +59,7 @@ bench: setup  ## benchmarks with their baselines (see benchmarks/README.md); fig
 	python benchmarks/reduce.py --json benchmarks/results/reduce.json
 	python benchmarks/env.py --json benchmarks/results/env.json
 	python benchmarks/train.py --json benchmarks/results/train.json
+	python benchmarks/dashboard.py --json benchmarks/results/dashboard.json
 
 notebooks: setup  ## execute notebooks/ on the pipeline's outputs (run `make demo` first); into reports/notebooks/
 	python -m qraptor.analysis.run_notebook notebooks/*.ipynb

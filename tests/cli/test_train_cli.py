@@ -1,5 +1,5 @@
-"""`python -m qraptor.train` as a user runs it: one session, a bad config, sweeps with the
-basic launcher, joblib and Optuna (subprocesses; tiny sessions)."""
+"""`qraptor train` (and its alias `python -m qraptor.train`) as a user runs it: one session,
+a bad config, sweeps with the basic launcher, joblib and Optuna (subprocesses; tiny sessions)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,17 @@ import yaml
 TINY = ("experiment=tiny",)
 
 
-def _train(project_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+QRAPTOR = str(Path(sys.executable).with_name("qraptor"))
+
+
+def _train(
+    project_root: Path,
+    *args: str,
+    command: tuple[str, ...] = (sys.executable, "-m", "qraptor.train"),
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
-        [sys.executable, "-m", "qraptor.train", *args],
+        [*command, *args],
         cwd=project_root,
         env=env,
         capture_output=True,
@@ -32,9 +39,20 @@ def _session_files(folder: Path) -> None:
         assert (folder / name).is_file(), f"{folder / name} missing"
 
 
+def test_train_help_lists_examples(project_root) -> None:
+    done = _train(project_root, "--help", command=(QRAPTOR, "train"))
+    assert done.returncode == 0, done.stderr
+    assert "qraptor train experiment=tiny" in done.stdout and "-m session.seed=0,1,2" in done.stdout
+    listed = subprocess.run([QRAPTOR, "--help"], capture_output=True, text=True, timeout=60)
+    assert "train" in listed.stdout
+
+
 def test_one_session_prints_its_summary(project_root, tiny_dataset, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = _train(project_root, *TINY, f"session.dataset={tiny_dataset}", f"hydra.run.dir={out}")
+    done = _train(
+        project_root, *TINY, f"session.dataset={tiny_dataset}", f"hydra.run.dir={out}",
+        command=(QRAPTOR, "train"),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     _session_files(out)
     assert "buy_and_hold" in done.stdout and "objective" in done.stdout

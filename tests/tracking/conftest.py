@@ -23,7 +23,8 @@ from mlflow_processes import (
     wait_until_ready,
 )
 
-from qraptor.tracking.config import MLFLOW_URI_ENV, SWEEP_ENV, URI_ENV
+from qraptor.core.ids import SWEEP_ENV
+from qraptor.tracking.config import MLFLOW_URI_ENV, URI_ENV
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from qraptor.tracking.config import MLFLOW_URI_ENV, SWEEP_ENV, URI_ENV
+from qraptor.core.ids import SWEEP_ENV
+from qraptor.tracking.config import MLFLOW_URI_ENV, URI_ENV
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT_SECONDS = 120

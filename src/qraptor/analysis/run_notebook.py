@@ -17,6 +17,12 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from qraptor.core.extras import require
+
+require("nbclient", "notebooks")
+require("nbformat", "notebooks")
+
+# ruff: noqa: E402 - the extra is checked before nbclient is imported
 import nbformat
 from nbclient import NotebookClient
 from nbformat import NotebookNode

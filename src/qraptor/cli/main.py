@@ -21,6 +21,12 @@ OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # Hydra parses its own command line
+        from qraptor.cli.train import main as train_main
+
+        train_main(argv[1:])
+        return 0
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     setup_logging(verbose=args.verbose)
@@ -50,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     groups = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    groups.add_parser(
+        "train",
+        help="train one session in this process; -m sweeps (Hydra overrides of conf/train.yaml)",
+        description="`qraptor train --help` lists examples.",
+        add_help=False,
+    )
     data = groups.add_parser(
         "data",
         help="data pipeline stages (dvc.yaml runs them; `dvc repro` runs all)",

@@ -1,10 +1,5 @@
-"""`python -m qraptor.train [overrides]`: train one session in this process with Hydra.
-
-    python -m qraptor.train experiment=quick
-    python -m qraptor.train algo=a2c session.seed=3
-    python -m qraptor.train -m session.seed=0,1,2                      # basic launcher, in turn
-    python -m qraptor.train -m hydra/launcher=joblib_local session.seed=0,1   # 2 in parallel
-    python -m qraptor.train hparams_search=ppo_optuna                  # Optuna sweep
+"""`qraptor train [overrides]` (alias: `python -m qraptor.train`): train one session in this
+process with Hydra; `-m` makes a sweep of sessions (see EXAMPLES below).
 
 conf/ is found from the current directory (or $QRAPTOR_CONF_DIR). Outputs go to Hydra's
 run directory (conf/train.yaml `hydra.run.dir`, one subfolder per job with `-m`). The task
@@ -29,6 +24,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -43,8 +39,9 @@ from rich.table import Table
 
 from qraptor.core.config import find_conf_dir
 from qraptor.core.errors import QraptorError
+from qraptor.core.ids import SWEEP_ENV, new_sweep_id
 from qraptor.core.log import console, setup_logging
-from qraptor.tracking.config import SWEEP_ENV, tracking_config_from
+from qraptor.tracking.config import tracking_config_from
 from qraptor.train.config import TRAIN_CONFIG, train_config_from
 
 if TYPE_CHECKING:
@@ -52,6 +49,25 @@ if TYPE_CHECKING:
 
     from qraptor.tracking.session_run import SessionTracker
     from qraptor.train.trainer import TrainResult
+
+EXAMPLES = """\
+usage: qraptor train [-m] [OVERRIDE ...]   (Hydra overrides of conf/train.yaml)
+
+  qraptor train experiment=tiny                       # a smoke session of a few seconds
+  qraptor train experiment=quick                      # a few thousand timesteps
+  qraptor train algo=a2c session.seed=3               # another algorithm, another seed
+  qraptor train session.total_timesteps=100000        # how long (timesteps in all)
+  qraptor train tracking.enabled=false                # no MLflow run
+  qraptor train -m session.seed=0,1,2                 # a sweep, one session after the other
+  qraptor train -m hydra/launcher=joblib_local session.seed=0,1   # 2 sessions in parallel
+  qraptor train -m hydra/launcher=mongo session.seed=0,1,2        # queue them for workers
+  qraptor train hparams_search=ppo_optuna             # an Optuna search
+  qraptor train --cfg job                             # print the composed config, train nothing
+
+Groups (conf/): env, algo (ppo | a2c | dqn | sac | td3), experiment, hparams_search, tracking,
+store, ledger. Outputs: conf/hydra/default.yaml run.dir (one folder per job with -m).
+Hydra's own options: qraptor train --hydra-help
+"""
 
 # metric -> column title of the summary table
 SUMMARY_METRICS = {
@@ -73,22 +89,21 @@ def run(composed: DictConfig) -> float | None:
     sweep_id = None
     if hydra_cfg.mode == RunMode.MULTIRUN:
         sweep_id = os.environ.get(SWEEP_ENV) or f"hydra:{Path(hydra_cfg.sweep.dir).resolve()}"
-    from qraptor.worker.ledger_jobs import record_sweep_job
-
     try:
         # every trial of a sweep goes on the ledger, failed ones too (the deflated Sharpe
-        # ratio counts them all)
-        with record_sweep_job(composed, hydra_cfg, sweep_id) as job:
+        # ratio counts them all); a single run loads no store
+        with _ledger_job(composed, hydra_cfg, sweep_id) as job:
             cfg = train_config_from(composed)
             tracking = tracking_config_from(composed)
             # Imported after validation: a bad config fails before torch, SB3 and MLflow load.
-            from qraptor.tracking.run_metadata import default_run_name
             from qraptor.tracking.session_run import start_session_run
             from qraptor.train.trainer import TrainHooks, train_session
 
             config = cfg.to_dict()
             run_name = None
-            if hydra_cfg.mode == RunMode.MULTIRUN:
+            if hydra_cfg.mode == RunMode.MULTIRUN and tracking.enabled:
+                from qraptor.tracking.run_metadata import default_run_name
+
                 run_name = f"{default_run_name(config, None)}-job{hydra_cfg.job.num}"
             stop = _StopOnInterrupt()
             with start_session_run(
@@ -110,6 +125,22 @@ def run(composed: DictConfig) -> float | None:
         sys.exit(2)
     _print_summary(cfg.session.name, result, out_dir, tracker)
     return result.objective
+
+
+class _NotASweepJob:
+    """The ledger's stand-in for a single run: nothing to record."""
+
+    def finished(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+def _ledger_job(composed: DictConfig, hydra_cfg: HydraConf, sweep_id: str | None):
+    """The ledger's record of this job when it is one job of a multirun, else nothing."""
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return contextlib.nullcontext(_NotASweepJob())
+    from qraptor.worker.ledger_jobs import record_sweep_job
+
+    return record_sweep_job(composed, hydra_cfg, sweep_id)
 
 
 def _hydra_tags(hydra_cfg: HydraConf, out_dir: Path) -> dict[str, str]:
@@ -172,12 +203,18 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the Hydra task on `argv` (default: the process's arguments after the command)."""
+    if argv is not None:
+        sys.argv = ["qraptor train", *argv]
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__.split("\n\n", 1)[0].replace("`", ""))
+        print()
+        print(EXAMPLES, end="")
+        return
     # One sweep id per invocation: every job of a `-m` sweep (joblib's processes inherit
     # the environment) nests its MLflow run under the same parent.
     if not os.environ.get(SWEEP_ENV):
-        from qraptor.worker.submit import new_sweep_id
-
         os.environ[SWEEP_ENV] = new_sweep_id()
     try:
         conf_dir = find_conf_dir()

@@ -11,6 +11,12 @@ to runs). When one of them is missing the page says which and the command that m
 
 from __future__ import annotations
 
+from qraptor.core.extras import require
+
+require("dash", "dashboard")
+require("plotly", "dashboard")
+
+# ruff: noqa: E402 - the extra is checked before the modules that import dash
 from qraptor.dashboard.app import build_app
 from qraptor.dashboard.settings import DashboardSettings
 

@@ -10,8 +10,15 @@
     retry.py         reconnecting with exponential backoff after the database went away
     db_cli.py        `qraptor db start|status|stop`
 
-Importing this package starts nothing: only `resolve_uri` and `db_start` start a server.
+Importing this package starts nothing: only `resolve_uri` and `db_start` start a server. It
+needs the `store` extra (pymongo; SecantusDB for the local server).
 """
+
+from qraptor.core.extras import require
+
+require("pymongo", "store")
+
+# ruff: noqa: E402 - the extra is checked before its modules import pymongo
 
 from qraptor.store.config import StoreConfig, load_store_config, store_config_from
 from qraptor.store.errors import (

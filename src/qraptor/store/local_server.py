@@ -222,7 +222,10 @@ def _server_command() -> list[str]:
     found = shutil.which("secantusd-py")
     if found:
         return [found]
-    raise LocalServerError("secantusd-py (package SecantusDB) is not installed in this environment")
+    raise LocalServerError(
+        "secantusd-py (package SecantusDB) is not installed in this environment: "
+        "pip install 'qraptor[store]', or set QRAPTOR_MONGO_URI to a MongoDB server"
+    )
 
 
 def _read_state(data_dir: Path) -> ServerState | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qraptor.tracking.config import (
-    SWEEP_ENV,
     TrackingConfig,
     load_tracking_config,
     resolve_tracking_uri,
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from qraptor.tracking.session_run import SessionTracker, create_sweep_run, start_session_run
 
 __all__ = [
-    "SWEEP_ENV",
     "SessionTracker",
     "TrackingConfig",
     "TrackingError",

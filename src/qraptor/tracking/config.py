@@ -24,7 +24,6 @@ from qraptor.core.redact import redact_uri
 GROUP = "tracking"
 URI_ENV = "QRAPTOR_MLFLOW_URI"  # this machine's tracking URI: wins over everything
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own: used when neither env nor config say
-SWEEP_ENV = "QRAPTOR_SWEEP_ID"  # set by `python -m qraptor.train` for the jobs of a -m sweep
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
 URI_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")

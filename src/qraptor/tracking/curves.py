@@ -25,6 +25,7 @@ from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qraptor.core.extras import require
 from qraptor.core.log import get_logger
 from qraptor.tracking.params import METRICS_PER_BATCH, batches
 
@@ -129,7 +130,7 @@ def numeric(values: dict[str, Any]) -> dict[str, float]:
 
 
 def _tensorboard_writer(folder: Path) -> Any:
-    from tensorboardX import SummaryWriter
+    SummaryWriter = require("tensorboardX", "tracking").SummaryWriter
 
     folder.mkdir(parents=True, exist_ok=True)
     return SummaryWriter(logdir=str(folder), flush_secs=30)

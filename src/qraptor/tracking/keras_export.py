@@ -42,6 +42,7 @@ import numpy as np
 
 from qraptor.core.atomic import atomic_path
 from qraptor.core.errors import QraptorError
+from qraptor.core.extras import require
 from qraptor.core.log import get_logger
 
 log = get_logger(__name__)
@@ -63,6 +64,8 @@ def export_keras_h5(model: Any, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in H5_SUFFIXES:
         raise ExportError(f"{path}: a Keras HDF5 export needs a .h5 or .hdf5 file name")
+    require("tensorflow", "keras")
+    require("h5py", "keras")
     keras_model, info = build_keras_policy(model)
     with atomic_path(path) as tmp:
         staging = tmp.with_name(tmp.name + ".h5")  # Keras picks the format by the suffix

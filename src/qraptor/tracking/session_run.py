@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qraptor.core.errors import QraptorError, SessionTakenAway
+from qraptor.core.extras import require
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text, redact_uri, scrub
 from qraptor.tracking.artifacts import log_session_files
@@ -226,6 +227,7 @@ def start_session_run(
     cfg = tracking or tracking_config_from(cfg_dict)
     tracker = SessionTracker(cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id)
     if cfg.enabled:
+        require("mlflow", "tracking")
         _open(tracker, dict(tags or {}), experiment_preset, run_name)
     try:
         yield tracker
@@ -254,6 +256,7 @@ def create_sweep_run(
     cfg = tracking or tracking_config_from(cfg_dict)
     if not cfg.enabled:
         return None
+    require("mlflow", "tracking")
     uri = runs.use_credentials(resolve_tracking_uri(cfg))
     client = runs.connect(uri)
     session = cfg_dict["session"]
@@ -323,15 +326,15 @@ def _open(
 
 def _close(tracker: SessionTracker, status: str, error: BaseException | None) -> None:
     """End the run (and the TensorBoard file) without masking the block's own exception."""
-    import mlflow
-
-    from qraptor.tracking import runs
-
     if tracker._curves is not None:
         with contextlib.suppress(Exception):
             tracker._curves.close()
     if not tracker.enabled:
         return
+    import mlflow
+
+    from qraptor.tracking import runs
+
     client = tracker.client
     assert client is not None and tracker.run_id is not None
     try:

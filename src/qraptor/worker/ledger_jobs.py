@@ -22,6 +22,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from qraptor.core.errors import QraptorError
+from qraptor.core.ids import SWEEP_ENV
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text
 from qraptor.store.ledger import (
@@ -35,7 +36,6 @@ from qraptor.store.store import SessionStore
 from qraptor.train.summary import session_summary
 
 log = get_logger(__name__)
-SWEEP_ENV = "QRAPTOR_SWEEP_ID"  # = qraptor.tracking.config.SWEEP_ENV (same layer: not imported)
 
 
 class SweepTrial:

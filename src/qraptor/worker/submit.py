@@ -14,10 +14,8 @@ version (the worker records its own again when it trains).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
@@ -113,11 +111,6 @@ def experiment_of(overrides: Sequence[str]) -> str:
         if eq and key.lstrip("+~") == "experiment" and value not in ("", "null"):
             chosen = value
     return chosen
-
-
-def new_sweep_id() -> str:
-    """Readable and time-sorted: sweep-20261125-174749-3fa9c2."""
-    return f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def enqueue(
