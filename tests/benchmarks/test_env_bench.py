@@ -21,7 +21,7 @@ BATCH_SIZES = [1, 16, 256, 4096]
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("env-bench")
     command = [
         sys.executable, str(ROOT / "benchmarks" / "env.py"), "--quick",
@@ -29,16 +29,25 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
+    return {"stdout": done.stdout, "json": out / "env.json"}
+
+
+@pytest.fixture(scope="module")
+def figures(run: dict) -> dict:
+    return json.loads(run["json"].read_text())
+
+
+def test_env_benchmark_smoke_runs_and_prints_its_table(run: dict) -> None:
     for heading in ("1. Single env", "2. BatchedTradingEnv", "3. SB3 PPO"):
-        assert heading in done.stdout
-    return json.loads((out / "env.json").read_text())
+        assert heading in run["stdout"]
+    assert "x gym-anytr." in run["stdout"] and "target" in run["stdout"]
 
 
 def paired_ratio(runs: list[float], baselines: list[float]) -> float:
     return statistics.median(r / b for r, b in zip(runs, baselines, strict=True))
 
 
-def test_single_env_rows_compare_like_with_like(figures: dict) -> None:
+def test_env_benchmark_smoke_single_env_rows_compare_like_with_like(figures: dict) -> None:
     rows = {(r["env"], r["access"]): r for r in figures["single"]["rows"]}
     envs = ["gym-anytrading", "qraptor default", "qraptor matched"]
     assert set(rows) == {(e, a) for e in envs for a in ("gym.make", "unwrapped")}
@@ -57,7 +66,7 @@ def test_single_env_rows_compare_like_with_like(figures: dict) -> None:
     assert rows[("qraptor default", "gym.make")]["obs_shape"][0] == window
 
 
-def test_batched_rows_cover_every_n_and_judge_n256(figures: dict) -> None:
+def test_env_benchmark_smoke_batched_rows_cover_every_n_and_judge_n256(figures: dict) -> None:
     rows = figures["batched"]
     assert [(r["config"], r["num_envs"]) for r in rows] == [
         (c, n) for c in ("default", "matched") for n in BATCH_SIZES
@@ -73,7 +82,7 @@ def test_batched_rows_cover_every_n_and_judge_n256(figures: dict) -> None:
             assert row["met"] is None
 
 
-def test_ppo_share_is_a_judged_fraction_of_learn(figures: dict) -> None:
+def test_env_benchmark_smoke_ppo_share_is_a_judged_fraction_of_learn(figures: dict) -> None:
     ppo = figures["ppo"]
     assert ppo["settings"]["torch_threads"] == 1
     assert ppo["timesteps_done"] >= ppo["settings"]["timesteps"]

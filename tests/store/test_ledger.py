@@ -99,7 +99,8 @@ def test_no_database_means_an_unrecorded_sweep_fast(make_config, tmp_path: Path)
                        "retry.total_seconds=0")  # fmt: skip
     assert open_ledger(dead, ledger) is None
     assert open_ledger(dead, ledger) is None  # remembered: no second wait
-    assert time.monotonic() - began < 5
+    # not a speed budget: without the fail-fast settings the store would retry for minutes
+    assert time.monotonic() - began < 30
     assert open_ledger(dead, dataclasses.replace(ledger, enabled=False)) is None
 
 

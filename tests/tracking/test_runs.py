@@ -151,5 +151,5 @@ def test_an_absent_server_fails_fast_before_training(config: dict) -> None:
         start_session_run(config, tracking=tracking),
     ):
         pytest.fail("the block must not run")
-    assert time.monotonic() - began < 10
+    assert time.monotonic() - began < 60  # gives up, not MLflow's minutes of retries
     assert "s3cret" not in str(error.value)

@@ -139,10 +139,12 @@ def test_empty_queue_once_returns_at_once_and_idle_exit_waits(queue):
     cfg, _, _ = queue
     began = time.monotonic()
     assert run_worker(cfg, once=True) == 0
-    assert time.monotonic() - began < 5
+    # bounds far from any speed budget: --once must not wait for work, --idle-exit must
+    # wait at least its time and then stop (not poll forever)
+    assert time.monotonic() - began < 30
     began = time.monotonic()
     assert run_worker(cfg, idle_exit=1.0, poll_seconds=0.2) == 0
-    assert 1.0 <= time.monotonic() - began < 6
+    assert 1.0 <= time.monotonic() - began < 30
 
 
 def test_cancelled_while_training_the_worker_drops_it_and_stores_nothing(queue):

@@ -104,9 +104,10 @@ class MongoLauncher(Launcher):
         return job, request
 
     def _enqueue(self, jobs: list[tuple[DictConfig, Any]]) -> list[JobReturn]:
+        from qraptor.core.ids import new_sweep_id
         from qraptor.store.config import store_config_from
         from qraptor.store.store import SessionStore
-        from qraptor.worker.submit import enqueue, new_sweep_id
+        from qraptor.worker.submit import enqueue
 
         stores = {OmegaConf.to_yaml(job.store) for job, _ in jobs}
         if len(stores) > 1:

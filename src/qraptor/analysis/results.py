@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from qraptor.analysis.project import ProjectPaths, require
+from qraptor.core import layout
 from qraptor.core.errors import DataError
 from qraptor.evaluation.compare.comparison import (
     Comparison,
@@ -75,7 +76,7 @@ def dvc_run_record(
 def load_dvc_equity(paths: ProjectPaths, split: str) -> pd.DataFrame:
     """Equity of the agent and baselines on `split`: the training run's full curve when its
     folder is there, else the `evaluate` stage's plot CSV (thinned to at most 3,000 bars)."""
-    if (paths.agent / "eval" / split / "equity.csv").is_file():
+    if (layout.eval_dir(paths.agent, split) / layout.EQUITY).is_file():
         return equity_frame(paths.agent, split)
     frame = pd.read_csv(require(paths.equity_csv(split), "evaluate"))
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
@@ -330,7 +331,7 @@ def _finished(comparison: Comparison) -> list[RunRecord]:
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
     """The resolved config of the training run, if its folder is there (for the tables)."""
-    path = run_dir / "config.yaml"
+    path = run_dir / layout.CONFIG
     if not path.is_file():
         return {}
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -2,7 +2,8 @@
 
 Paths come from dvc.yaml's `vars.paths` (where the pipeline defines them, once). Series are
 reduced to at most `MAX_POINTS` buckets before they reach the browser (a page must render in
-< 2 s whatever the number of bars), and results are cached until the file changes.
+< 2 s whatever the number of bars: benchmarks/dashboard.py measures it), and results are
+cached until the file changes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A session's evaluation results from GridFS: equity (agent, price, position), the
 baselines' equity and the trade log of one split, as the worker stored them.
 
-Workers attach `<split>_equity.csv`, `<split>_baselines_equity.csv` and `<split>_trades.csv`
+Workers attach each split's evaluation files (`qraptor.core.layout`: `val_equity.csv`...)
 (qraptor.worker.attempt); the frames are rebuilt with the same function the reports
 use (`evaluation.report.equity_frame`). Stored files never change under their sha256, so
 the parsed frames are cached by it: a second look at a session costs no download.
@@ -18,9 +18,11 @@ from typing import Any
 
 import pandas as pd
 
+from qraptor.core import layout
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.store_source import StoreSource
 from qraptor.evaluation.report import equity_frame
+from qraptor.store.run_records import download_evaluation
 from qraptor.store.session import FileRef
 from qraptor.store.status import FileKind, Status
 
@@ -37,8 +39,8 @@ class SplitResult:
 def result_splits(doc: dict[str, Any]) -> list[str]:
     """Splits with a stored agent equity curve, in the order the session evaluated them."""
     names = [f["name"] for f in doc.get("files") or [] if f["kind"] == FileKind.EQUITY_CURVE]
-    splits = [n.removesuffix("_equity.csv") for n in names if n.endswith("_equity.csv")]
-    return [s for s in splits if not s.endswith("_baselines")]
+    splits = [layout.split_of(name, layout.EQUITY) for name in names]
+    return [s for s in splits if s is not None]
 
 
 def no_results(doc: dict[str, Any]) -> Unavailable:
@@ -61,25 +63,21 @@ class ResultFiles:
         self._lock = threading.Lock()
 
     def load(self, doc: dict[str, Any], split: str) -> SplitResult:
-        refs = {
-            f["name"]: FileRef.from_document(f)
+        refs = [
+            FileRef.from_document(f)
             for f in doc.get("files") or []
             if f["kind"] in (FileKind.EQUITY_CURVE, FileKind.TRADE_LOG)
-        }
-        agent = refs.get(f"{split}_equity.csv")
-        if agent is None:
+        ]
+        by_name = {ref.name: ref for ref in refs}
+        if layout.stored_name(split, layout.EQUITY) not in by_name:
             raise no_results(doc)
-        wanted = {
-            "equity.csv": agent,
-            "baselines_equity.csv": refs.get(f"{split}_baselines_equity.csv"),
-            "trades.csv": refs.get(f"{split}_trades.csv"),
-        }
-        key = (doc["_id"], split, *(r.sha256 if r else "-" for r in wanted.values()))
+        wanted = [by_name.get(layout.stored_name(split, f)) for f in layout.EVAL_FILES]
+        key = (doc["_id"], split, *(r.sha256 if r else "-" for r in wanted))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        result = self.source.call(lambda store: _download(store, doc["_id"], split, wanted))
+        result = self.source.call(lambda store: _download(store, doc["_id"], split, refs))
         with self._lock:
             self._cache[key] = result
             while len(self._cache) > CACHED_RESULTS:
@@ -87,18 +85,13 @@ class ResultFiles:
         return result
 
 
-def _download(store, session_id: str, split: str, wanted: dict[str, FileRef | None]) -> SplitResult:
+def _download(store, session_id: str, split: str, refs: list[FileRef]) -> SplitResult:
     with tempfile.TemporaryDirectory(prefix="qraptor-dashboard-") as tmp:
-        folder = Path(tmp) / "eval" / split
-        folder.mkdir(parents=True)
-        for name, ref in wanted.items():
-            if ref is not None:
-                store.download_file(session_id, ref, folder / name)
-        if wanted["baselines_equity.csv"] is None:  # an agent without baselines still plots
-            stamps = pd.read_csv(folder / "equity.csv", usecols=["timestamp"])
-            stamps.to_csv(folder / "baselines_equity.csv", index=False)
+        folder = download_evaluation(store, session_id, refs, split, Path(tmp))
+        if folder is None:
+            raise RuntimeError(f"session {session_id}: no {split} equity file")  # checked above
         equity = equity_frame(Path(tmp), split)
-        trades_path = folder / "trades.csv"
+        trades_path = folder / layout.TRADES
         trades = (
             pd.read_csv(trades_path, parse_dates=["timestamp"])
             if trades_path.is_file()

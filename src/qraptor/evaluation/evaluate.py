@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qraptor.core import layout
 from qraptor.core.atomic import atomic_path, write_json_atomic
 from qraptor.core.numbers import json_safe
 from qraptor.env.config import EnvConfig
@@ -76,9 +77,9 @@ def evaluate_model(
 def write_evaluation(evaluation: SplitEvaluation, folder: Path) -> tuple[Path, Path]:
     """trades.csv, equity.csv, baselines_equity.csv, metrics.json in `folder`, atomically."""
     trades, equity = write_backtest(evaluation.agent, folder)
-    with atomic_path(Path(folder) / "baselines_equity.csv") as tmp:
+    with atomic_path(Path(folder) / layout.BASELINES_EQUITY) as tmp:
         evaluation.baseline_curves.to_csv(tmp, index=False)
-    write_json_atomic(Path(folder) / "metrics.json", evaluation.summary())
+    write_json_atomic(Path(folder) / layout.METRICS, evaluation.summary())
     return trades, equity
 
 

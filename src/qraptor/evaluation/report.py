@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from rich import box
 from rich.table import Table
 
+from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
@@ -47,7 +48,7 @@ BASELINE_COLOURS = {
 
 def read_run(run_dir: Path) -> dict[str, Any]:
     """The metrics.json a training run wrote, naming the folder when it is not one."""
-    path = Path(run_dir) / "metrics.json"
+    path = Path(run_dir) / layout.METRICS
     if not path.is_file():
         raise DataError(run_dir, "no metrics.json: not the output folder of a training run")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -69,9 +70,9 @@ def dvc_metrics(run: dict[str, Any]) -> dict[str, Any]:
 
 def equity_frame(run_dir: Path, split: str) -> pd.DataFrame:
     """Agent and baseline equity on one split, one row per bar, with price and position."""
-    folder = Path(run_dir) / "eval" / split
-    agent = pd.read_csv(folder / "equity.csv", parse_dates=["timestamp"])
-    baselines = pd.read_csv(folder / "baselines_equity.csv", parse_dates=["timestamp"])
+    folder = layout.eval_dir(run_dir, split)
+    agent = pd.read_csv(folder / layout.EQUITY, parse_dates=["timestamp"])
+    baselines = pd.read_csv(folder / layout.BASELINES_EQUITY, parse_dates=["timestamp"])
     frame = agent[["timestamp", "close", "position", "equity"]].rename(columns={"equity": "agent"})
     return frame.merge(baselines, on="timestamp", how="left")
 

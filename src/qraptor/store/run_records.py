@@ -17,12 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from qraptor.core import layout
 from qraptor.core.errors import QraptorError
 from qraptor.core.log import get_logger
 from qraptor.evaluation.compare.comparison import EquityLoader, RunRecord
 from qraptor.store.errors import StoreError
 from qraptor.store.ledger import list_trials, trials_collection
-from qraptor.store.status import FileKind
+from qraptor.store.session import FileRef
 from qraptor.store.store import SessionStore
 
 log = get_logger(__name__)
@@ -108,9 +109,9 @@ def experiment_records(
 
 
 class GridFSEquity:
-    """An EquityLoader over the store: downloads `<split>_equity.csv` and
-    `<split>_baselines_equity.csv` (what workers attach) into a scratch folder, once per
-    run and split. Use as a context manager; the folder goes at exit."""
+    """An EquityLoader over the store: downloads a session's evaluation files of a split
+    (what workers attach, `download_evaluation`) into a scratch folder, once per run and
+    split. Use as a context manager; the folder goes at exit."""
 
     def __init__(self, store: SessionStore) -> None:
         self.store = store
@@ -133,25 +134,33 @@ class GridFSEquity:
         from qraptor.evaluation.report import equity_frame
 
         try:
-            refs = {
-                r.name: r for r in self.store.files(record.id) if r.kind is FileKind.EQUITY_CURVE
-            }
+            refs = self.store.files(record.id)
         except QraptorError as exc:
             log.warning("session %s: files unreadable: %s", record.id, exc)
             return None
-        agent, baselines = (
-            refs.get(f"{split}_equity.csv"),
-            refs.get(f"{split}_baselines_equity.csv"),
-        )
-        if agent is None:
-            return None
         run_dir = self.folder / record.id.replace("/", "_")
-        split_dir = run_dir / "eval" / split
-        split_dir.mkdir(parents=True, exist_ok=True)
-        self.store.download_file(record.id, agent, split_dir / "equity.csv")
-        if baselines is not None:
-            self.store.download_file(record.id, baselines, split_dir / "baselines_equity.csv")
-        else:  # an agent without baselines still plots
-            frame = pd.read_csv(split_dir / "equity.csv", usecols=["timestamp"])
-            frame.to_csv(split_dir / "baselines_equity.csv", index=False)
+        if download_evaluation(self.store, record.id, refs, split, run_dir) is None:
+            return None
         return equity_frame(run_dir, split)
+
+
+def download_evaluation(
+    store: SessionStore, session_id: str, refs: Sequence[FileRef], split: str, run_dir: Path
+) -> Path | None:
+    """A session's stored evaluation files of `split` laid out as a run folder's
+    ``eval/<split>/`` under `run_dir` (so the run-folder readers read them); None when the
+    session has no agent equity curve for `split`. An agent without baselines still plots:
+    its baselines file is then the timestamps alone."""
+    by_name = {ref.name: ref for ref in refs}
+    if layout.stored_name(split, layout.EQUITY) not in by_name:
+        return None
+    folder = layout.eval_dir(run_dir, split)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in layout.EVAL_FILES:
+        ref = by_name.get(layout.stored_name(split, file))
+        if ref is not None:
+            store.download_file(session_id, ref, folder / file)
+    if not (folder / layout.BASELINES_EQUITY).is_file():
+        stamps = pd.read_csv(folder / layout.EQUITY, usecols=["timestamp"])
+        stamps.to_csv(folder / layout.BASELINES_EQUITY, index=False)
+    return folder

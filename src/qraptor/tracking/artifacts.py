@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from qraptor.core import layout
 from qraptor.core.log import get_logger
 from qraptor.data.plots import save_figure
 from qraptor.evaluation.report import equity_frame, evaluation_figure
@@ -57,13 +58,13 @@ def log_session_files(
             client.log_artifact(run_id, str(path), folder)
             logged.append(f"{folder}/{path.name}" if folder else path.name)
 
-    upload(out_dir / "config.yaml")
-    upload(out_dir / "metrics.json")
+    upload(out_dir / layout.CONFIG)
+    upload(out_dir / layout.METRICS)
     if cfg.model:
         upload(model_path, "model")
     if cfg.evaluation:
         for split in splits:
-            upload(out_dir / "eval" / split, f"eval/{split}")
+            upload(layout.eval_dir(out_dir, split), f"{layout.EVAL_DIR}/{split}")
     if cfg.plots:
         for figure in write_plots(out_dir, splits, title):
             upload(figure, PLOTS_DIR)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qraptor.core import layout
 from qraptor.core.errors import QraptorError, SessionTakenAway
 from qraptor.core.extras import require
 from qraptor.core.log import get_logger
@@ -172,7 +173,7 @@ class SessionTracker:
         except ImportError as exc:
             log.warning("Keras HDF5 export unavailable (%s): skipped", exc)
             return
-        path = out_dir / "policy.h5"
+        path = out_dir / layout.KERAS_H5
         try:
             export_keras_h5(model, path)
         except (NotImplementedError, QraptorError) as exc:  # keras_export.ExportError

@@ -32,6 +32,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecMonitor
 
+from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic, write_text_atomic
 from qraptor.core.log import get_logger, human_count
 from qraptor.env.market import Market, load_market
@@ -89,7 +90,7 @@ def train_session(
     s = cfg.session
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
+    write_text_atomic(out_dir / layout.CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset)
     market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
@@ -107,7 +108,7 @@ def train_session(
         s.name, human_count(model.num_timesteps), seconds, human_count(speed),
     )  # fmt: skip
     result = TrainResult(
-        model_path=callback.checkpoints[-1] if callback.stopped else out_dir / "model.zip",
+        model_path=callback.checkpoints[-1] if callback.stopped else out_dir / layout.MODEL,
         timesteps=model.num_timesteps,
         stopped_early=callback.stopped,
         metrics={},
@@ -121,7 +122,7 @@ def train_session(
     if not callback.stopped:
         save_model(model, result.model_path)
         _evaluate(cfg, model, dataset, market, out_dir, result)
-    write_json_atomic(out_dir / "metrics.json", session_summary(result, cfg.session.objective))
+    write_json_atomic(out_dir / layout.METRICS, session_summary(result, cfg.session.objective))
     return result
 
 
@@ -188,7 +189,7 @@ def _evaluate(
             periods_per_year=per_year,
             ma_windows=s.eval.ma_windows,
         )
-        trades, equity = write_evaluation(evaluation, out_dir / "eval" / split)
+        trades, equity = write_evaluation(evaluation, layout.eval_dir(out_dir, split))
         result.metrics[split] = evaluation.metrics
         result.baselines[split] = evaluation.baselines
         result.random_sharpes[split] = evaluation.random_sharpes

@@ -25,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qraptor.core import layout
 from qraptor.core.errors import ConfigError
 from qraptor.core.log import get_logger
 from qraptor.core.provenance import data_version, git_commit
@@ -195,7 +196,11 @@ def _attempt(
         tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
         if not result.stopped_early and "keras_h5" in tracker.files:
             store.attach_file(
-                sid, FileKind.KERAS_H5, tracker.files["keras_h5"], "policy.h5", worker_id=worker_id
+                sid,
+                FileKind.KERAS_H5,
+                tracker.files["keras_h5"],
+                layout.KERAS_H5,
+                worker_id=worker_id,
             )
         t = clock.add("tracking_seconds", t)
         mlflow_run_id = tracker.run_id if tracker.enabled else None
@@ -234,14 +239,16 @@ def _store_results(
     into GridFS, linked to the session (`qraptor compare` reads the equity files by these
     names). Uploaded one by one (parallel uploads were slower on SecantusDB), then linked in
     one update: the results appear together, and linking costs one round trip, not eight."""
-    files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, "model.zip")]
+    files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, layout.MODEL)]
     for split, trades in result.trade_logs.items():
-        files.append((FileKind.TRADE_LOG, trades, f"{split}_trades.csv"))
-        files.append((FileKind.EQUITY_CURVE, result.equity[split], f"{split}_equity.csv"))
-        baselines = trades.parent / "baselines_equity.csv"
+        files.append((FileKind.TRADE_LOG, trades, layout.stored_name(split, layout.TRADES)))
+        equity = layout.stored_name(split, layout.EQUITY)
+        files.append((FileKind.EQUITY_CURVE, result.equity[split], equity))
+        baselines = layout.eval_dir(run_dir, split) / layout.BASELINES_EQUITY
         if baselines.is_file():
-            files.append((FileKind.EQUITY_CURVE, baselines, f"{split}_baselines_equity.csv"))
-    files.append((FileKind.METRICS, run_dir / "metrics.json", "metrics.json"))
+            stored = layout.stored_name(split, layout.BASELINES_EQUITY)
+            files.append((FileKind.EQUITY_CURVE, baselines, stored))
+    files.append((FileKind.METRICS, run_dir / layout.METRICS, layout.METRICS))
     store.attach_files(sid, files, worker_id=worker_id)
 
 
