@@ -327,13 +327,14 @@ def run_queued(local: LocalStore, config: dict[str, Any], worker_id: str) -> dic
     into the worker's own phase timings (stored in the session's metrics) and the rest.
     """
     from qraptor.store import Status
+    from qraptor.worker.config import load_worker_config
     from qraptor.worker.loop import run_worker
 
     store = local.store
     began = time.perf_counter()
     session_id = store.submit(config, experiment="bench", tags=["benchmark"])
     submitted = time.perf_counter()
-    claimed = run_worker(local.cfg, once=True, worker_id=worker_id)
+    claimed = run_worker(local.cfg, once=True, worker_id=worker_id, worker_cfg=load_worker_config())
     wall = time.perf_counter() - began
     doc = store.get(session_id)
     if claimed != 1 or doc["status"] != Status.SUCCEEDED:

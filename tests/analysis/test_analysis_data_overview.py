@@ -173,6 +173,7 @@ def test_the_project_is_found_from_a_subfolder_and_paths_come_from_dvc_yaml(tmp_
         .replace("bars: data/processed/bars.parquet", "bars: elsewhere/bars.parquet")
     )
     (tmp_path / "dvc.yaml").write_text(text)
+    (tmp_path / "conf").mkdir()  # what makes a folder a qraptor project (qraptor.core.paths)
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
     assert find_project_root() == tmp_path.resolve()

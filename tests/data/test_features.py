@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 import ta
 
-from qraptor.core.config import load_group
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.features import FEATURES, FeaturesConfig, compute_features, feature_columns
+from qraptor.data.pipeline_config import load_pipeline_section
 
 
 def features_config(*overrides: str) -> FeaturesConfig:
     """conf/features/default.yaml with dotlist overrides, validated like the stage does."""
-    return load_group("features", FeaturesConfig, overrides)
+    return load_pipeline_section("features", FeaturesConfig, overrides)
 
 
 @pytest.fixture(scope="module")

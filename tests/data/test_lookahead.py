@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qraptor.core.config import load_group
 from qraptor.core.errors import DataError
 from qraptor.data.features import FEATURES, FeaturesConfig, compute_features, feature_columns
 from qraptor.data.normalize import NormalizeConfig
+from qraptor.data.pipeline_config import load_pipeline_section
 from qraptor.data.split import (
     ChronoConfig,
     SplitConfig,
@@ -39,7 +39,7 @@ SETTINGS = settings(deadline=None, max_examples=25, suppress_health_check=[Healt
 
 
 def features_config() -> FeaturesConfig:
-    return load_group("features", FeaturesConfig)
+    return load_pipeline_section("features", FeaturesConfig)
 
 
 def random_bars(n: int, seed: int) -> pd.DataFrame:

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qraptor.core.config import load_group
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.features import FeaturesConfig, compute_features, feature_columns
+from qraptor.data.pipeline_config import load_pipeline_section
 from qraptor.data.split import (
     SplitConfig,
     chrono_spans,
@@ -24,7 +24,7 @@ from qraptor.data.split import (
 
 
 def group_config(group: str, schema: type, *overrides: str):
-    return load_group(group, schema, overrides)
+    return load_pipeline_section(group, schema, overrides)
 
 
 def split_config(*overrides: str) -> SplitConfig:

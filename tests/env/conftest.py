@@ -104,7 +104,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
     800 random-walk bars with two features."""
     import pandas as pd
 
-    from qraptor.core.config import load_group
+    from qraptor.data.pipeline_config import load_pipeline_section
     from qraptor.data.split import SplitConfig, make_dataset
 
     market = random_market(21, n_bars=800, n_features=2)
@@ -118,7 +118,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory):
             "carry": market.features[:, 1].astype(np.float64),
         }
     )
-    split_cfg = load_group("split", SplitConfig)
+    split_cfg = load_pipeline_section("split", SplitConfig)
     out = tmp_path_factory.mktemp("dataset") / "dataset"
     make_dataset(frame, ["momentum", "carry"], split_cfg, out)
     return out

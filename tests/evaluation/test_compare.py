@@ -15,7 +15,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from qraptor.cli.compare import run_compare, split_overrides
+from qraptor.cli.compare import run_compare
 from qraptor.cli.main import main as qraptor_main
 from qraptor.core.numbers import json_safe
 from qraptor.evaluation.compare.comparison import RunRecord, compare_runs, varying_keys
@@ -216,8 +216,3 @@ def test_the_comparison_of_plain_records_needs_no_database() -> None:
     assert comparison.sweep is None  # no moments stored, no equity loader: said, not guessed
     assert any("deflated Sharpe: n/a" in n for n in comparison.notes)
     assert varying_keys([{"a": {"b": [1, 2]}}, {"a": {"b": [1, 2]}}]) == []
-    assert split_overrides(["store.uri=x", "split=test", "ledger.collection=t"]) == {
-        "compare": ["split=test"],
-        "store": ["store.uri=x"],
-        "ledger": ["ledger.collection=t"],
-    }

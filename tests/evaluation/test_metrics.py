@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qraptor.core.numbers import json_safe
 from qraptor.evaluation.metrics import (
     METRIC_NAMES,
     bars_per_year,
     compute_metrics,
     holding_periods,
-    json_safe,
     max_drawdown,
     sharpe_ratio,
     sortino_ratio,

@@ -116,7 +116,7 @@ def test_invalid_config_fails_readably_and_the_worker_serves_the_next(queue):
     config = copy.deepcopy(store.get(good)["config"])
     config["session"]["n_envs"] = 0
     bad = store.submit(config, priority=5)  # claimed first
-    assert run_worker(cfg, idle_exit=0, worker_id="w-test") == 2
+    assert run_worker(cfg, idle_exit=0, worker_id="w-test", worker_cfg=load_worker_config()) == 2
     failed = store.get(bad)
     assert failed["status"] == Status.FAILED and failed["attempts"] == 1
     assert "session.n_envs" in failed["error"] and "must be >= 1" in failed["error"]
@@ -127,7 +127,9 @@ def test_invalid_config_fails_readably_and_the_worker_serves_the_next(queue):
 def test_crashing_session_is_retried_then_failed_with_its_traceback(queue, tmp_path):
     cfg, store, submit = queue
     sid = submit(f"session.dataset={tmp_path / 'missing'}", max_attempts=2)
-    assert run_worker(cfg, idle_exit=0, worker_id="w-test") == 2  # both attempts, here
+    assert (
+        run_worker(cfg, idle_exit=0, worker_id="w-test", worker_cfg=load_worker_config()) == 2
+    )  # both attempts, here
     doc = store.get(sid)
     assert doc["status"] == Status.FAILED and doc["attempts"] == 2
     assert "Traceback" in doc["error"] and str(tmp_path / "missing") in doc["error"]
@@ -138,12 +140,12 @@ def test_crashing_session_is_retried_then_failed_with_its_traceback(queue, tmp_p
 def test_empty_queue_once_returns_at_once_and_idle_exit_waits(queue):
     cfg, _, _ = queue
     began = time.monotonic()
-    assert run_worker(cfg, once=True) == 0
+    assert run_worker(cfg, once=True, worker_cfg=load_worker_config()) == 0
     # bounds far from any speed budget: --once must not wait for work, --idle-exit must
     # wait at least its time and then stop (not poll forever)
     assert time.monotonic() - began < 30
     began = time.monotonic()
-    assert run_worker(cfg, idle_exit=1.0, poll_seconds=0.2) == 0
+    assert run_worker(cfg, idle_exit=1.0, poll_seconds=0.2, worker_cfg=load_worker_config()) == 0
     assert 1.0 <= time.monotonic() - began < 30
 
 
@@ -152,7 +154,9 @@ def test_cancelled_while_training_the_worker_drops_it_and_stores_nothing(queue):
     sid = submit("session.total_timesteps=16384", "session.checkpoint_every=1024")
     served: list[int] = []
     worker = threading.Thread(
-        target=lambda: served.append(run_worker(cfg, once=True, worker_id="w-cancel"))
+        target=lambda: served.append(
+            run_worker(cfg, once=True, worker_id="w-cancel", worker_cfg=load_worker_config())
+        )
     )
     worker.start()
     try:

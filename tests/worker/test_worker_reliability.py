@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from qraptor.store import SessionStore, Status, local_server
+from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
 from qraptor.worker.submit import enqueue, request_from_overrides
 
@@ -132,7 +133,12 @@ def test_killed_worker_session_resumes_from_its_checkpoint_elsewhere(
     assert 0 < resumed_at < 16384
 
     rescuer = in_process_config(make_config, mongo_server.uri, store)
-    assert run_worker(rescuer, max_sessions=1, idle_exit=30, poll_seconds=0.2) == 1
+    assert (
+        run_worker(
+            rescuer, max_sessions=1, idle_exit=30, poll_seconds=0.2, worker_cfg=load_worker_config()
+        )
+        == 1
+    )
     doc = store.get(sid)
     assert doc["status"] == Status.SUCCEEDED and doc["attempts"] == 2
     assert [e["worker_id"] for e in doc["errors"]] == ["doomed"]
@@ -169,7 +175,14 @@ def test_sigterm_checkpoints_releases_and_exits_0(
 
     # Queued again with its checkpoint: the next worker continues from there.
     stopped_at = doc["checkpoints"][-1]["timesteps"]
-    assert run_worker(in_process_config(make_config, mongo_server.uri, store), once=True) == 1
+    assert (
+        run_worker(
+            in_process_config(make_config, mongo_server.uri, store),
+            once=True,
+            worker_cfg=load_worker_config(),
+        )
+        == 1
+    )
     done = store.get(sid)
     assert done["status"] == Status.SUCCEEDED and done["attempts"] == 1
     assert done["metrics"]["resumed_from_timesteps"] == stopped_at

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from qraptor.core.errors import DataError, QraptorError
+from qraptor.core.errors import ConfigError, DataError, QraptorError
+from qraptor.core.paths import find_project_root as core_project_root
 
 PROJECT_ENV = "QRAPTOR_PROJECT"
 DVC_FILE = "dvc.yaml"
@@ -46,20 +47,24 @@ class ProjectPaths:
 
 
 def find_project_root(start: str | Path | None = None) -> Path:
-    """The folder holding `dvc.yaml`: `start` itself when given, else the nearest folder at or
-    above the current directory (notebooks run from `notebooks/`, one level down)."""
+    """The project (qraptor.core.paths) whose `dvc.yaml` declares the outputs: `start` itself
+    when given, else found at or above the current directory (notebooks run from
+    `notebooks/`, one level down)."""
     if start:
         root = Path(start).expanduser().resolve()
         if not (root / DVC_FILE).is_file():
             raise QraptorError(f"{root}: no {DVC_FILE}, so not a qraptor project ({PROJECT_ENV})")
         return root
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / DVC_FILE).is_file():
-            return folder
-    raise QraptorError(
-        f"no {DVC_FILE} at or above {here}: set {PROJECT_ENV} to the project's root folder"
-    )
+    try:
+        root = core_project_root(here)
+    except ConfigError:
+        root = here
+    if not (root / DVC_FILE).is_file():
+        raise QraptorError(
+            f"no {DVC_FILE} at or above {here}: set {PROJECT_ENV} to the project's root folder"
+        )
+    return root
 
 
 def project_from_environment() -> Path:

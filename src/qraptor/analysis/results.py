@@ -23,6 +23,7 @@ import yaml
 
 from qraptor.analysis.project import ProjectPaths, require
 from qraptor.core import layout
+from qraptor.core.config import scope_overrides
 from qraptor.core.errors import DataError
 from qraptor.evaluation.compare.comparison import (
     Comparison,
@@ -30,7 +31,7 @@ from qraptor.evaluation.compare.comparison import (
     compare_runs,
     per_bar_sharpes,
 )
-from qraptor.evaluation.compare.config import BASELINES, load_compare_config
+from qraptor.evaluation.compare.config import BASELINES, compare_config_from, load_compare_config
 from qraptor.evaluation.report import equity_frame
 
 DVC_RUN_ID = "dvc-evaluate"
@@ -113,9 +114,10 @@ def load_store_results(
     """A sweep, an experiment or sessions (ids or prefixes) from the session store, with the
     equity of the `equity_runs` best finished runs. The store is $QRAPTOR_MONGO_URI, else
     `store.uri`, else the local SecantusDB server (started if need be), like every command."""
+    from qraptor.core.config import compose_command
     from qraptor.core.errors import ConfigError
-    from qraptor.store.config import load_store_config
-    from qraptor.store.ledger import load_ledger_config
+    from qraptor.store.config import store_config_from
+    from qraptor.store.ledger import ledger_config_from
     from qraptor.store.run_records import (
         GridFSEquity,
         experiment_records,
@@ -126,9 +128,11 @@ def load_store_results(
 
     if sum([sweep is not None, experiment is not None, bool(sessions)]) != 1:
         raise ConfigError("results", "name a sweep, an experiment or session ids (one of them)")
-    cfg = load_compare_config(compare_overrides)
-    collection = load_ledger_config().collection
-    with SessionStore.from_config(load_store_config(store_overrides)) as store:
+    scoped = [*scope_overrides(store_overrides, ("store",), "store"), *compare_overrides]
+    composed = compose_command("qraptor", scoped, primary="compare")
+    cfg = compare_config_from(composed.compare)
+    collection = ledger_config_from(composed.ledger).collection
+    with SessionStore.from_config(store_config_from(composed.store)) as store:
         if sweep is not None:
             records = sweep_records(store, sweep, collection=collection, limit=cfg.limit)
             title = f"sweep {sweep}"

@@ -24,21 +24,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from qraptor.core.config import compose_command
 from qraptor.core.errors import ConfigError
 from qraptor.evaluation.compare.comparison import Comparison, compare_runs
-from qraptor.evaluation.compare.config import CompareConfig, load_compare_config
+from qraptor.evaluation.compare.config import CompareConfig, compare_config_from
 from qraptor.evaluation.compare.html import write_comparison_html
 from qraptor.evaluation.compare.table import render
-
-
-def split_overrides(overrides: Sequence[str]) -> dict[str, list[str]]:
-    """Overrides per config group: ``store.x=`` -> store, ``ledger.x=`` -> ledger, else compare."""
-    groups: dict[str, list[str]] = {"compare": [], "store": [], "ledger": []}
-    for item in overrides:
-        key = item.lstrip("+~")
-        group = next((g for g in ("store", "ledger") if key.startswith(f"{g}.")), "compare")
-        groups[group].append(item)
-    return groups
 
 
 def run_compare(
@@ -53,8 +44,8 @@ def run_compare(
 ) -> tuple[Comparison, Path | None]:
     """Compare runs chosen by exactly one of `ids`, `sweep`, `experiment`; print the tables,
     write the HTML report; return the comparison and the report's path (None if not written)."""
-    from qraptor.store.config import load_store_config
-    from qraptor.store.ledger import load_ledger_config
+    from qraptor.store.config import store_config_from
+    from qraptor.store.ledger import ledger_config_from
     from qraptor.store.run_records import (
         GridFSEquity,
         experiment_records,
@@ -66,11 +57,11 @@ def run_compare(
     chosen = [bool(ids), sweep is not None, experiment is not None]
     if sum(chosen) != 1:
         raise ConfigError("compare", "name session ids, or --sweep ID, or --experiment NAME (one)")
-    parts = split_overrides(overrides)
-    cfg = load_compare_config(parts["compare"])
-    ledger_cfg = load_ledger_config(parts["ledger"])
+    composed = compose_command("qraptor", overrides, primary="compare")
+    cfg = compare_config_from(composed.compare)
+    ledger_cfg = ledger_config_from(composed.ledger)
     out = console or Console(width=None if sys.stdout.isatty() else 200)
-    with SessionStore.from_config(load_store_config(parts["store"])) as store:
+    with SessionStore.from_config(store_config_from(composed.store)) as store:
         if sweep is not None:
             records, title = (
                 sweep_records(store, sweep, collection=ledger_cfg.collection, limit=cfg.limit),
@@ -101,7 +92,7 @@ def run_compare(
 
 def default_report_path(cfg: CompareConfig, name: str) -> Path:
     """<report.dir>/<name>.html, relative paths under the project root."""
-    from qraptor.store.uri import project_root
+    from qraptor.core.paths import project_root
 
     folder = Path(cfg.report.dir).expanduser()
     if not folder.is_absolute():

@@ -24,11 +24,11 @@ def run_dashboard(
     no_db: bool,
     overrides: Sequence[str] = (),
 ) -> None:
+    from qraptor.core.paths import project_root
     from qraptor.dashboard.app import build_app
     from qraptor.dashboard.server import DashboardServer
     from qraptor.dashboard.settings import load_settings
     from qraptor.dashboard.sources import Sources
-    from qraptor.store.uri import project_root
 
     if mongo_uri is not None and "://" not in mongo_uri:
         raise ConfigError("--mongo-uri", f"'{mongo_uri}' is not a mongodb:// URI")

@@ -62,21 +62,23 @@ def worker(
     poll: float | None = None,
     worker_id: str | None = None,
 ) -> int:
-    """`qraptor worker`: overrides of conf/store (``lease_seconds=30``) and of conf/worker
-    (``worker.poll_max_seconds=5``); the number of sessions claimed."""
-    from qraptor.worker.config import load_worker_config
+    """`qraptor worker`: overrides of conf/qraptor.yaml (``lease_seconds=30`` is the store's,
+    ``worker.poll_max_seconds=5``, ``tracking.uri=...``); the number of sessions claimed."""
+    from qraptor.core.config import compose_command
+    from qraptor.tracking.config import tracking_config_from
+    from qraptor.worker.config import worker_config_from
     from qraptor.worker.loop import run_worker
 
-    worker_keys = [o for o in overrides if o.lstrip("+").startswith("worker.")]
-    store_keys = [o for o in overrides if o not in worker_keys]
+    composed = compose_command("qraptor", overrides, primary="store")
     return run_worker(
-        load_store_config(store_keys),
+        store_config_from(composed.store),
         once=once,
         max_sessions=max_sessions,
         idle_exit=idle_exit,
         worker_id=worker_id,
         poll_seconds=poll,
-        worker_cfg=load_worker_config(worker_keys),
+        worker_cfg=worker_config_from(composed.worker),
+        tracking=tracking_config_from(composed),
     )
 
 

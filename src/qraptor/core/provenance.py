@@ -21,9 +21,8 @@ from typing import Any
 
 import yaml
 
-from qraptor.core.config import find_conf_dir
-from qraptor.core.errors import ConfigError
 from qraptor.core.log import get_logger
+from qraptor.core.paths import project_root
 
 log = get_logger(__name__)
 
@@ -31,14 +30,6 @@ DVC_LOCK = "dvc.lock"
 DVC_STAGE = "split"  # the stage whose output is the training dataset
 _READ_BYTES = 1 << 20
 _hash_cache: dict[tuple, str] = {}
-
-
-def project_root() -> Path:
-    """The folder holding conf/ (dvc.lock, .git), else the current directory."""
-    try:
-        return find_conf_dir().parent
-    except ConfigError:
-        return Path.cwd()
 
 
 @functools.lru_cache(maxsize=8)

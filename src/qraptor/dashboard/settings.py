@@ -51,21 +51,25 @@ def load_settings(
     no_db: bool = False,
     store_overrides: Sequence[str] = (),
 ) -> DashboardSettings:
-    """Settings from conf/ (store, tracking, compare, ledger) and the command line."""
-    from qraptor.evaluation.compare.config import load_compare_config
-    from qraptor.store.config import load_store_config
-    from qraptor.store.ledger import load_ledger_config
-    from qraptor.tracking.config import load_tracking_config, resolve_tracking_uri
+    """Settings from conf/qraptor.yaml (store, tracking, compare, ledger: composed once, in
+    `project`'s conf/) and the command line."""
+    from qraptor.core.config import compose_command
+    from qraptor.evaluation.compare.config import compare_config_from
+    from qraptor.store.config import store_config_from
+    from qraptor.store.ledger import ledger_config_from
+    from qraptor.tracking.config import resolve_tracking_uri, tracking_config_from
 
     project = Path(project).expanduser().resolve()
-    store = None if no_db else load_store_config([*STORE_FAST_FAIL, *store_overrides])
-    tracking_uri = mlflow_uri or resolve_tracking_uri(load_tracking_config(), project)
+    conf = project / "conf" if (project / "conf").is_dir() else None
+    composed = compose_command("qraptor", [*STORE_FAST_FAIL, *store_overrides], "store", conf)
+    store = None if no_db else store_config_from(composed.store)
+    tracking_uri = mlflow_uri or resolve_tracking_uri(tracking_config_from(composed), project)
     return DashboardSettings(
         project=project,
         store=store,
         mongo_uri=mongo_uri,
         mlflow_uri=tracking_uri,
         mlflow_ui=mlflow_ui.rstrip("/"),
-        compare=load_compare_config(),
-        ledger_collection=load_ledger_config().collection,
+        compare=compare_config_from(composed.compare),
+        ledger_collection=ledger_config_from(composed.ledger).collection,
     )

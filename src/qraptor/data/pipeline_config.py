@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
-from qraptor.core.config import compose, find_conf_dir, to_schema
+from qraptor.core.config import compose, find_conf_dir, scope_overrides, to_schema
 from qraptor.core.errors import ConfigError
 from qraptor.data.clean.frame import CleanConfig
 from qraptor.data.features import FeaturesConfig
@@ -22,6 +23,7 @@ from qraptor.data.split import SplitConfig
 
 PIPELINE_CONFIG = "pipeline"
 GROUPS = ("data", "clean", "reduce", "features", "split")
+S = TypeVar("S")
 
 
 @dataclass
@@ -64,3 +66,15 @@ def compose_pipeline(
     overridden = {o.lstrip("+~").split("=", 1)[0] for o in overrides if "=" in o}
     choices = [f"{group}={groups[group]}" for group in GROUPS if group not in overridden]
     return compose(PIPELINE_CONFIG, [*choices, *overrides], folder)
+
+
+def load_pipeline_section(
+    group: str, schema: type[S], overrides: Sequence[str] = (), conf_dir: str | Path | None = None
+) -> S:
+    """One stage's section of the pipeline config (``features``, ``split``...) with Hydra
+    `overrides` relative to it (``window=32`` or ``features.window=32``), validated: for code
+    and tests that need one stage's settings, as the pipeline would compose them."""
+    if group not in GROUPS:
+        raise ConfigError(group, f"not a pipeline group; valid: {', '.join(GROUPS)}")
+    scoped = scope_overrides(overrides, GROUPS, group)
+    return to_schema(compose_pipeline(scoped, conf_dir)[group], schema, group)

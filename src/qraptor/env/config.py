@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qraptor.core.config import check, load_group
+from qraptor.core.config import check, load_section
 
 ACTION_TYPES = ("discrete", "long_only", "levels", "continuous")
 EXECUTION_PRICES = ("open", "vwap", "close")
@@ -152,10 +152,7 @@ class EnvConfig:
 
 
 def load_env_config(overrides: Sequence[str] = ()) -> EnvConfig:
-    """conf/env/default.yaml with dotlist `overrides` (``"reward.type=differential_sharpe"``),
-    validated.
-
-    Keys are relative to the env group; a leading ``env.`` is accepted too, so overrides
-    written for a composed root config work unchanged.
-    """
-    return load_group("env", EnvConfig, overrides)
+    """The `env` section of conf/train.yaml with Hydra `overrides`
+    (``reward.type=differential_sharpe``, ``env.window=16``), validated: the environment a
+    training session of the same overrides would use."""
+    return load_section("train", "env", EnvConfig, overrides)

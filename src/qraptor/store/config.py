@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from qraptor.core.config import check, load_group, to_schema
+from qraptor.core.config import check, load_section, to_schema
 
 
 @dataclass
@@ -101,9 +101,6 @@ def store_config_from(section: DictConfig | dict) -> StoreConfig:
 
 
 def load_store_config(overrides: Sequence[str] = ()) -> StoreConfig:
-    """conf/store/default.yaml with dotlist `overrides` (``"lease_seconds=30"``), validated.
-
-    Keys are relative to the store group; a leading ``store.`` is accepted too, so overrides
-    written for a composed root config work unchanged.
-    """
-    return load_group("store", StoreConfig, overrides)
+    """The `store` section of conf/qraptor.yaml with Hydra `overrides` (``lease_seconds=30``,
+    ``store.lease_seconds=30``, ``store=other``), validated."""
+    return load_section("qraptor", "store", StoreConfig, overrides)

@@ -28,7 +28,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from qraptor.core.config import check, load_group, to_schema
+from qraptor.core.config import check, load_section, to_schema
 from qraptor.core.errors import QraptorError
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text, scrub, scrub_override
@@ -66,7 +66,7 @@ def ledger_config_from(section: Any) -> LedgerConfig:
 
 
 def load_ledger_config(overrides: Sequence[str] = ()) -> LedgerConfig:
-    return load_group("ledger", LedgerConfig, overrides)
+    return load_section("qraptor", "ledger", LedgerConfig, overrides)
 
 
 def trials_collection(store: SessionStore, collection: str):

@@ -11,19 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qraptor.core.config import find_conf_dir
-from qraptor.core.errors import ConfigError
+from qraptor.core.paths import project_root
 from qraptor.store.config import StoreConfig
 
 URI_ENV = "QRAPTOR_MONGO_URI"
-
-
-def project_root() -> Path:
-    """The folder holding conf/ (the project root), else the current directory."""
-    try:
-        return find_conf_dir().parent
-    except ConfigError:
-        return Path.cwd()
 
 
 def local_data_dir(cfg: StoreConfig, root: Path | None = None) -> Path:

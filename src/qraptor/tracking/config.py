@@ -17,8 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from qraptor.core.config import check, find_conf_dir, load_group, to_schema
+from qraptor.core.config import check, load_section, to_schema
 from qraptor.core.errors import ConfigError
+from qraptor.core.paths import project_root
 from qraptor.core.redact import redact_uri
 
 GROUP = "tracking"
@@ -89,13 +90,15 @@ class TrackingConfig:
 
 
 def load_tracking_config(overrides: Sequence[str] = ()) -> TrackingConfig:
-    """conf/tracking/default.yaml with dotlist `overrides` (``"uri=http://host:5000"``; a
-    leading ``tracking.`` is accepted too), validated."""
-    return load_group(GROUP, TrackingConfig, overrides)
+    """The `tracking` section of conf/qraptor.yaml with Hydra `overrides`
+    (``uri=http://host:5000``), validated."""
+    return load_section("qraptor", GROUP, TrackingConfig, overrides)
 
 
-def tracking_config_from(composed: DictConfig | Mapping[str, Any] | None) -> TrackingConfig:
-    """The `tracking` section of a composed config, else conf/tracking/default.yaml.
+def tracking_config_from(
+    composed: DictConfig | Mapping[str, Any] | None, default: TrackingConfig | None = None
+) -> TrackingConfig:
+    """The `tracking` section of a composed config, else `default` (a ConfigError without one).
 
     A queued session stores the submitter's `tracking` section with its config
     (qraptor.worker.submit), so a worker tracks it with the submitter's settings (what to
@@ -107,18 +110,12 @@ def tracking_config_from(composed: DictConfig | Mapping[str, Any] | None) -> Tra
     if composed is not None and GROUP in composed:
         section = composed[GROUP]
     if section is None:
-        return load_tracking_config()
+        if default is None:
+            raise ConfigError(GROUP, "no tracking section in the config (compose conf/train.yaml)")
+        return default
     if not isinstance(section, DictConfig):
         section = OmegaConf.create(dict(section))
     return to_schema(section, TrackingConfig, GROUP)
-
-
-def project_root() -> Path:
-    """The folder holding conf/, else the current directory."""
-    try:
-        return find_conf_dir().parent
-    except ConfigError:
-        return Path.cwd()
 
 
 def resolve_tracking_uri(cfg: TrackingConfig, root: Path | None = None) -> str:

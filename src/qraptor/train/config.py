@@ -19,8 +19,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from qraptor.core.config import check, compose, find_conf_dir, to_schema
+from qraptor.core.config import check, compose, to_schema
 from qraptor.core.errors import ConfigError
+from qraptor.core.paths import project_root
 from qraptor.env.config import EnvConfig
 from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
 from qraptor.evaluation.metrics import METRIC_NAMES
@@ -161,12 +162,7 @@ def _algo_config(section: DictConfig) -> AlgoConfig:
     return to_schema(section, ALGO_SCHEMAS[name], "algo")
 
 
-def resolve_dataset(path: str) -> Path:
-    """A relative `session.dataset` is relative to the project root (the folder of conf/)."""
+def resolve_dataset(path: str, root: Path | None = None) -> Path:
+    """A relative `session.dataset` is relative to the project root (qraptor.core.paths)."""
     dataset = Path(path).expanduser()
-    if dataset.is_absolute():
-        return dataset
-    try:
-        return find_conf_dir().parent / dataset
-    except ConfigError:
-        return Path.cwd() / dataset
+    return dataset if dataset.is_absolute() else (root or project_root()) / dataset

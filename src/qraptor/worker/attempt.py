@@ -35,6 +35,7 @@ from qraptor.store.lease import LeaseKeeper
 from qraptor.store.session import Session
 from qraptor.store.status import FileKind
 from qraptor.store.store import SessionStore
+from qraptor.tracking.config import TrackingConfig, tracking_config_from
 from qraptor.train.config import resolve_dataset, train_config_from
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def run_session(
     *,
     work_root: str | None = None,
     keep_work_dir: bool = False,
+    tracking: TrackingConfig | None = None,
     claim_seconds: float = 0.0,
 ) -> SessionRun:
     """Train the claimed `session` and leave it succeeded, failed, released or alone.
@@ -107,6 +109,7 @@ def run_session(
         clock.phases["queued_seconds"] = (session.started_at - session.created_at).total_seconds()
     try:
         cfg = train_config_from(session.config)
+        tracking_cfg = tracking_config_from(session.config, default=tracking)
     except ConfigError as exc:
         reason = f"invalid session config: {exc}"
         log.error("session %s: %s (failed, not retried)", session.id, reason)
@@ -114,7 +117,7 @@ def run_session(
         return SessionRun(session.id, Outcome.INVALID, clock.summary())
     work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
     try:
-        return _attempt(store, session, cfg, worker_id, should_stop, work_dir, clock)
+        return _attempt(store, session, cfg, tracking_cfg, worker_id, should_stop, work_dir, clock)
     except LeaseLost as exc:
         log.warning("%s; dropping this attempt", exc)
         return SessionRun(session.id, Outcome.LOST, clock.summary())
@@ -139,6 +142,7 @@ def _attempt(
     store: SessionStore,
     session: Session,
     cfg: TrainConfig,
+    tracking: TrackingConfig,
     worker_id: str,
     should_stop,
     work_dir: Path,
@@ -171,6 +175,7 @@ def _attempt(
     with (
         start_session_run(
             session.config,
+            tracking=tracking,
             session_id=sid,
             sweep_id=session.sweep_id,
             tags={"qraptor.worker_id": worker_id},

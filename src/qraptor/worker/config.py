@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qraptor.core.config import check, load_group
+from omegaconf import DictConfig
+
+from qraptor.core.config import check, load_section, to_schema
 
 
 @dataclass
@@ -33,7 +35,12 @@ class WorkerConfig:
         check(self.work_dir is None or bool(self.work_dir.strip()), "work_dir", "empty path")
 
 
+def worker_config_from(section: DictConfig | dict) -> WorkerConfig:
+    """Validate the `worker` section of a composed config."""
+    return to_schema(section, WorkerConfig, "worker")
+
+
 def load_worker_config(overrides: Sequence[str] = ()) -> WorkerConfig:
-    """conf/worker/default.yaml with dotlist `overrides` (``"poll_seconds=5"``; a leading
-    ``worker.`` is accepted too), validated."""
-    return load_group("worker", WorkerConfig, overrides)
+    """The `worker` section of conf/qraptor.yaml with Hydra `overrides` (``poll_seconds=5``),
+    validated."""
+    return load_section("qraptor", "worker", WorkerConfig, overrides)

@@ -33,8 +33,9 @@ from qraptor.core.log import get_logger
 from qraptor.store.config import StoreConfig
 from qraptor.store.errors import StoreUnavailable
 from qraptor.store.store import SessionStore
+from qraptor.tracking.config import TrackingConfig
 from qraptor.worker.attempt import Outcome, SessionRun, run_session
-from qraptor.worker.config import WorkerConfig, load_worker_config
+from qraptor.worker.config import WorkerConfig
 
 log = get_logger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -120,7 +121,8 @@ def run_worker(
     idle_exit: float | None = None,
     worker_id: str | None = None,
     poll_seconds: float | None = None,
-    worker_cfg: WorkerConfig | None = None,
+    worker_cfg: WorkerConfig,
+    tracking: TrackingConfig | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Serve the queue of `store_cfg`'s database in this process; the number of sessions
@@ -129,10 +131,12 @@ def run_worker(
     `once`: the next due session if there is one (no waiting unless `idle_exit` says so),
     then return. `max_sessions`: return after that many. `idle_exit`: return after that
     many seconds without a session to claim. `poll_seconds` replaces the first idle wait
-    of conf/worker. `stop`: an event the caller sets for a graceful stop (signals do the
-    same when called from the main thread). Returns normally after a graceful stop.
+    of `worker_cfg`. `tracking`: the settings for sessions stored without a `tracking`
+    section (a stored one wins: the submitter's). `stop`: an event the caller sets for a
+    graceful stop (signals do the same when called from the main thread). Returns normally
+    after a graceful stop.
     """
-    wcfg = worker_cfg or load_worker_config()
+    wcfg = worker_cfg
     if poll_seconds is not None:
         if poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be > 0, got {poll_seconds}")
@@ -150,7 +154,7 @@ def run_worker(
         )  # fmt: skip
         idle = _IdleWait(wcfg, idle_exit)
         while not stopping() and (max_sessions is None or sum(tally.values()) < max_sessions):
-            run = _serve_one(store, worker_id, wcfg, stopping)
+            run = _serve_one(store, worker_id, wcfg, tracking, stopping)
             if run is not None:
                 tally[run.outcome] += 1
                 idle.reset()
@@ -167,7 +171,11 @@ def run_worker(
 
 
 def _serve_one(
-    store: SessionStore, worker_id: str, wcfg: WorkerConfig, stopping: StopRequest
+    store: SessionStore,
+    worker_id: str,
+    wcfg: WorkerConfig,
+    tracking: TrackingConfig | None,
+    stopping: StopRequest,
 ) -> SessionRun | None:
     """Claim and run one session; None if there was none (or the database is away)."""
     began = time.perf_counter()
@@ -182,6 +190,7 @@ def _serve_one(
             stopping,
             work_root=wcfg.work_dir,
             keep_work_dir=wcfg.keep_work_dir,
+            tracking=tracking,
             claim_seconds=time.perf_counter() - began,
         )
     except StoreUnavailable as exc:  # the session (if any) is reclaimed once its lease lapses

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -43,28 +43,22 @@ def check(condition: bool, key: str, problem: str) -> None:
         raise ConfigError(key, problem)
 
 
-def load_group(
+def load_section(
+    config_name: str,
     group: str,
     schema: type[S],
     overrides: Sequence[str] = (),
-    option: str = "default",
     conf_dir: str | Path | None = None,
 ) -> S:
-    """One option of a config group (`conf/<group>/<option>.yaml`) with dotlist overrides.
+    """One group's section of root `config_name`, composed with `overrides` (keys outside
+    every group belong to `group`) and validated: what the root chose, not a fixed file.
 
-    For code that needs one section without composing a root config (a worker's store
-    settings, a benchmark's env). Keys are relative to the group; a leading ``<group>.`` or
-    ``+`` is accepted, so overrides written for a composed root config work unchanged.
+    For a command or a library call that needs this one section; a command that needs
+    several composes the root once (`compose_command`) and validates each section of it.
     """
-    from qraptor.core.config.compose import find_conf_dir
+    from qraptor.core.config.compose import compose_command
 
-    path = Path(conf_dir or find_conf_dir()) / group / f"{option}.yaml"
-    if not path.is_file():
-        raise ConfigError(group, f"no config file {path}")
-    items = [o.removeprefix("+").removeprefix(f"{group}.") for o in overrides]
-    try:
-        section = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(items))
-    except OmegaConfBaseException as exc:
-        raise ConfigError(group, str(exc).strip().splitlines()[0]) from None
-    # a group file is a mapping; a list one fails in to_schema's merge, as a ConfigError
-    return to_schema(cast(DictConfig, section), schema, group)
+    composed = compose_command(config_name, overrides, group, conf_dir)
+    if group not in composed:
+        raise ConfigError(group, f"conf/{config_name}.yaml has no `{group}` group")
+    return to_schema(composed[group], schema, group)

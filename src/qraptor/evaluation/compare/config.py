@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from qraptor.core.config import check, load_group, to_schema
+from qraptor.core.config import check, load_section, to_schema
 from qraptor.evaluation.baseline_names import BASELINES
 from qraptor.evaluation.metrics import METRIC_NAMES
 
@@ -80,6 +80,6 @@ def compare_config_from(section: DictConfig | dict) -> CompareConfig:
 
 
 def load_compare_config(overrides: Sequence[str] = ()) -> CompareConfig:
-    """conf/compare/default.yaml with dotlist `overrides` (``split=test``; a leading
-    ``compare.`` is accepted too), validated."""
-    return load_group("compare", CompareConfig, overrides)
+    """The `compare` section of conf/qraptor.yaml with Hydra `overrides` (``split=test``),
+    validated."""
+    return load_section("qraptor", "compare", CompareConfig, overrides)
