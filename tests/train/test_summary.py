@@ -57,3 +57,27 @@ def test_non_finite_numbers_are_null_in_json():
     assert json_number(math.nan) is None and json_number(-math.inf) is None
     assert json_number(None) is None and json_number(2) == 2.0
     assert json_safe({"calmar": math.nan, "sharpe": 1.5}) == {"calmar": None, "sharpe": 1.5}
+
+
+def test_one_table_reads_the_summary_and_the_dvc_metrics_alike(trained_run):
+    """The agent-vs-baselines rows are the same whether built from the run's summary (what
+    `qraptor train` and `sessions show` print) or from the DVC metrics (`qraptor evaluate`)."""
+    from qraptor.evaluation.policy_table import COLUMNS, policy_rows
+
+    summary = read_run(trained_run)
+    from_summary = policy_rows(summary["splits"])
+    from_dvc = policy_rows(dvc_metrics(summary))
+    assert [(r.split, r.policy) for r in from_summary] == [(r.split, r.policy) for r in from_dvc]
+    assert [r.cells(COLUMNS) for r in from_summary] == [r.cells(COLUMNS) for r in from_dvc]
+    assert from_summary[0].policy == "agent" and len(from_summary) == 2 * 5
+
+
+def test_metrics_are_shown_in_their_units():
+    from qraptor.core.formatting import format_metric, format_value
+
+    assert format_metric("total_return", 0.0345) == "+3.45%"
+    assert format_metric("max_drawdown", 0.02) == "2.00%"
+    assert format_metric("sharpe", 1.234) == "1.23"
+    assert format_metric("n_trades", 1234.0) == "1,234"
+    assert format_metric("sharpe", math.nan) == "-" and format_metric("calmar", None) == "-"
+    assert format_value(123456.0) == "123,456" and format_value(0.012345) == "0.01235"

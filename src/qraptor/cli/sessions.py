@@ -26,20 +26,13 @@ from rich.text import Text
 
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.config import compose
+from qraptor.core.formatting import STATUS_STYLES
+from qraptor.evaluation.policy_table import policy_rows, rich_table
 from qraptor.store.config import load_store_config, store_config_from
 from qraptor.store.status import FileKind, Status
 from qraptor.store.store import SessionStore
 from qraptor.train.config import TRAIN_CONFIG
 from qraptor.worker.submit import enqueue, session_request
-
-STATUS_STYLE = {
-    Status.QUEUED: "cyan",
-    Status.RUNNING: "yellow",
-    Status.SUCCEEDED: "green",
-    Status.FAILED: "red",
-    Status.CANCELLED: "dim",
-}
-SHOWN_METRICS = {"sharpe": "Sharpe", "total_return": "return", "max_drawdown": "max dd"}
 
 
 def stdout() -> Console:
@@ -125,7 +118,7 @@ def list_table(
         status_ = Status(doc["status"])
         table.add_row(
             doc["_id"],
-            Text(status_.value, style=STATUS_STYLE[status_]),
+            Text(status_.value, style=STATUS_STYLES[status_]),
             escape(str(((doc.get("config") or {}).get("session") or {}).get("name", "?"))),
             str(doc["priority"]),
             f"{doc['attempts']}/{doc['max_attempts']}",
@@ -144,7 +137,7 @@ def show(store: SessionStore, prefix: str) -> Group:
     session = doc["config"].get("session", {})
     algo = doc["config"].get("algo", {})
     lines = [
-        f"[bold]session {doc['_id']}[/]  [{STATUS_STYLE[status_]}]{status_.value}[/]  "
+        f"[bold]session {doc['_id']}[/]  [{STATUS_STYLES[status_]}]{status_.value}[/]  "
         f"attempt {doc['attempts']}/{doc['max_attempts']}, priority {doc['priority']}",
         _kv(
             name=session.get("name"),
@@ -243,15 +236,7 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
         f"{metrics.get('timesteps', 0):,} timesteps"
         + (f" (resumed at {resumed:,})" if resumed else "")
     )
-    table = Table(title=title, title_justify="left")
-    table.add_column("split / policy")
-    for title in SHOWN_METRICS.values():
-        table.add_column(title, justify="right")
-    for split, values in (metrics.get("splits") or {}).items():
-        table.add_row(f"{split} agent", *(_fmt(values["agent"].get(m)) for m in SHOWN_METRICS))
-        for name, baseline in (values.get("baselines") or {}).items():
-            table.add_row(f"  {name}", *(_fmt(baseline.get(m)) for m in SHOWN_METRICS))
-    return table
+    return rich_table(policy_rows(metrics.get("splits") or {}), title=title)
 
 
 def _files_table(doc: dict[str, Any]) -> Table | Text:

@@ -35,7 +35,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from qraptor.core.config import find_conf_dir
 from qraptor.core.errors import QraptorError
@@ -68,17 +67,6 @@ Groups (conf/): env, algo (ppo | a2c | dqn | sac | td3), experiment, hparams_sea
 store, ledger. Outputs: conf/hydra/default.yaml run.dir (one folder per job with -m).
 Hydra's own options: qraptor train --hydra-help
 """
-
-# metric -> column title of the summary table
-SUMMARY_METRICS = {
-    "total_return": "return",
-    "annual_return": "annual",
-    "sharpe": "sharpe",
-    "sortino": "sortino",
-    "max_drawdown": "max dd",
-    "n_trades": "trades",
-    "costs_paid": "costs",
-}
 
 
 def run(composed: DictConfig) -> float | None:
@@ -177,16 +165,14 @@ class _StopOnInterrupt:
 def _print_summary(
     name: str, result: TrainResult, out_dir: Path, tracker: SessionTracker | None = None
 ) -> None:
-    """The agent next to its baselines, per split, on stdout."""
+    """The agent next to its baselines, per split, on stdout (the session summary's table)."""
+    from qraptor.evaluation.policy_table import beats_random_caption, policy_rows, rich_table
+    from qraptor.train.summary import session_summary
+
+    splits = session_summary(result, "")["splits"]
     speed = f"{result.timesteps_per_second:,.0f}/s"
-    table = Table(title=f"session {name}: {result.timesteps:,} timesteps ({speed})")
-    table.add_column("split / policy")
-    for title in SUMMARY_METRICS.values():
-        table.add_column(title, justify="right")
-    for split, metrics in result.metrics.items():
-        table.add_row(f"{split} agent", *(_fmt(metrics[m]) for m in SUMMARY_METRICS))
-        for baseline, values in result.baselines[split].items():
-            table.add_row(f"  {baseline}", *(_fmt(values[m]) for m in SUMMARY_METRICS))
+    title = f"session {name}: {result.timesteps:,} timesteps ({speed})"
+    table = rich_table(policy_rows(splits), title=title, caption=beats_random_caption(splits))
     out = Console(width=None if sys.stdout.isatty() else 120)
     out.print(table)
     if result.stopped_early:
@@ -197,10 +183,6 @@ def _print_summary(
 
         out.print(f"MLflow run {tracker.run_id} (experiment {tracker.experiment!r}) at "
                   f"{redact_uri(tracker.uri or '')}")  # fmt: skip
-
-
-def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

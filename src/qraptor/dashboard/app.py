@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote
 
 from dash import Dash, Input, Output, dcc, html
 
+from qraptor.core.formatting import status_css
 from qraptor.dashboard.pages import compare, data, session, sessions
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.settings import DashboardSettings
@@ -40,8 +41,6 @@ section { background: white; border: 1px solid #e4e4e4; border-radius: 6px;
 .card { background: white; border: 1px solid #e4e4e4; border-radius: 6px;
         padding: 0.4em 1em; min-width: 6em; text-align: center; }
 .card .count { font-size: 1.6em; font-weight: 700; }
-.card.failed .count { color: #c62828; } .card.running .count { color: #ef6c00; }
-.card.succeeded .count { color: #2e7d32; } .card.queued .count { color: #1565c0; }
 .actions { display: flex; gap: 0.6em; align-items: center; margin: 0.5em 0; }
 button { padding: 0.3em 0.9em; border: 1px solid #1f4e79; background: white;
          color: #1f4e79; border-radius: 4px; cursor: pointer; }
@@ -53,6 +52,8 @@ pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.8em;
       max-height: 16em; }
 .splits label { margin-right: 1em; }
 """
+STYLE += status_css(".card.{status} .count")  # the statuses' colours, defined once
+
 # Plotly.js (~5 MB) takes about a second to load and evaluate; dcc.Graph fetches it only
 # once the first graph mounts, after the page's callback answered, so the two costs add up.
 # This starts it with the page instead. dcc.Graph waits on `Promise.resolve(window.Plotly ||

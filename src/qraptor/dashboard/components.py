@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from dash import dash_table, html
 
+from qraptor.core.formatting import STATUS_COLOURS
+from qraptor.core.formatting import format_value as fmt
 from qraptor.dashboard.problems import Unavailable
-from qraptor.evaluation.compare.table import fmt
-from qraptor.store.status import Status
 
 if TYPE_CHECKING:
     # dash/dash_table/__init__.py starts with a file-level `# type: ignore`, so mypy skips
@@ -19,13 +19,6 @@ if TYPE_CHECKING:
     # the class, re-exported. The class itself is typed, in that submodule.
     from dash.dash_table.DataTable import DataTable
 
-STATUS_COLOURS = {
-    Status.QUEUED: "#1565c0",
-    Status.RUNNING: "#ef6c00",
-    Status.SUCCEEDED: "#2e7d32",
-    Status.FAILED: "#c62828",
-    Status.CANCELLED: "#777777",
-}
 TABLE_STYLE = {
     "style_table": {"overflowX": "auto"},
     "style_cell": {
@@ -55,7 +48,7 @@ def notice(problem: Unavailable, element_id: str | None = None) -> html.Div:
 
 
 def status_badge(status: str) -> html.Span:
-    colour = STATUS_COLOURS.get(status, "#555")  # type: ignore[call-overload]
+    colour = STATUS_COLOURS.get(str(status), "#555")
     return html.Span(status, className="badge", style={"backgroundColor": colour})
 
 
@@ -75,7 +68,7 @@ def status_styles() -> list[dict[str, Any]]:
     """DataTable conditional styles colouring the `status` column."""
     return [
         {
-            "if": {"filter_query": f'{{status}} = "{s.value}"', "column_id": "status"},
+            "if": {"filter_query": f'{{status}} = "{s}"', "column_id": "status"},
             "color": colour,
             "fontWeight": "600",
         }

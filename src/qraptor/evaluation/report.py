@@ -16,13 +16,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
-from rich import box
 from rich.table import Table
 
 from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
+from qraptor.evaluation.policy_table import beats_random_caption, policy_rows, rich_table
 
 # The metrics a comparison table shows first; every metric stays in the run's metrics.json.
 HEADLINE = (
@@ -130,55 +130,10 @@ def write_reports(
     return metrics
 
 
-SUMMARY_COLUMNS = {  # metric: header (short: the table must fit an 80-column terminal)
-    "total_return": "return",
-    "sharpe": "Sharpe",
-    "max_drawdown": "max DD",
-    "turnover": "turnover",
-    "costs_paid": "costs",
-    "n_trades": "trades",
-}
-
-
 def summary_table(metrics: dict[str, Any]) -> Table:
     """The agent next to its baselines, per split, from a DVC metrics dict (`dvc_metrics`):
     what `dvc metrics show` holds, in a shape a person reads (one row per split and policy)."""
-    table = Table(
-        title="agent vs baselines (same span, same costs)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,  # no column rules: eight columns fit an 80-column terminal
-        pad_edge=False,
-    )
-    table.add_column("split", no_wrap=True)
-    table.add_column("policy", no_wrap=True)
-    for header in SUMMARY_COLUMNS.values():
-        table.add_column(header, justify="right", no_wrap=True)
-    shares = []
-    for split, section in metrics.items():
-        if not isinstance(section, dict) or "agent" not in section:
-            continue
-        for policy, values in section.items():
-            if isinstance(values, dict):
-                cells = [_cell(column, values.get(column)) for column in SUMMARY_COLUMNS]
-                table.add_row(split, policy, *cells, style="bold" if policy == "agent" else None)
-        share = section.get("agent_beats_random_share")
-        if share is not None:
-            shares.append(f"{split} {share:.0%}")
-    if shares:
-        table.caption = "agent's Sharpe above the random runs': " + ", ".join(shares)
-    return table
-
-
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if column in ("total_return", "max_drawdown"):
-        return f"{value:+.2%}" if column == "total_return" else f"{value:.2%}"
-    if column in ("n_trades", "costs_paid"):
-        return f"{value:,.0f}"
-    if column == "turnover":
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    return rich_table(policy_rows(metrics), caption=beats_random_caption(metrics))
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

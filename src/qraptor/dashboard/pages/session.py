@@ -20,7 +20,7 @@ from qraptor.dashboard.components import (
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.session_results import no_results, result_splits
 from qraptor.dashboard.sources import Sources
-from qraptor.evaluation.compare.table import fmt
+from qraptor.evaluation.policy_table import policy_rows
 from qraptor.store.errors import StoreError
 
 PREFIX = "/session/"
@@ -136,19 +136,14 @@ def _metrics(doc: dict[str, Any]) -> Any:
     splits = (doc.get("metrics") or {}).get("splits") or {}
     if not splits:
         return html.Div("No metrics yet.", className="muted")
-    rows = []
-    for split, values in splits.items():
-        rows.append(
-            {
-                "split": split,
-                "policy": "agent",
-                **{m: fmt(values["agent"].get(m)) for m in SHOWN_METRICS},
-            }
-        )
-        for name, baseline in (values.get("baselines") or {}).items():
-            rows.append(
-                {"split": split, "policy": name, **{m: fmt(baseline.get(m)) for m in SHOWN_METRICS}}
-            )
+    rows = [
+        {
+            "split": row.split,
+            "policy": row.policy,
+            **dict(zip(SHOWN_METRICS, row.cells(SHOWN_METRICS), strict=True)),
+        }
+        for row in policy_rows(splits)
+    ]
     conditional = [{"if": {"filter_query": '{policy} = "agent"'}, "fontWeight": "600"}]
     return html.Section(
         [

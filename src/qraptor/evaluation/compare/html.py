@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from qraptor.core.atomic import write_text_atomic
+from qraptor.core.formatting import status_css
 from qraptor.core.log import get_logger
 from qraptor.evaluation.compare import plots as compare_plots
 from qraptor.evaluation.compare.comparison import Comparison, EquityLoader
@@ -41,12 +42,12 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f4f4f4; } td.text, th.text { text-align: left; }
-.succeeded { color: #2e7d32; } .failed { color: #c62828; } .running { color: #ef6c00; }
-.queued { color: #1565c0; } .cancelled { color: #777; }
 .note { color: #8a6d00; } .dsr { font-size: 1.1em; font-weight: bold; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .glossary { font-size: 0.85em; color: #555; }
 """
+STYLE += status_css()  # the statuses' colours, defined once
+
 
 GLOSSARY = (
     "IQM: interquartile mean, the mean of the middle 50% of runs. Intervals: percentile "

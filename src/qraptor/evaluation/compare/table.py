@@ -6,7 +6,6 @@ never disagree on a number's rounding or a run's name.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,29 +14,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from qraptor.core.formatting import STATUS_STYLES, format_value
 from qraptor.evaluation.compare.comparison import Comparison, RunRecord
 from qraptor.evaluation.statistics import Interval, RunSummary
 
-STATUS_STYLE = {
-    "queued": "cyan",
-    "running": "yellow",
-    "succeeded": "green",
-    "failed": "red",
-    "cancelled": "dim",
-}
-
-
-def fmt(value: Any) -> str:
-    """Numbers as a reader wants them: 4 significant digits, big ones with separators."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            return "-"
-        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
-    return str(value)
+fmt = format_value  # the compare views' name for the one number formatter
 
 
 def fmt_interval(interval: Interval) -> str:
@@ -107,7 +88,7 @@ def runs_table(comparison: Comparison) -> Table:
         record = row.record
         cells: list[str | Text] = [
             run_label(record),
-            Text(record.status, style=STATUS_STYLE.get(record.status, "")),
+            Text(record.status, style=STATUS_STYLES.get(record.status, "")),
         ]
         if comparison.varying:
             cells.append(", ".join(f"{k}={fmt(v)}" for k, v in row.params.items()))

@@ -1,0 +1,95 @@
+"""The agent next to its baselines, per split: one table, built once for every screen.
+
+`qraptor train` and `qraptor evaluate` print it, `qraptor sessions show` prints it for a
+stored session, the dashboard's session page shows it; the rows come from a session summary
+(qraptor.train.summary: ``splits -> {agent, baselines}``) or from the DVC metrics file
+(``split -> {agent, <baseline>...}``), and every number goes through
+`core.formatting.format_metric`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from qraptor.core.formatting import format_metric
+
+# metric -> header: short, so that the table fits an 80-column terminal
+COLUMNS = {
+    "total_return": "return",
+    "sharpe": "Sharpe",
+    "max_drawdown": "max DD",
+    "turnover": "turnover",
+    "costs_paid": "costs",
+    "n_trades": "trades",
+}
+AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    split: str
+    policy: str  # "agent" or a baseline's name
+    metrics: Mapping[str, Any]
+
+    @property
+    def is_agent(self) -> bool:
+        return self.policy == AGENT
+
+    def cells(self, columns: Iterable[str]) -> list[str]:
+        return [format_metric(column, self.metrics.get(column)) for column in columns]
+
+
+def policy_rows(splits: Mapping[str, Any]) -> list[PolicyRow]:
+    """One row per split and policy, the agent first. `splits` is a session summary's
+    ``splits`` (baselines under ``baselines``) or the DVC metrics dict (baselines beside the
+    agent); entries that are not a split (the objective, timesteps) are skipped."""
+    rows: list[PolicyRow] = []
+    for split, section in splits.items():
+        if not isinstance(section, Mapping) or not isinstance(section.get(AGENT), Mapping):
+            continue
+        rows.append(PolicyRow(split, AGENT, section[AGENT]))
+        baselines = section.get("baselines")
+        if not isinstance(baselines, Mapping):
+            baselines = {k: v for k, v in section.items() if k != AGENT and isinstance(v, Mapping)}
+        rows += [PolicyRow(split, name, metrics) for name, metrics in baselines.items()]
+    return rows
+
+
+def rich_table(
+    rows: Iterable[PolicyRow],
+    title: str = "agent vs baselines (same span, same costs)",
+    columns: Mapping[str, str] = COLUMNS,
+    caption: str | None = None,
+) -> Table:
+    """The rows as a terminal table: split, policy, then `columns`; the agent in bold."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,  # no column rules: eight columns fit an 80-column terminal
+        pad_edge=False,
+        caption=caption,
+    )
+    table.add_column("split", no_wrap=True)
+    table.add_column("policy", no_wrap=True)
+    for header in columns.values():
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row.split, row.policy, *row.cells(columns), style="bold" if row.is_agent else None
+        )
+    return table
+
+
+def beats_random_caption(splits: Mapping[str, Any]) -> str | None:
+    """ "agent's Sharpe above the random runs': val 75%, test 50%", from the summary's share."""
+    shares = [
+        f"{split} {section['agent_beats_random_share']:.0%}"
+        for split, section in splits.items()
+        if isinstance(section, Mapping) and section.get("agent_beats_random_share") is not None
+    ]
+    return "agent's Sharpe above the random runs': " + ", ".join(shares) if shares else None
