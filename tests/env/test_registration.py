@@ -78,7 +78,9 @@ def test_sb3_make_vec_env_and_ansi_render(make_random_market, env_config) -> Non
     assert "equity" in text.render()
 
 
-def test_ppo_learns_on_the_batched_env(make_random_market, env_config) -> None:
+def test_ppo_runs_on_the_batched_env_smoke(make_random_market, env_config) -> None:
+    """A smoke test: SB3's PPO trains 256 steps on the batched env and predicts one action
+    per env (learning itself is tests/train/test_learnability.py's)."""
     torch = pytest.importorskip("torch")
     from stable_baselines3 import PPO
 

@@ -170,8 +170,6 @@ def test_sigterm_checkpoints_releases_and_exits_0(
     assert doc["status"] == Status.QUEUED and doc["attempts"] == 0  # released, not counted
     assert doc["checkpoints"] and doc["checkpoints"][-1]["timesteps"] >= first
     assert doc["files"] == []  # no results from an interrupted run
-    log = worker.log_path.read_text()
-    assert "SIGTERM" in log and "released" in log
 
     # Queued again with its checkpoint: the next worker continues from there.
     stopped_at = doc["checkpoints"][-1]["timesteps"]
@@ -212,8 +210,8 @@ def test_worker_rides_out_a_database_restart(make_config, subprocess_env, submit
         doc = store.get(sid)
         assert doc["status"] == Status.SUCCEEDED and doc["attempts"] == 1  # never lost
         assert doc["metrics"]["timesteps"] >= 32768
-        log = worker.log_path.read_text()
-        assert "reconnecting" in log and "reconnected" in log, log[-3000:]
+        # it rode the outage out (not a lucky miss of the restart), by the stored counter
+        assert doc["metrics"]["timings"]["database_outages_ridden_out"] >= 1
         store.close()
     finally:
         local_server.stop_server(data_dir, timeout=20)

@@ -56,6 +56,22 @@ METRIC_NAMES = (
     "kurtosis",
 )
 
+# The metrics shown first (the DVC metrics file, the dashboard); every metric stays in the
+# session summary.
+HEADLINE_METRICS = (
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "turnover",
+    "hit_rate",
+    "costs_paid",
+    "exposure",
+    "n_trades",
+)
+
 
 def bars_per_year(timestamps: pd.Series | np.ndarray | pd.DatetimeIndex) -> float:
     """Bars a year at the frequency the timestamps show: (n - 1) bars / elapsed years.

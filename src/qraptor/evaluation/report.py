@@ -22,22 +22,9 @@ from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
+from qraptor.evaluation.metrics import HEADLINE_METRICS
 from qraptor.evaluation.policy_table import beats_random_caption, policy_rows, rich_table
 
-# The metrics a comparison table shows first; every metric stays in the run's metrics.json.
-HEADLINE = (
-    "total_return",
-    "annual_return",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "turnover",
-    "hit_rate",
-    "costs_paid",
-    "exposure",
-    "n_trades",
-)
 BASELINE_COLOURS = {
     "buy_and_hold": "#f58518",
     "flat": "#9d9d9d",
@@ -137,4 +124,4 @@ def summary_table(metrics: dict[str, Any]) -> Table:
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {key: metrics.get(key) for key in HEADLINE if key in metrics}
+    return {key: metrics.get(key) for key in HEADLINE_METRICS if key in metrics}

@@ -10,6 +10,7 @@ operation safe to repeat (compare-and-set filters, client-chosen ids) and is tol
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,17 @@ def delays(policy: RetryConfig, rng: random.Random | None = None):
         delay = min(delay * policy.multiplier, policy.max_delay_seconds)
 
 
+_outages = 0  # operations of this process that lost the database and got it back
+_outages_lock = threading.Lock()
+
+
+def outages_ridden_out() -> int:
+    """How many operations of this process rode out a lost database (reconnected): the
+    count a worker stores with a session's timings, so that a reliability check reads state,
+    not log lines."""
+    return _outages
+
+
 def with_retry(
     operation: Callable[[Attempt], T],
     *,
@@ -101,6 +113,9 @@ def with_retry(
             attempt.number += 1
             continue
         if attempt.is_retry:
+            global _outages
+            with _outages_lock:
+                _outages += 1
             waited = time.monotonic() - started
             log.info(
                 "%s: reconnected to %s after %.1f s (%d retries)", what, uri, waited, attempt.number

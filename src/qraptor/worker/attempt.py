@@ -32,6 +32,7 @@ from qraptor.core.provenance import data_version, git_commit
 from qraptor.core.redact import redact_text
 from qraptor.store.errors import LeaseLost, StoreError, StoreUnavailable
 from qraptor.store.lease import LeaseKeeper
+from qraptor.store.retry import outages_ridden_out
 from qraptor.store.session import Session
 from qraptor.store.status import FileKind
 from qraptor.store.store import SessionStore
@@ -72,6 +73,7 @@ class _Clock:
     began: float = field(default_factory=time.perf_counter)
     phases: dict[str, float] = field(default_factory=dict)
     checkpoint_uploads: int = 0
+    outages_before: int = field(default_factory=outages_ridden_out)
 
     def add(self, phase: str, since: float) -> float:
         now = time.perf_counter()
@@ -81,6 +83,7 @@ class _Clock:
     def summary(self) -> dict[str, float]:
         out = {k: round(v, 3) for k, v in self.phases.items()}
         out["checkpoint_uploads"] = self.checkpoint_uploads
+        out["database_outages_ridden_out"] = outages_ridden_out() - self.outages_before
         out["total_seconds"] = round(time.perf_counter() - self.began, 3)
         return out
 

@@ -20,21 +20,12 @@ from qraptor.dashboard.components import (
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.session_results import no_results, result_splits
 from qraptor.dashboard.sources import Sources
+from qraptor.evaluation.metrics import HEADLINE_METRICS
 from qraptor.evaluation.policy_table import policy_rows
 from qraptor.store.errors import StoreError
 
 PREFIX = "/session/"
-SHOWN_METRICS = (
-    "sharpe",
-    "total_return",
-    "annual_return",
-    "max_drawdown",
-    "sortino",
-    "turnover",
-    "hit_rate",
-    "n_trades",
-    "costs_paid",
-)
+SHOWN_METRICS = HEADLINE_METRICS
 TRADE_COLUMNS = (
     "timestamp",
     "side",
