@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qraptor",
         description="From raw market data to honestly evaluated RL trading agents.",
+        epilog="key=value items are Hydra overrides: of conf/train.yaml (train, sessions "
+        "submit), conf/pipeline.yaml (data) or conf/qraptor.yaml (db, sessions, worker, "
+        "compare, dashboard), where a key that names no group belongs to the command's own "
+        "(`qraptor worker lease_seconds=30` is store.lease_seconds). `qraptor COMMAND -h` "
+        "for each command.",
     )
     parser.add_argument("--version", action="version", version=f"qraptor {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
