@@ -36,9 +36,9 @@ from qraptor.store.config import StoreConfig
 from qraptor.store.status import TERMINAL, Status, parse_status
 from qraptor.store.store import SessionStore, _as_dict
 from qraptor.store.uri import resolve_uri
+from qraptor.train.config import TRAINING_SECTIONS  # what a trial's config keeps
 
 log = get_logger(__name__)
-TRAINING_SECTIONS = ("session", "algo", "env")  # what a trial's config keeps (no store/URIs)
 _ensured: set[tuple[str, str, str]] = set()
 _opened: dict[tuple[str, str], SessionStore] = {}  # one client per process and database
 _unreachable: set[str] = set()

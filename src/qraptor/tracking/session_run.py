@@ -51,6 +51,7 @@ from qraptor.tracking.params import (
     batches,
     evaluation_metrics,
 )
+from qraptor.train.config import TRAINING_SECTIONS
 from qraptor.train.summary import beats_random_share
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def start_session_run(
     `experiment=NAME` preset, recorded as a tag. `run_name`: by default
     ``<session.name>-<algo>-seed<seed>[-fold<k>]``.
     """
-    config = {k: v for k, v in dict(cfg_dict).items() if k in ("session", "algo", "env")}
+    config = {k: v for k, v in dict(cfg_dict).items() if k in TRAINING_SECTIONS}
     cfg = tracking or tracking_config_from(cfg_dict)
     tracker = SessionTracker(cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id)
     if cfg.enabled:

@@ -31,7 +31,7 @@ TRAIN_CONFIG = "train"
 # Top-level sections of the composed config. `store` belongs to the session store and
 # `tracking` to MLflow tracking (each validated there); training ignores them. Anything else
 # is a typo such as `+sesion.seed=1`.
-SECTIONS = ("session", "algo", "env")
+TRAINING_SECTIONS = ("session", "algo", "env")  # what a session is: one definition
 FOREIGN_SECTIONS = ("store", "tracking", "ledger")
 SPLITS = ("train", "val", "test")
 DEVICES = ("cpu", "cuda", "auto")
@@ -135,13 +135,13 @@ class TrainConfig:
 def train_config_from(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
     """Validate a composed config (from Hydra, or a stored session's resolved config)."""
     section = composed if isinstance(composed, DictConfig) else OmegaConf.create(dict(composed))
-    unknown = [k for k in section if k not in (*SECTIONS, *FOREIGN_SECTIONS)]
+    unknown = [k for k in section if k not in (*TRAINING_SECTIONS, *FOREIGN_SECTIONS)]
     if unknown:
         raise ConfigError(
             str(unknown[0]),
-            f"unknown top-level key; valid: {', '.join((*SECTIONS, *FOREIGN_SECTIONS))}",
+            f"unknown top-level key; valid: {', '.join((*TRAINING_SECTIONS, *FOREIGN_SECTIONS))}",
         )
-    missing = [k for k in SECTIONS if k not in section]
+    missing = [k for k in TRAINING_SECTIONS if k not in section]
     if missing:
         raise ConfigError(missing[0], "missing section (compose conf/train.yaml)")
     session = to_schema(section.session, SessionConfig, "session")

@@ -26,8 +26,8 @@ from qraptor.core.provenance import data_version, git_commit
 from qraptor.store.store import SessionStore
 from qraptor.train.config import (
     FOREIGN_SECTIONS,
-    SECTIONS,
     TRAIN_CONFIG,
+    TRAINING_SECTIONS,
     resolve_dataset,
     train_config_from,
 )
@@ -35,7 +35,7 @@ from qraptor.train.config import (
 log = get_logger(__name__)
 DEFAULT_EXPERIMENT = "default"
 STORE_SECTION = "store"  # where the queue is: not part of what a session trains
-STORED_SECTIONS = tuple(k for k in (*SECTIONS, *FOREIGN_SECTIONS) if k != STORE_SECTION)
+STORED_SECTIONS = tuple(k for k in (*TRAINING_SECTIONS, *FOREIGN_SECTIONS) if k != STORE_SECTION)
 
 
 @dataclass
