@@ -53,3 +53,14 @@ def test_test_file_names_are_unique(project_root: Path):
     """pytest imports test modules by basename: two test_x.py in different folders clash."""
     names = [p.name for p in (project_root / "tests").rglob("test_*.py")]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+@pytest.mark.parametrize(
+    "command", ["data", "db", "worker", "sessions", "evaluate", "compare", "dashboard"]
+)
+def test_every_commands_help_shows_examples(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert ("examples:" in out and f"qraptor {command}" in out) or "dvc repro" in out

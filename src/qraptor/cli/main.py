@@ -17,7 +17,51 @@ from qraptor import __version__
 from qraptor.core.errors import DataError, QraptorError
 from qraptor.core.log import console, setup_logging
 
+# Examples shown under each command's --help (argparse keeps their line breaks).
+EXAMPLES = {
+    "data": """examples:
+  dvc repro                                   # every stage, cached (what you normally run)
+  qraptor data reduce --in data/interim/clean --out /tmp/bars.parquet \\
+      --metrics /tmp/reduce.json --plot-csv /tmp/bars.csv --figure /tmp/bars.png reduce=minute""",
+    "db": """examples:
+  qraptor db start                  # start (or find) the local server; prints its URI
+  qraptor db status                 # which database, whether it answers, sessions per status
+  qraptor db stop                   # stop it; the data folder stays
+  qraptor db start local.port=27018""",
+    "worker": """examples:
+  qraptor worker                              # serve the queue until SIGTERM / Ctrl-C
+  qraptor worker --once                       # the next queued session, then exit
+  qraptor worker --idle-exit 60 lease_seconds=30 worker.poll_max_seconds=5
+  QRAPTOR_MONGO_URI=mongodb://user:pw@db-host:27017/ qraptor worker   # one of a fleet""",
+    "sessions": """examples:
+  qraptor sessions submit experiment=quick session.seed=3 --priority 5 --tag smoke
+  qraptor sessions list --status failed --limit 20
+  qraptor sessions show 6f3a                  # a unique id prefix is enough
+  qraptor sessions export 6f3a --out exported/
+  qraptor sessions retry 6f3a --fresh""",
+    "evaluate": """examples:
+  qraptor evaluate --metrics reports/metrics/evaluate.json --show
+  qraptor evaluate --run models/agent --metrics /tmp/m.json --plots /tmp/p --figures /tmp/f""",
+    "compare": """examples:
+  qraptor compare --sweep sweep-20261125-174749-3fa9c2
+  qraptor compare --experiment quick split=test bootstrap.reps=20000
+  qraptor compare 6f3a 9b1c --no-html""",
+    "dashboard": """examples:
+  qraptor dashboard                           # http://127.0.0.1:8050
+  qraptor dashboard --no-db                   # data pages only
+  qraptor dashboard --port 8060 store.database=team""",
+}
+
 OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
+
+
+class _ExamplesFormatter(argparse.HelpFormatter):
+    """Descriptions wrap to the terminal's width; an "examples:" epilog keeps its lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     data = groups.add_parser(
         "data",
+        epilog=EXAMPLES["data"],
+        formatter_class=_ExamplesFormatter,
         help="data pipeline stages (dvc.yaml runs them; `dvc repro` runs all)",
         description="Data pipeline stages. Normally run by `dvc repro`; paths come from "
         "dvc.yaml, parameters from conf/pipeline.yaml (+ Hydra overrides).",
@@ -142,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
 
     db = groups.add_parser(
         "db",
+        epilog=EXAMPLES["db"],
+        formatter_class=_ExamplesFormatter,
         help="the local MongoDB (SecantusDB) server that stores sessions",
         description="Start, inspect or stop the local SecantusDB server qraptor uses when no "
         "MongoDB URI is configured (QRAPTOR_MONGO_URI or store.uri). Overrides of "
@@ -159,6 +207,8 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = groups.add_parser(
         "worker",
+        epilog=EXAMPLES["worker"],
+        formatter_class=_ExamplesFormatter,
         help="train queued sessions from the session store, one at a time, until stopped",
         description="Claim the next queued session (priority, then age), train it with "
         "heartbeats and GridFS checkpoints, store its model and results, repeat. SIGTERM or "
@@ -180,6 +230,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sessions = groups.add_parser(
         "sessions",
+        epilog=EXAMPLES["sessions"],
+        formatter_class=_ExamplesFormatter,
         help="queue, inspect, cancel, retry and export training sessions",
         description="Training sessions in the session store. Sessions are named by id or a "
         "unique id prefix; overrides of conf/store (store.uri=...) choose the database.",
@@ -222,6 +274,8 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = groups.add_parser(
         "evaluate",
+        epilog=EXAMPLES["evaluate"],
+        formatter_class=_ExamplesFormatter,
         help="reports of a training run: DVC metrics, equity plots vs baselines (dvc stage)",
         description="Turn a training run's evaluation (its eval/<split>/ folders) into a flat "
         "DVC metrics file, thinned equity curves for `dvc plots` and one figure per split.",
@@ -238,6 +292,8 @@ def _parser() -> argparse.ArgumentParser:
 
     compare = groups.add_parser(
         "compare",
+        epilog=EXAMPLES["compare"],
+        formatter_class=_ExamplesFormatter,
         help="sessions, a sweep or an experiment side by side: stats across seeds, deflated "
         "Sharpe, offline HTML report",
         description="Compare sessions (ids or unique prefixes), a sweep (--sweep) or an "
@@ -258,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
 
     dashboard = groups.add_parser(
         "dashboard",
+        epilog=EXAMPLES["dashboard"],
+        formatter_class=_ExamplesFormatter,
         help="web dashboard: data, the session queue (cancel/retry), results, comparisons",
         description="Serve the dashboard: DVC outputs of the project, sessions from MongoDB "
         "(QRAPTOR_MONGO_URI, store.uri, else the local server, started if needed), links to "
