@@ -135,7 +135,7 @@ def test_a_sweep_job_is_recorded_around_training(
     def job(num: int, mode=RunMode.MULTIRUN):
         return record_sweep_job(composed, _hydra(mode, sweep_dir, num))
 
-    from qraptor.train.trainer import TrainResult
+    from qraptor.train.result import TrainResult
 
     finished = TrainResult(
         model_path=tmp_path / "model.zip", timesteps=8, stopped_early=False,

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from hydra.conf import HydraConf
 
     from qraptor.tracking.session_run import SessionTracker
-    from qraptor.train.trainer import TrainResult
+    from qraptor.train.result import TrainResult
 
 EXAMPLES = """\
 usage: qraptor train [-m] [OVERRIDE ...]   (Hydra overrides of conf/train.yaml)

@@ -41,18 +41,14 @@ from typing import Any
 import numpy as np
 
 from qraptor.core.atomic import atomic_path
-from qraptor.core.errors import QraptorError
 from qraptor.core.extras import require
 from qraptor.core.log import get_logger
+from qraptor.tracking.keras_export_layers import ExportError
 
 log = get_logger(__name__)
 INFO_ATTRIBUTE = "qraptor_export"
 FORMAT_VERSION = 1
 H5_SUFFIXES = (".h5", ".hdf5")
-
-
-class ExportError(QraptorError):
-    """The policy cannot be rebuilt in Keras (an unsupported algorithm, layer or space)."""
 
 
 def export_keras_h5(model: Any, path: str | Path) -> Path:

@@ -15,9 +15,11 @@ import numpy as np
 from qraptor.core.errors import QraptorError
 
 
-def _export_error(message: str) -> QraptorError:
-    from qraptor.tracking.keras_export import ExportError
+class ExportError(QraptorError):
+    """The policy cannot be rebuilt in Keras (an unsupported algorithm, layer or space)."""
 
+
+def _export_error(message: str) -> QraptorError:
     return ExportError(message)
 
 

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
     from qraptor.train.callbacks import TrainHooks
-    from qraptor.train.trainer import TrainResult
+    from qraptor.train.result import TrainResult
 
 log = get_logger(__name__)
 # Exceptions that end an attempt, not the session: the run ends KILLED, and the attempt

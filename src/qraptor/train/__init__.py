@@ -19,7 +19,8 @@ from qraptor.train.config import TrainConfig, load_train_config, train_config_fr
 
 if TYPE_CHECKING:
     from qraptor.train.callbacks import TrainHooks
-    from qraptor.train.trainer import TrainResult, train_session
+    from qraptor.train.result import TrainResult
+    from qraptor.train.trainer import train_session
 
 __all__ = [
     "TrainConfig",
@@ -36,8 +37,12 @@ def __getattr__(name: str) -> object:
         from qraptor.train.callbacks import TrainHooks
 
         return TrainHooks
-    if name in ("TrainResult", "train_session"):
-        from qraptor.train import trainer
+    if name == "TrainResult":
+        from qraptor.train.result import TrainResult
 
-        return getattr(trainer, name)
+        return TrainResult
+    if name == "train_session":
+        from qraptor.train.trainer import train_session
+
+        return train_session
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

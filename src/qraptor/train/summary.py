@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from qraptor.core.numbers import json_number, json_safe
 
 if TYPE_CHECKING:
-    from qraptor.train.trainer import TrainResult
+    from qraptor.train.result import TrainResult
 
 
 def beats_random_share(

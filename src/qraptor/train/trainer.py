@@ -22,7 +22,6 @@ import importlib.util
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,29 +41,11 @@ from qraptor.evaluation.metrics import bars_per_year
 from qraptor.train.algos import build_model, load_model
 from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
 from qraptor.train.config import TrainConfig, resolve_dataset
+from qraptor.train.result import TrainResult
 from qraptor.train.summary import session_summary
 
 log = get_logger(__name__)
 __all__ = ["TrainHooks", "TrainResult", "resolve_dataset", "seed_everything", "train_session"]
-
-
-@dataclass
-class TrainResult:
-    """What a session produced. Paths are inside the `out_dir` given to `train_session`."""
-
-    model_path: Path  # final model, or the last checkpoint when stopped early
-    timesteps: int  # the model's timestep count (may pass the total by < one rollout)
-    stopped_early: bool  # should_stop ended training: not evaluated, resume from model_path
-    metrics: dict[str, dict[str, float]]  # split -> agent metrics
-    baselines: dict[str, dict[str, dict[str, float]]]  # split -> baseline -> metrics
-    trade_logs: dict[str, Path]  # split -> trades.csv
-    equity: dict[str, Path]  # split -> equity.csv
-    seconds: float  # wall time of learning in this call
-    timesteps_per_second: float  # timesteps learned in this call / seconds
-    eval_seconds: float = 0.0
-    objective: float | None = None  # session.objective's value (None if not evaluated)
-    checkpoints: list[Path] = field(default_factory=list)
-    random_sharpes: dict[str, list[float]] = field(default_factory=dict)  # split -> per run
 
 
 def seed_everything(seed: int, torch_threads: int) -> None:

@@ -41,7 +41,7 @@ from qraptor.train.config import resolve_dataset, train_config_from
 
 if TYPE_CHECKING:
     from qraptor.train.config import TrainConfig
-    from qraptor.train.trainer import TrainResult
+    from qraptor.train.result import TrainResult
 
 log = get_logger(__name__)
 
