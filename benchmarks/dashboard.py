@@ -39,7 +39,6 @@ import functools
 import http.server
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -48,6 +47,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from machine import machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS_DASHBOARD = ROOT / "tests" / "dashboard"
@@ -269,14 +270,6 @@ def print_table(result: dict[str, Any], repeats: int) -> None:
         f"   target: docs/dashboard.md, content in under {TARGET_SECONDS:g} s (the median)\n"
         "   ready = " + "; ".join(f"{r['page']} {r['ready']}" for r in result["rows"])
     )
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
-        "python": platform.python_version(),
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

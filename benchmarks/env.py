@@ -31,7 +31,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from machine import machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT / "data" / "processed" / "dataset"
@@ -486,14 +486,6 @@ def print_ppo(ppo: dict[str, Any]) -> None:
         f"{ppo['timesteps_per_s']:,.0f} timesteps/s; the median of {len(ppo['runs_env_share'])} "
         f"run(s): shares {shares}"
     )
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
-        "python": platform.python_version(),
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,7 +34,6 @@ import functools
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -47,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from machine import machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT = "train"
@@ -515,14 +515,6 @@ class NoTerminal:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
-        "python": platform.python_version(),
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
