@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from qraptor.core.errors import QraptorError
 from qraptor.core.extras import require
 
-require("nbclient", "notebooks")
-require("nbformat", "notebooks")
-
-# ruff: noqa: E402 - the extra is checked before nbclient is imported
-import nbformat
-from nbclient import NotebookClient
-from nbformat import NotebookNode
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 DEFAULT_OUT = Path("reports/notebooks")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -37,6 +35,8 @@ def execute_notebook(
     """Execute every cell of the notebook at `path` in a fresh kernel started in its folder;
     `env` adds to this process's environment. A failing cell raises nbclient's
     CellExecutionError naming the cell and the traceback."""
+    nbformat = require("nbformat", "notebooks")
+    NotebookClient = require("nbclient", "notebooks").NotebookClient
     path = Path(path).resolve()
     notebook = nbformat.read(path, as_version=4)
     kernel_env = {**os.environ, "MPLBACKEND": INLINE_BACKEND, **(env or {})}
@@ -61,6 +61,7 @@ def has_outputs(notebook: NotebookNode) -> bool:
 
 def strip_outputs(path: str | Path) -> bool:
     """Remove outputs and execution counts from the notebook at `path`; True if it changed."""
+    nbformat = require("nbformat", "notebooks")
     notebook = nbformat.read(path, as_version=4)
     if not has_outputs(notebook):
         return False
@@ -85,10 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out if args.out and len(args.notebooks) == 1 else DEFAULT_OUT / path.name
         executed = execute_notebook(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(executed, out)
+        require("nbformat", "notebooks").write(executed, out)
         print(f"{path}: executed -> {out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except QraptorError as exc:  # a missing extra, a missing pipeline output: one line
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qraptor.store import local_server  # first: it says which extra brings pymongo
+
+# ruff: noqa: I001 - the store package (its extra check) is imported before pymongo
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from qraptor.core.redact import redact_uri
-from qraptor.store import local_server
 from qraptor.store.config import StoreConfig
 from qraptor.store.retry import short_cause
 from qraptor.store.uri import URI_ENV, configured_uri, local_data_dir

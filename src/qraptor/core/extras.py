@@ -16,11 +16,17 @@ from qraptor.core.errors import QraptorError
 
 # extra -> (what it is for, the packages it provides, by import name)
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "store": ("the MongoDB session store, workers and queued sweeps", ("pymongo", "secantus")),
+    "store": ("the MongoDB session store (workers, queued sessions, sweep ledgers)",
+              ("pymongo", "secantus")),
     "tracking": ("MLflow runs and TensorBoard curves", ("mlflow", "tensorboardX")),
     "keras": ("the Keras HDF5 export of trained policies", ("tensorflow", "h5py")),
     "dashboard": ("`qraptor dashboard`", ("dash", "plotly")),
-    "notebooks": ("executing notebooks/", ("nbclient", "nbformat", "ipykernel")),
+    "notebooks": ("executing notebooks", ("nbclient", "nbformat", "ipykernel")),
+}  # fmt: skip
+# what else a user can do instead of installing the extra
+ALTERNATIVES = {
+    "tracking": "or train without them: tracking.enabled=false tracking.tensorboard=false",
+    "keras": "or skip the export: tracking.artifacts.keras_h5=false",
 }
 
 
@@ -31,9 +37,11 @@ class MissingExtra(QraptorError):
         self.module = module
         self.extra = extra
         purpose = EXTRAS[extra][0]
+        alternative = f"; {ALTERNATIVES[extra]}" if extra in ALTERNATIVES else ""
         super().__init__(
-            f"{purpose} needs the Python package '{module}', which is not installed: "
-            f"pip install 'qraptor[{extra}]' (or 'qraptor[all]')"
+            f"the Python package '{module}' is not installed; it comes with qraptor's "
+            f"'{extra}' extra, for {purpose}: pip install 'qraptor[{extra}]' "
+            f"(or 'qraptor[all]'){alternative}"
         )
 
 
