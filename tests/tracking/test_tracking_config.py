@@ -78,9 +78,13 @@ def test_the_train_config_carries_the_tracking_section() -> None:
     composed = compose("train", ["experiment=quick", "tracking.experiment=demo"])
     train_config_from(composed)  # the section is accepted, not a typo
     assert tracking_config_from(composed).experiment == "demo"
-    # a session stored in MongoDB has no tracking section: the worker's conf applies
+    # a config without a tracking section takes the default its caller passes (a worker's
+    # own, composed at its entry point), and without one it is an error, not a file read
     stored = train_config_from(compose("train")).to_dict()
-    assert tracking_config_from(stored) == load_tracking_config()
+    workers = load_tracking_config(["experiment=worker"])
+    assert tracking_config_from(stored, default=workers) == workers
+    with pytest.raises(ConfigError, match="tracking"):
+        tracking_config_from(stored)
 
 
 def test_importing_train_and_tracking_loads_neither_tensorflow_nor_mlflow() -> None:
