@@ -186,3 +186,24 @@ def test_a_queued_session_is_tracked_with_the_submitters_tracking_settings(queue
     assert tracking.experiment == "submitted" and tracking.artifacts.keras_h5 is False
     monkeypatch.setenv("QRAPTOR_MLFLOW_URI", "sqlite:////tmp/worker-machine.db")
     assert resolve_tracking_uri(tracking) == "sqlite:////tmp/worker-machine.db"
+
+
+def test_a_worker_resolves_relative_paths_in_the_project_it_is_given(
+    queue, tiny_dataset, tmp_path, monkeypatch
+):
+    """Started anywhere (here: a folder with no conf/), a worker handed its project root
+    finds a session's relative dataset there: no depth of it reads the working directory."""
+    cfg, store, submit = queue
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "ds").symlink_to(tiny_dataset, target_is_directory=True)
+    sid = submit("session.dataset=data/ds")
+    worker_cfg = load_worker_config()  # composed by the entry point, before it starts
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("QRAPTOR_CONF_DIR", str(elsewhere / "no-conf-here"))  # not read either
+    served = run_worker(cfg, once=True, worker_cfg=worker_cfg, root=project)
+    doc = store.get(sid)
+    assert served == 1 and doc["status"] == Status.SUCCEEDED, doc.get("error")
+    assert doc["data_version"]["hash"] == data_version(tiny_dataset)["hash"]

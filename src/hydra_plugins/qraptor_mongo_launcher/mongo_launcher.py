@@ -105,6 +105,7 @@ class MongoLauncher(Launcher):
 
     def _enqueue(self, jobs: list[tuple[DictConfig, Any]]) -> list[JobReturn]:
         from qraptor.core.ids import new_sweep_id
+        from qraptor.core.paths import project_root
         from qraptor.store.config import store_config_from
         from qraptor.store.store import SessionStore
         from qraptor.worker.submit import enqueue
@@ -114,7 +115,8 @@ class MongoLauncher(Launcher):
             raise MongoLauncherError("store.* differs between jobs: a sweep goes to one database")
         store_cfg = store_config_from(jobs[0][0].store)
         sweep_id = new_sweep_id()
-        with SessionStore.from_config(store_cfg) as store:
+        root = project_root()  # the submitter's project: relative datasets are in it
+        with SessionStore.from_config(store_cfg, root) as store:
             ids = enqueue(
                 store,
                 [request for _, request in jobs],
@@ -122,6 +124,7 @@ class MongoLauncher(Launcher):
                 tags=self.settings.tags,
                 sweep_id=sweep_id,
                 max_attempts=self.settings.max_attempts,
+                root=root,
             )
             where = f"{store.uri} (database {store.database})"
         out = sys.stdout

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from qraptor.core.config import compose_command
 from qraptor.core.errors import ConfigError
+from qraptor.core.paths import project_root
 from qraptor.evaluation.compare.comparison import Comparison, compare_runs
 from qraptor.evaluation.compare.config import CompareConfig, compare_config_from
 from qraptor.evaluation.compare.html import write_comparison_html
@@ -61,7 +62,7 @@ def run_compare(
     cfg = compare_config_from(composed.compare)
     ledger_cfg = ledger_config_from(composed.ledger)
     out = console or Console(width=None if sys.stdout.isatty() else 200)
-    with SessionStore.from_config(store_config_from(composed.store)) as store:
+    with SessionStore.from_config(store_config_from(composed.store), project_root()) as store:
         if sweep is not None:
             records, title = (
                 sweep_records(store, sweep, collection=ledger_cfg.collection, limit=cfg.limit),
@@ -92,8 +93,6 @@ def run_compare(
 
 def default_report_path(cfg: CompareConfig, name: str) -> Path:
     """<report.dir>/<name>.html, relative paths under the project root."""
-    from qraptor.core.paths import project_root
-
     folder = Path(cfg.report.dir).expanduser()
     if not folder.is_absolute():
         folder = project_root() / folder

@@ -27,6 +27,7 @@ from rich.text import Text
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.config import compose
 from qraptor.core.formatting import STATUS_STYLES
+from qraptor.core.paths import project_root
 from qraptor.evaluation.policy_table import policy_rows, rich_table
 from qraptor.store.config import load_store_config, store_config_from
 from qraptor.store.status import FileKind, Status
@@ -43,7 +44,7 @@ def stdout() -> Console:
 
 def open_store(overrides: Sequence[str]) -> SessionStore:
     """The store of conf/store with `overrides` (``store.uri=...`` or ``uri=...``)."""
-    return SessionStore.from_config(load_store_config(overrides))
+    return SessionStore.from_config(load_store_config(overrides), project_root())
 
 
 def worker(
@@ -72,6 +73,7 @@ def worker(
         poll_seconds=poll,
         worker_cfg=worker_config_from(composed.worker),
         tracking=tracking_config_from(composed),
+        root=project_root(),
     )
 
 
@@ -86,9 +88,10 @@ def submit(
     queue is the composed `store` section (store.uri=..., or QRAPTOR_MONGO_URI)."""
     composed = compose(TRAIN_CONFIG, list(overrides))
     request = session_request(composed, overrides)
-    with SessionStore.from_config(store_config_from(composed.store)) as store:
+    root = project_root()
+    with SessionStore.from_config(store_config_from(composed.store), root) as store:
         (session_id,) = enqueue(
-            store, [request], priority=priority, tags=tags, max_attempts=max_attempts
+            store, [request], priority=priority, tags=tags, max_attempts=max_attempts, root=root
         )
     return session_id
 

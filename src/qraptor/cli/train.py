@@ -40,6 +40,7 @@ from qraptor.core.config import find_conf_dir
 from qraptor.core.errors import QraptorError
 from qraptor.core.ids import SWEEP_ENV, new_sweep_id
 from qraptor.core.log import console, setup_logging
+from qraptor.core.paths import project_root
 from qraptor.tracking.config import tracking_config_from
 from qraptor.train.config import TRAIN_CONFIG, train_config_from
 
@@ -74,6 +75,7 @@ def run(composed: DictConfig) -> float | None:
     setup_logging()
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    root = project_root()  # found once, here: relative datasets and stores are in it
     sweep_id = None
     if hydra_cfg.mode == RunMode.MULTIRUN:
         sweep_id = os.environ.get(SWEEP_ENV) or f"hydra:{Path(hydra_cfg.sweep.dir).resolve()}"
@@ -101,9 +103,10 @@ def run(composed: DictConfig) -> float | None:
                 tracking=tracking,
                 experiment_preset=hydra_cfg.runtime.choices.get("experiment"),
                 run_name=run_name,
+                root=root,
             ) as tracker:
                 hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
-                result = train_session(cfg, out_dir, hooks)
+                result = train_session(cfg, out_dir, hooks, root=root)
                 tracker.log_result(result, out_dir)
             job.finished(result, cfg.session.objective, tracker.run_id if tracker.enabled else None)
     except QraptorError as exc:

@@ -57,9 +57,9 @@ class SessionStore:
         self._last_created: datetime | None = None
 
     @classmethod
-    def from_config(cls, cfg: StoreConfig) -> SessionStore:
+    def from_config(cls, cfg: StoreConfig, root: Path | None = None) -> SessionStore:
         """The store `cfg` points to ($QRAPTOR_MONGO_URI, store.uri, else the local server)."""
-        return cls(resolve_uri(cfg), cfg.database, cfg)
+        return cls(resolve_uri(cfg, root=root), cfg.database, cfg)
 
     def close(self) -> None:
         self._conn.close()

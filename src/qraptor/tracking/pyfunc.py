@@ -79,7 +79,9 @@ def pinned_requirements() -> list[str]:
     return pins
 
 
-def example_observations(config: Mapping[str, Any], model: Any, count: int = 3) -> Any:
+def example_observations(
+    config: Mapping[str, Any], model: Any, count: int = 3, root: Path | None = None
+) -> Any:
     """A few consecutive observations of the first evaluation split, as the policy sees
     them: the pyfunc model's input example and signature."""
     from qraptor.env.market import load_market
@@ -90,7 +92,7 @@ def example_observations(config: Mapping[str, Any], model: Any, count: int = 3) 
     cfg = train_config_from(config)
     s = cfg.session
     split = s.eval.splits[0]
-    market = load_market(resolve_dataset(s.dataset), split, s.fold, cfg.env.features)
+    market = load_market(resolve_dataset(s.dataset, root), split, s.fold, cfg.env.features)
     env = TradingEnv(market, full_span(cfg.env))
     obs, _ = env.reset(seed=s.seed)
     observations = [obs]

@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Param, RunTag
@@ -40,14 +41,15 @@ def log_params_and_tags(
         client.log_batch(run_id, tags=batch)
 
 
-def provenance_tags(dataset: str) -> dict[str, str]:
-    """The code's commit and the data's version: what a run's results depend on."""
+def provenance_tags(dataset: str, root: Path | None = None) -> dict[str, str]:
+    """The code's commit and the data's version (of project `root`): what a run's results
+    depend on."""
     tags = {}
-    commit = git_commit()
+    commit = git_commit(root)
     if commit:
         tags["mlflow.source.git.commit"] = commit
         tags["qraptor.git_commit"] = commit
-    version = data_version(resolve_dataset(dataset))
+    version = data_version(resolve_dataset(dataset, root), root)
     if version:
         tags["qraptor.data_hash"] = str(version["hash"])
         tags["qraptor.data_hash_method"] = str(version["method"])

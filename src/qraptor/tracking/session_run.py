@@ -85,6 +85,7 @@ class SessionTracker:
     status: str = "FINISHED"  # how the run ends when the context exits normally
     files: dict[str, Path] = field(default_factory=dict)  # local files made here: keras_h5
     model_info: ModelInfo | None = None  # the logged pyfunc model (and its registration)
+    root: Path | None = None  # the project: relative datasets, the default sqlite store
     _curves: CurveLogger | None = None
 
     @property
@@ -197,7 +198,7 @@ class SessionTracker:
         self.model_info = log_policy_model(
             model,
             model_zip,
-            example_observations(self.config, model),
+            example_observations(self.config, model, root=self.root),
             deterministic=bool(session["eval"]["deterministic"]),
             registered_name=name,
             version_tags={k: v for k, v in version_tags.items() if v},
@@ -214,6 +215,7 @@ def start_session_run(
     tracking: TrackingConfig | None = None,
     experiment_preset: str | None = None,
     run_name: str | None = None,
+    root: Path | None = None,
 ) -> Iterator[SessionTracker]:
     """The MLflow run of one session, open for the duration of the `with` block.
 
@@ -223,11 +225,14 @@ def start_session_run(
     (e.g. ``{"qraptor.worker_id": ...}``). `tracking`: the settings, by default
     `cfg_dict["tracking"]` or conf/tracking/default.yaml. `experiment_preset`: the
     `experiment=NAME` preset, recorded as a tag. `run_name`: by default
-    ``<session.name>-<algo>-seed<seed>[-fold<k>]``.
+    ``<session.name>-<algo>-seed<seed>[-fold<k>]``. `root`: the project (where a relative
+    dataset and the default sqlite store are; the caller's, default the current one).
     """
     config = {k: v for k, v in dict(cfg_dict).items() if k in TRAINING_SECTIONS}
     cfg = tracking or tracking_config_from(cfg_dict)
-    tracker = SessionTracker(cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id)
+    tracker = SessionTracker(
+        cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id, root=root
+    )
     if cfg.enabled:
         require("mlflow", "tracking")
         _open(tracker, dict(tags or {}), experiment_preset, run_name)
@@ -245,6 +250,7 @@ def create_sweep_run(
     *,
     tracking: TrackingConfig | None = None,
     tags: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> str | None:
     """Create (or find) sweep `sweep_id`'s parent run up front, in the experiment its
     sessions will use (`cfg_dict` is any of them); None when tracking is disabled.
@@ -259,13 +265,13 @@ def create_sweep_run(
     if not cfg.enabled:
         return None
     require("mlflow", "tracking")
-    uri = runs.use_credentials(resolve_tracking_uri(cfg))
+    uri = runs.use_credentials(resolve_tracking_uri(cfg, root))
     client = runs.connect(uri)
     session = cfg_dict["session"]
     experiment = runs.experiment_id(
         client, experiment_name(cfg, str(session["name"])), default_artifact_root(uri)
     )
-    provenance = provenance_tags(str(session["dataset"]))
+    provenance = provenance_tags(str(session["dataset"]), root)
     return runs.ensure_sweep_run(client, experiment, sweep_id, {**provenance, **(tags or {})})
 
 
@@ -284,14 +290,14 @@ def _open(
     )
 
     session = tracker.config["session"]
-    tracker.uri = uri = runs.use_credentials(resolve_tracking_uri(tracker.cfg))
+    tracker.uri = uri = runs.use_credentials(resolve_tracking_uri(tracker.cfg, tracker.root))
     try:
         client = tracker.client = runs.connect(uri)
         tracker.experiment = experiment_name(tracker.cfg, str(session["name"]))
         tracker.experiment_id = runs.experiment_id(
             client, tracker.experiment, default_artifact_root(uri)
         )
-        provenance = provenance_tags(str(session["dataset"]))
+        provenance = provenance_tags(str(session["dataset"]), tracker.root)
         if tracker.sweep_id:
             tracker.parent_run_id = runs.ensure_sweep_run(
                 client, tracker.experiment_id, tracker.sweep_id, tags=provenance

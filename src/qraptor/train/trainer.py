@@ -61,19 +61,23 @@ def train_session(
     out_dir: Path,
     hooks: TrainHooks | None = None,
     resume_from: Path | None = None,
+    root: Path | None = None,
 ) -> TrainResult:
     """Train `cfg`'s session into `out_dir` (created if needed); see the module docstring.
 
     With `resume_from` (a checkpoint zip), training continues from that model's timestep
     count up to `session.total_timesteps`; the replay buffer of off-policy algorithms is
     not part of a checkpoint and starts empty again.
+
+    `root`: the project a relative `session.dataset` is in (the caller's; default: the
+    project of the current directory).
     """
     s = cfg.session
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / layout.CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
     seed_everything(s.seed, s.torch_threads)
-    dataset = resolve_dataset(s.dataset)
+    dataset = resolve_dataset(s.dataset, root)
     market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
     env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
     model = _model(cfg, env, resume_from)

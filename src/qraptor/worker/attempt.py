@@ -98,6 +98,7 @@ def run_session(
     keep_work_dir: bool = False,
     tracking: TrackingConfig | None = None,
     claim_seconds: float = 0.0,
+    root: Path | None = None,
 ) -> SessionRun:
     """Train the claimed `session` and leave it succeeded, failed, released or alone.
 
@@ -120,7 +121,9 @@ def run_session(
         return SessionRun(session.id, Outcome.INVALID, clock.summary())
     work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
     try:
-        return _attempt(store, session, cfg, tracking_cfg, worker_id, should_stop, work_dir, clock)
+        return _attempt(
+            store, session, cfg, tracking_cfg, worker_id, should_stop, work_dir, clock, root
+        )
     except LeaseLost as exc:
         log.warning("%s; dropping this attempt", exc)
         return SessionRun(session.id, Outcome.LOST, clock.summary())
@@ -150,6 +153,7 @@ def _attempt(
     should_stop,
     work_dir: Path,
     clock: _Clock,
+    root: Path | None,
 ) -> SessionRun:
     from qraptor.train.callbacks import TrainHooks
     from qraptor.train.trainer import train_session
@@ -161,7 +165,7 @@ def _attempt(
         if found is not None:
             resume_path, resumed_from = found
             log.info("session %s: resuming from its checkpoint at %d timesteps", sid, resumed_from)
-    _record_provenance(store, session, worker_id, cfg.session.dataset)
+    _record_provenance(store, session, worker_id, cfg.session.dataset, root)
     t = clock.add("setup_seconds", t)
 
     def upload_checkpoint(path: Path, timesteps: int) -> None:
@@ -179,6 +183,7 @@ def _attempt(
         start_session_run(
             session.config,
             tracking=tracking,
+            root=root,
             session_id=sid,
             sweep_id=session.sweep_id,
             tags={"qraptor.worker_id": worker_id},
@@ -194,7 +199,7 @@ def _attempt(
             ),
             run_dir,
         )
-        result = train_session(cfg, run_dir, hooks, resume_from=resume_path)
+        result = train_session(cfg, run_dir, hooks, resume_from=resume_path, root=root)
         lease.check()  # a lost lease ends training early: say why instead of releasing
         t = clock.add("train_seconds", t)
         if not result.stopped_early:
@@ -224,10 +229,12 @@ def _attempt(
     return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
 
 
-def _record_provenance(store: SessionStore, session: Session, worker_id: str, dataset: str) -> None:
+def _record_provenance(
+    store: SessionStore, session: Session, worker_id: str, dataset: str, root: Path | None
+) -> None:
     """The code and data this worker trains with, on the session document (overwriting the
     submitter's, which may come from another checkout; a difference is logged)."""
-    commit, version = git_commit(), data_version(resolve_dataset(dataset))
+    commit, version = git_commit(root), data_version(resolve_dataset(dataset, root), root)
     submitted_hash = (session.data_version or {}).get("hash")
     for name, ours, theirs in (
         ("git commit", commit, session.git_commit),

@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from types import FrameType
 
 from qraptor.core.log import get_logger
@@ -124,6 +125,7 @@ def run_worker(
     worker_cfg: WorkerConfig,
     tracking: TrackingConfig | None = None,
     stop: threading.Event | None = None,
+    root: Path | None = None,
 ) -> int:
     """Serve the queue of `store_cfg`'s database in this process; the number of sessions
     claimed (whatever their outcome).
@@ -133,8 +135,10 @@ def run_worker(
     many seconds without a session to claim. `poll_seconds` replaces the first idle wait
     of `worker_cfg`. `tracking`: the settings for sessions stored without a `tracking`
     section (a stored one wins: the submitter's). `stop`: an event the caller sets for a
-    graceful stop (signals do the same when called from the main thread). Returns normally
-    after a graceful stop.
+    graceful stop (signals do the same when called from the main thread). `root`: the
+    project relative paths are in (datasets, the local server's folder, the default MLflow
+    store): the entry point's, default the current directory's. Returns normally after a
+    graceful stop.
     """
     wcfg = worker_cfg
     if poll_seconds is not None:
@@ -147,14 +151,14 @@ def run_worker(
         idle_exit = 0.0 if idle_exit is None else idle_exit
     worker_id = worker_id or default_worker_id()
     tally: Counter[Outcome] = Counter()
-    with SessionStore.from_config(store_cfg) as store, StopRequest(stop) as stopping:
+    with SessionStore.from_config(store_cfg, root) as store, StopRequest(stop) as stopping:
         log.info(
             "worker %s serving %s (database %s)%s",
             worker_id, store.uri, store.database, _limits(max_sessions, idle_exit),
         )  # fmt: skip
         idle = _IdleWait(wcfg, idle_exit)
         while not stopping() and (max_sessions is None or sum(tally.values()) < max_sessions):
-            run = _serve_one(store, worker_id, wcfg, tracking, stopping)
+            run = _serve_one(store, worker_id, wcfg, tracking, stopping, root)
             if run is not None:
                 tally[run.outcome] += 1
                 idle.reset()
@@ -176,6 +180,7 @@ def _serve_one(
     wcfg: WorkerConfig,
     tracking: TrackingConfig | None,
     stopping: StopRequest,
+    root: Path | None,
 ) -> SessionRun | None:
     """Claim and run one session; None if there was none (or the database is away)."""
     began = time.perf_counter()
@@ -191,6 +196,7 @@ def _serve_one(
             work_root=wcfg.work_dir,
             keep_work_dir=wcfg.keep_work_dir,
             tracking=tracking,
+            root=root,
             claim_seconds=time.perf_counter() - began,
         )
     except StoreUnavailable as exc:  # the session (if any) is reclaimed once its lease lapses

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
@@ -121,19 +122,21 @@ def enqueue(
     tags: Sequence[str] = (),
     sweep_id: str | None = None,
     max_attempts: int | None = None,
+    root: Path | None = None,
 ) -> list[str]:
     """Queue `requests` in order (the oldest is claimed first at equal priority); their ids.
 
     Tags are the config's `session.tags` plus `tags`. The submitter's git commit and the
-    data version of each session's dataset (when it exists here) are recorded.
+    data version of each session's dataset (when it exists here, in project `root`) are
+    recorded.
     """
-    commit = git_commit()
+    commit = git_commit(root)
     versions: dict[str, dict[str, Any] | None] = {}
     ids = []
     for request in requests:
         dataset = str(request.config["session"]["dataset"])
         if dataset not in versions:
-            versions[dataset] = data_version(resolve_dataset(dataset))
+            versions[dataset] = data_version(resolve_dataset(dataset, root), root)
         session_id = store.submit(
             request.config,
             priority=priority,
