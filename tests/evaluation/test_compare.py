@@ -28,17 +28,7 @@ from qraptor.train import load_train_config
 from qraptor.train.summary import session_summary
 from qraptor.train.trainer import train_session
 
-TINY = (
-    "session.total_timesteps=256",
-    "session.n_envs=4",
-    "session.checkpoint_every=256",
-    "session.eval.random_runs=2",
-    "env.window=8",
-    "env.episode.length=32",
-    "algo.n_steps=32",
-    "algo.batch_size=64",
-    "algo.n_epochs=2",
-)
+TINY = ("experiment=tiny", "algo.n_epochs=2")  # the tests' one tiny session config
 LEARNING_RATES = ("0.0003", "0.001")
 FAST_COMPARE = ("bootstrap.reps=500",)
 

@@ -19,13 +19,12 @@ from qraptor.worker.loop import run_worker
 from qraptor.worker.submit import enqueue, request_from_overrides
 
 # Two PPO updates on 4 envs, small windows, few backtests: the whole path in < 1 s.
+# the tests' one tiny session config, halved: two checkpoints within 128 timesteps
 TINY = (
+    "experiment=tiny",
     "session.total_timesteps=128",
-    "session.n_envs=4",
     "session.checkpoint_every=64",
     "session.eval.random_runs=1",
-    "env.window=8",
-    "env.episode.length=32",
     "algo.n_steps=16",
     "algo.batch_size=32",
     "algo.n_epochs=1",

@@ -94,8 +94,11 @@ def test_two_worker_processes_train_each_of_50_sessions_exactly_once(
     store = open_store("lease_seconds=20", "heartbeat_seconds=2")
     ids = submit(store, seeds=range(50))
     fast = ("--idle-exit", "3", "--poll", "0.2", "lease_seconds=20", "heartbeat_seconds=2")
+    # a fresh MLflow store, as on a new project: both workers create it at once (they once
+    # raced through its migrations)
+    env = {**subprocess_env, "QRAPTOR_MLFLOW_URI": f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"}
     workers = [
-        spawn_worker(subprocess_env, tmp_path, mongo_server.uri, store.database, name, *fast)
+        spawn_worker(env, tmp_path, mongo_server.uri, store.database, name, *fast)
         for name in ("w1", "w2")
     ]
     for proc in workers:

@@ -81,7 +81,36 @@ def connect(uri: str) -> MlflowClient:
                 f"MLflow tracking server {redact_uri(uri)} does not answer ({reason}); start it, "
                 "point QRAPTOR_MLFLOW_URI / tracking.uri elsewhere, or set tracking.enabled=false"
             ) from None
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    database = _sqlite_file(uri)
+    if database is None:
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _sqlite_client_once(uri, database)
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if not path or path == ":memory:" else Path(path).expanduser()
+
+
+def _sqlite_client_once(uri: str, database: Path) -> MlflowClient:
+    """The client of a sqlite store, made under an exclusive file lock: MLflow creates or
+    migrates a store's tables when a client is made, and two workers starting together on a
+    fresh project's `mlflow.db` raced through its migrations ("table ... already exists",
+    "Online migration expected to match one row": sessions failed). One process at a time
+    makes its first client here (and touches the registry's tables); later ones find them."""
+    import fcntl
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".init-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_registered_models(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_root: Path | None = None) -> str:
