@@ -62,7 +62,12 @@ def compose_pipeline(
     loaded = OmegaConf.load(path) if path.is_file() else None
     groups = loaded.get("groups") if isinstance(loaded, DictConfig) else None
     if not isinstance(groups, DictConfig) or set(groups) != set(GROUPS):
-        raise ConfigError("groups", f"{path} must choose one option of each of {', '.join(GROUPS)}")
+        raise ConfigError(
+            "groups",
+            f"{path} must name one file of each group under `groups:` ({', '.join(GROUPS)}), "
+            "e.g. `groups: {data: sample_eurusd, clean: default, reduce: hourly, features: "
+            "default, split: default}`; its defaults list is filled from them",
+        )
     overridden = {o.lstrip("+~").split("=", 1)[0] for o in overrides if "=" in o}
     choices = [f"{group}={groups[group]}" for group in GROUPS if group not in overridden]
     return compose(PIPELINE_CONFIG, [*choices, *overrides], folder)
