@@ -114,7 +114,7 @@ def run(composed: DictConfig) -> float | None:
             raise  # the sweep records this job as failed, with the message
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    _print_summary(cfg.session.name, result, out_dir, tracker)
+    _print_summary(cfg.session.name, cfg.session.objective, result, out_dir, tracker)
     return result.objective
 
 
@@ -166,13 +166,17 @@ class _StopOnInterrupt:
 
 
 def _print_summary(
-    name: str, result: TrainResult, out_dir: Path, tracker: SessionTracker | None = None
+    name: str,
+    objective_metric: str,
+    result: TrainResult,
+    out_dir: Path,
+    tracker: SessionTracker | None = None,
 ) -> None:
     """The agent next to its baselines, per split, on stdout (the session summary's table)."""
     from qraptor.evaluation.policy_table import beats_random_caption, policy_rows, rich_table
     from qraptor.train.summary import session_summary
 
-    splits = session_summary(result, "")["splits"]
+    splits = session_summary(result, objective_metric)["splits"]
     speed = f"{result.timesteps_per_second:,.0f}/s"
     title = f"session {name}: {result.timesteps:,} timesteps ({speed})"
     table = rich_table(policy_rows(splits), title=title, caption=beats_random_caption(splits))

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import dash_table, html
 
-from qraptor.core.formatting import STATUS_COLOURS
-from qraptor.core.formatting import format_value as fmt
+from qraptor.core.formatting import STATUS_COLOURS, format_value
 from qraptor.dashboard.problems import Unavailable
 
 if TYPE_CHECKING:
@@ -79,8 +78,10 @@ def status_styles() -> list[dict[str, Any]]:
 def simple_table(
     rows: list[dict[str, Any]], columns: Sequence[str], element_id: str, **options: Any
 ) -> DataTable:
-    """A read-only DataTable of `rows` (values formatted by `fmt`)."""
-    shown = [{k: fmt(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+    """A read-only DataTable of `rows` (values formatted by `format_value`)."""
+    shown = [
+        {k: format_value(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows
+    ]
     return dash_table.DataTable(  # type: ignore[operator]  # see the DataTable import
         id=element_id,
         data=shown,

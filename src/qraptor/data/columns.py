@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TICK_COLUMNS = ("timestamp", "price", "size")
 QUOTE_COLUMNS = ("bid", "ask")

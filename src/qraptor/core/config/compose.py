@@ -7,6 +7,7 @@ entry point and passes typed values down.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,8 +52,6 @@ def compose(
 
 def _config_error(config_name: str, message: str) -> ConfigError:
     """Hydra's error as a ConfigError naming the key it is about, with Hydra's hint."""
-    import re
-
     unknown = re.search(r"Could not override '([^']+)'", message)
     if unknown:
         return ConfigError(unknown.group(1), "no such key (a typo? `+key=value` adds a new one)")

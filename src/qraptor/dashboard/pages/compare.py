@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dash import Dash, Input, Output, dash_table, dcc, html
 
+from qraptor.core.formatting import format_value
 from qraptor.dashboard import result_figures
 from qraptor.dashboard.components import TABLE_STYLE, notice, simple_table, status_styles
 from qraptor.dashboard.problems import Unavailable
@@ -16,7 +17,6 @@ from qraptor.dashboard.sources import Sources
 from qraptor.evaluation.compare.comparison import Comparison, compare_runs
 from qraptor.evaluation.compare.table import (
     column_title,
-    fmt,
     fmt_interval,
     run_label,
     runs_text,
@@ -178,8 +178,8 @@ def _runs_table(sources: Sources, comparison: Comparison) -> DataTable:
         values = [
             f"[{label}](/session/{record.id})" if record.source == "session" else label,
             record.status,
-            *(fmt(row.params[k]) for k in comparison.varying),
-            *(fmt(row.values[c]) for c in comparison.columns),
+            *(format_value(row.params[k]) for k in comparison.varying),
+            *(format_value(row.values[c]) for c in comparison.columns),
             # a url is only made for a run id (run_url(None) is None)
             f"[{cast(str, record.mlflow_run_id)[:8]}]({url})" if url else "none",
         ]

@@ -25,7 +25,6 @@ from qraptor.evaluation.policy_table import policy_rows
 from qraptor.store.errors import StoreError
 
 PREFIX = "/session/"
-SHOWN_METRICS = HEADLINE_METRICS
 TRADE_COLUMNS = (
     "timestamp",
     "side",
@@ -131,7 +130,7 @@ def _metrics(doc: dict[str, Any]) -> Any:
         {
             "split": row.split,
             "policy": row.policy,
-            **dict(zip(SHOWN_METRICS, row.cells(SHOWN_METRICS), strict=True)),
+            **dict(zip(HEADLINE_METRICS, row.cells(HEADLINE_METRICS), strict=True)),
         }
         for row in policy_rows(splits)
     ]
@@ -141,7 +140,7 @@ def _metrics(doc: dict[str, Any]) -> Any:
             html.H3("Metrics"),
             simple_table(
                 rows,
-                ["split", "policy", *SHOWN_METRICS],
+                ["split", "policy", *HEADLINE_METRICS],
                 "metrics-table",
                 style_data_conditional=conditional,
             ),

@@ -18,14 +18,13 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from qraptor.core.atomic import write_text_atomic
-from qraptor.core.formatting import status_css
+from qraptor.core.formatting import format_value, status_css
 from qraptor.core.log import get_logger
 from qraptor.evaluation.compare import plots as compare_plots
 from qraptor.evaluation.compare.comparison import Comparison, EquityLoader
 from qraptor.evaluation.compare.config import CompareConfig
 from qraptor.evaluation.compare.table import (
     column_title,
-    fmt,
     fmt_interval,
     run_label,
     runs_text,
@@ -93,9 +92,9 @@ def runs_section(comparison: Comparison, cfg: CompareConfig) -> str:
         cells = [f'<td class="text">{_run_cell(cfg, r)}</td>',
                  f'<td class="text {_e(r.status)}">{_e(r.status)}</td>']  # fmt: skip
         if comparison.varying:
-            diff = "<br>".join(f"{_e(k)}={_e(fmt(v))}" for k, v in row.params.items())
+            diff = "<br>".join(f"{_e(k)}={_e(format_value(v))}" for k, v in row.params.items())
             cells.append(f'<td class="text">{diff}</td>')
-        cells += [f"<td>{_e(fmt(row.values[c]))}</td>" for c in comparison.columns]
+        cells += [f"<td>{_e(format_value(row.values[c]))}</td>" for c in comparison.columns]
         cells.append(f'<td class="text">{_e(r.mlflow_run_id or "-")}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (f"<h2>Runs on the {_e(comparison.split)} split</h2><table><tr>{''.join(head)}</tr>"

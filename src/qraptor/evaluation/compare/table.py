@@ -1,7 +1,7 @@
 """The comparison in a terminal: runs, groups of seeds and the sweep's deflated Sharpe, with rich.
 
-The same texts (`run_label`, `fmt`, `significance_lines`) feed the HTML report, so the two
-never disagree on a number's rounding or a run's name.
+The same texts (`run_label`, `significance_lines`, numbers by `core.formatting.format_value`)
+feed the HTML report, so the two never disagree on a number's rounding or a run's name.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from qraptor.core.formatting import STATUS_STYLES, format_value
 from qraptor.evaluation.compare.comparison import Comparison, RunRecord
 from qraptor.evaluation.statistics import Interval, RunSummary
 
-fmt = format_value  # the compare views' name for the one number formatter
-
 
 def fmt_interval(interval: Interval) -> str:
-    return f"{fmt(interval.estimate)} [{fmt(interval.low)}, {fmt(interval.high)}]"
+    low, high = format_value(interval.low), format_value(interval.high)
+    return f"{format_value(interval.estimate)} [{low}, {high}]"
 
 
 def runs_text(summary: RunSummary) -> str:
@@ -53,22 +52,23 @@ def significance_lines(comparison: Comparison) -> list[tuple[str, str]]:
         ("trials (N)", f"{sweep.n_trials} ({counts})"),
         (
             "best",
-            f"{run_label(best)}: {split} Sharpe {fmt(best.value(split, 'sharpe'))} (annualised)",
+            f"{run_label(best)}: {split} Sharpe "
+            f"{format_value(best.value(split, 'sharpe'))} (annualised)",
         ),
         (
             "per-bar Sharpe of the best",
-            f"{fmt(moments.sharpe)} over T = {moments.bars} bars, skewness "
-            f"{fmt(moments.skewness)}, kurtosis {fmt(moments.kurtosis)}",
+            f"{format_value(moments.sharpe)} over T = {moments.bars} bars, skewness "
+            f"{format_value(moments.skewness)}, kurtosis {format_value(moments.kurtosis)}",
         ),
         (
             "V[SR] of finished trials",
-            f"{fmt(sweep.sharpe_variance)} ({sweep.n_finished} trials, per bar)",
+            f"{format_value(sweep.sharpe_variance)} ({sweep.n_finished} trials, per bar)",
         ),
-        ("expected max Sharpe SR0", f"{fmt(sweep.expected_max_sharpe)} per bar"),
-        ("probabilistic Sharpe PSR(0)", fmt(sweep.psr)),
+        ("expected max Sharpe SR0", f"{format_value(sweep.expected_max_sharpe)} per bar"),
+        ("probabilistic Sharpe PSR(0)", format_value(sweep.psr)),
         (
             "deflated Sharpe DSR",
-            f"{fmt(sweep.dsr)}  (P[true Sharpe > SR0]; >= 0.95 is the usual bar)",
+            f"{format_value(sweep.dsr)}  (P[true Sharpe > SR0]; >= 0.95 is the usual bar)",
         ),
     ]
 
@@ -91,8 +91,8 @@ def runs_table(comparison: Comparison) -> Table:
             Text(record.status, style=STATUS_STYLES.get(record.status, "")),
         ]
         if comparison.varying:
-            cells.append(", ".join(f"{k}={fmt(v)}" for k, v in row.params.items()))
-        cells += [fmt(row.values[c]) for c in comparison.columns]
+            cells.append(", ".join(f"{k}={format_value(v)}" for k, v in row.params.items()))
+        cells += [format_value(row.values[c]) for c in comparison.columns]
         cells.append(record.mlflow_run_id or "-")
         table.add_row(*cells)
     return table
@@ -118,7 +118,7 @@ def groups_table(comparison: Comparison) -> Table | None:
         cells = [group.label, runs_text(group.metrics[metrics[0]])]
         for metric in metrics:
             summary = group.metrics[metric]
-            cells.append(f"{fmt_interval(summary.iqm)}\nmean {fmt(summary.mean.estimate)}")
+            cells.append(f"{fmt_interval(summary.iqm)}\nmean {format_value(summary.mean.estimate)}")
         cells.append(fmt_interval(group.beats_baseline))
         table.add_row(*cells)
     return table
