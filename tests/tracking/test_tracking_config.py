@@ -14,6 +14,7 @@ from qraptor.core.errors import ConfigError
 from qraptor.tracking.config import (
     MLFLOW_URI_ENV,
     URI_ENV,
+    URI_FILE_ENV,
     default_artifact_root,
     experiment_name,
     load_tracking_config,
@@ -39,6 +40,24 @@ def test_uri_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     # this machine's QRAPTOR_MLFLOW_URI wins over both
     monkeypatch.setenv(URI_ENV, "http://worker-local:5000")
     assert resolve_tracking_uri(configured, tmp_path) == "http://worker-local:5000"
+
+
+def test_a_uri_file_comes_after_the_variable_and_before_the_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "mlflow-uri"
+    secret.write_text("https://alice:s3cret@mlflow.lab/\n")
+    secret.chmod(0o600)
+    configured = load_tracking_config(["uri=http://team-server:5000"])
+    monkeypatch.delenv(URI_ENV, raising=False)
+    monkeypatch.setenv(URI_FILE_ENV, str(secret))
+    assert resolve_tracking_uri(configured, tmp_path) == "https://alice:s3cret@mlflow.lab/"
+    monkeypatch.setenv(URI_ENV, "http://worker-local:5000")
+    assert resolve_tracking_uri(configured, tmp_path) == "http://worker-local:5000"
+    monkeypatch.delenv(URI_ENV)
+    secret.write_text("./mlruns\n")  # checked like the variable's value
+    with pytest.raises(ConfigError, match=URI_FILE_ENV):
+        resolve_tracking_uri(configured, tmp_path)
 
 
 def test_a_file_store_uri_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

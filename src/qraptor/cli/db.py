@@ -1,7 +1,7 @@
 """`qraptor db start|status|stop`: the local SecantusDB server, as printable results.
 
 The CLI wires these in (compose conf/store, call, print the returned text). With a URI
-configured (QRAPTOR_MONGO_URI or store.uri) qraptor manages nothing: start and stop say
+configured (QRAPTOR_MONGO_URI[_FILE] or store.uri) qraptor manages nothing: start and stop say
 so, status reports on that database with its password hidden.
 """
 
@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 from qraptor.core.redact import redact_uri
 from qraptor.store.config import StoreConfig
 from qraptor.store.retry import short_cause
-from qraptor.store.uri import URI_ENV, configured_uri, local_data_dir
+from qraptor.store.uri import configured, local_data_dir
 
 
 def db_start(cfg: StoreConfig, root: Path | None = None) -> str:
@@ -53,9 +53,9 @@ def db_stop(cfg: StoreConfig, root: Path | None = None) -> str:
 
 def db_status(cfg: StoreConfig, root: Path | None = None) -> str:
     """Which database sessions go to, whether it answers, and its sessions per status."""
-    uri = configured_uri(cfg)
-    if uri:
-        source = URI_ENV if uri != cfg.uri else "store.uri"
+    found = configured(cfg)
+    if found:
+        uri, source = found
         lines = [f"MongoDB from {source}: {redact_uri(uri)}"]
     else:
         data_dir = local_data_dir(cfg, root)
@@ -95,11 +95,12 @@ def _database_lines(uri: str, cfg: StoreConfig) -> list[str]:
 
 
 def _external(cfg: StoreConfig) -> str | None:
-    uri = configured_uri(cfg)
-    if not uri:
+    found = configured(cfg)
+    if not found:
         return None
+    uri, source = found
     return (
-        f"sessions use {redact_uri(uri)} (from {URI_ENV} or store.uri): qraptor does not start "
+        f"sessions use {redact_uri(uri)} (from {source}): qraptor does not start "
         "or stop that server; unset the URI to use the local one"
     )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from qraptor import __version__
+from qraptor.core.credentials import refuse_secret_arguments
 from qraptor.core.errors import DataError, QraptorError
 from qraptor.core.log import console, setup_logging
 
@@ -32,7 +33,7 @@ EXAMPLES = {
   qraptor worker                              # serve the queue until SIGTERM / Ctrl-C
   qraptor worker --once                       # the next queued session, then exit
   qraptor worker --idle-exit 60 lease_seconds=30 worker.poll_max_seconds=5
-  QRAPTOR_MONGO_URI=mongodb://user:pw@db-host:27017/ qraptor worker   # one of a fleet""",
+  QRAPTOR_MONGO_URI_FILE=/run/secrets/mongo-uri qraptor worker   # one of a fleet""",
     "sessions": """examples:
   qraptor sessions submit experiment=quick session.seed=3 --priority 5 --tag smoke
   qraptor sessions list --status failed --limit 20
@@ -66,6 +67,11 @@ class _ExamplesFormatter(argparse.HelpFormatter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        refuse_secret_arguments(argv)  # before anything runs: `ps` shows them, Hydra copies them
+    except QraptorError as exc:
+        _print_error(exc)
+        return 2
     if argv[:1] == ["train"]:  # Hydra parses its own command line
         from qraptor.cli.train import main as train_main
 
@@ -83,12 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.handler(args, list(extra))
     except QraptorError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _print_error(exc)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: outputs were left as they were[/]")
         return 130
     return 0
+
+
+def _print_error(exc: QraptorError) -> None:
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -192,7 +202,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_ExamplesFormatter,
         help="the local MongoDB (SecantusDB) server that stores sessions",
         description="Start, inspect or stop the local SecantusDB server qraptor uses when no "
-        "MongoDB URI is configured (QRAPTOR_MONGO_URI or store.uri). Overrides of "
+        "MongoDB URI is configured (QRAPTOR_MONGO_URI[_FILE] or store.uri). Overrides of "
         "conf/store/default.yaml may follow, e.g. local.port=27018.",
     )
     actions = db.add_subparsers(title="actions", metavar="ACTION")
@@ -242,7 +252,8 @@ def _parser() -> argparse.ArgumentParser:
         help="queue one session: Hydra overrides of conf/train.yaml, validated first",
         description="Compose conf/train.yaml with the overrides (experiment=quick "
         "session.seed=3 ...), validate it and queue it; prints the session id. The queue is "
-        "QRAPTOR_MONGO_URI, or store.uri='mongodb://...' (quoted: Hydra override syntax).",
+        "QRAPTOR_MONGO_URI[_FILE], or store.uri='mongodb://...' (quoted: Hydra override "
+        "syntax; no password: that goes in QRAPTOR_MONGO_URI[_FILE]).",
     )
     sub.add_argument("--priority", type=int, default=0, help="higher is claimed first")
     sub.add_argument("--tag", action="append", default=[], help="a label (repeatable)")
@@ -324,7 +335,9 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on")
     dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     dashboard.add_argument("--project", type=Path, help="project root (default: the one of conf/)")
-    dashboard.add_argument("--mongo-uri", help="MongoDB URI (wins over QRAPTOR_MONGO_URI)")
+    dashboard.add_argument(
+        "--mongo-uri", help="MongoDB URI without a password (wins over QRAPTOR_MONGO_URI[_FILE])"
+    )
     dashboard.add_argument("--mlflow-uri", help="MLflow tracking URI for run lookups")
     dashboard.add_argument(
         "--mlflow-ui", default="http://127.0.0.1:5000", help="MLflow UI base URL for run links"

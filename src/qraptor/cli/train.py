@@ -6,7 +6,9 @@ run directory (conf/train.yaml `hydra.run.dir`, one subfolder per job with `-m`)
 returns the session's objective (`session.objective`, validation Sharpe by default), which
 is what the Optuna sweeper maximises. A bad config or bad data prints one readable line and
 exits with status 2 (in a sweep, that job fails and the sweep reports it). Ctrl-C stops at
-the next step with a checkpoint.
+the next step with a checkpoint. A password among the overrides, or in the composed config
+(a file under conf/), is refused the same way before Hydra writes anything
+(`RefuseCredentials`, qraptor.core.credentials).
 
 Each session is an MLflow run (conf/tracking; `tracking.enabled=false` to skip). A `-m`
 sweep, with any launcher, is one parent run with a nested run per job: `main` gives the
@@ -27,16 +29,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 
 from qraptor.core.config import find_conf_dir
+from qraptor.core.credentials import refuse_secret_arguments, refuse_secret_config
 from qraptor.core.errors import QraptorError
 from qraptor.core.ids import SWEEP_ENV, new_sweep_id
 from qraptor.core.log import console, setup_logging
@@ -112,8 +116,7 @@ def run(composed: DictConfig) -> float | None:
     except QraptorError as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the sweep records this job as failed, with the message
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(exc)
     _print_summary(cfg.session.name, cfg.session.objective, result, out_dir, tracker)
     return result.objective
 
@@ -206,8 +209,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not os.environ.get(SWEEP_ENV):
         os.environ[SWEEP_ENV] = new_sweep_id()
     try:
+        refuse_secret_arguments(sys.argv[1:])  # before Hydra writes them into outputs/
         conf_dir = find_conf_dir()
     except QraptorError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
+        _fail(exc)
     hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=TRAIN_CONFIG)(run)()
+
+
+class RefuseCredentials(Callback):
+    """`hydra.callbacks` of conf/hydra/default.yaml: refuses a composed config that holds a
+    secret (a password in a file under conf/) before Hydra writes the run or sweep folder.
+
+    Hydra composes the config, runs these hooks, and only then saves multirun.yaml (the
+    sweeper) or .hydra/{config,hydra,overrides}.yaml (each job)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        self._refuse(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
+        self._refuse(config)
+
+    @staticmethod
+    def _refuse(config: DictConfig) -> None:
+        try:
+            overrides = [*config.hydra.overrides.hydra, *config.hydra.overrides.task]
+            refuse_secret_arguments([str(o) for o in overrides])  # when not run through main()
+            refuse_secret_config(config)
+        except QraptorError as exc:
+            _fail(exc)
+
+
+def _fail(exc: QraptorError) -> NoReturn:
+    """One readable line and exit status 2 (SystemExit passes through Hydra's handler)."""
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    sys.exit(2)

@@ -1,7 +1,9 @@
 """Redaction: how a URI, a config or free text is written where people can read it.
 
 A password must not reach logs, MLflow params, error messages or stored session metadata,
-whichever layer writes them (the store, tracking, the CLI), so the rules live here, once.
+whichever layer writes them (the store, tracking, the CLI), so the rules live here, once:
+what counts as a secret (`has_secret`, `override_has_secret`, `find_secrets`) and how it is
+hidden (`redact_uri`, `redact_text`, `scrub`, `scrub_override`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,51 @@ def redact_text(text: str) -> str:
     text = _HYDRA_ESCAPE.sub(r"\1", text)
     text = _USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m['head']}{MASK}", text)
+
+
+def has_secret(text: str) -> bool:
+    """Whether `text` holds something `redact_text` would hide: a URI password
+    (``scheme://user:password@``) or a secret URI option (``tlsCertificateKeyFilePassword=``).
+    An empty or already masked (``***``) value is no secret."""
+    text = _HYDRA_ESCAPE.sub(r"\1", text)
+    passwords = (m["pw"] for m in _USERINFO.finditer(text))
+    options = (m["value"] for m in _SECRET_QUERY.finditer(text))
+    return any(value not in ("", MASK) for value in (*passwords, *options))
+
+
+def _is_secret_value(key: str, value: str) -> bool:
+    if _SECRET_KEY.search(key) and value not in ("", MASK, "null"):
+        return True
+    return has_secret(value)
+
+
+def override_has_secret(override: str) -> bool:
+    """Whether a Hydra override (``key=value``) or any other command-line argument carries a
+    secret: a value `has_secret` finds, or a value for a key that names a secret
+    (``+db.password=x``) — what `scrub_override` would mask."""
+    key, eq, value = override.partition("=")
+    if eq and "://" not in key:
+        return _is_secret_value(key.lstrip("+~").rsplit(".", 1)[-1], value)
+    return has_secret(override)
+
+
+def find_secrets(value: Any, path: str = "", key: str = "") -> list[tuple[str, str]]:
+    """(dotted path, value) of each string in a config tree (dicts, lists, strings) that
+    holds a secret, as `scrub` judges them: ``[("store.uri", "mongodb://u:pw@h/")]``.
+    (`key` is the name a value sits under; a list's items sit under the list's.)"""
+    if isinstance(value, dict):
+        return [
+            found
+            for k, v in value.items()
+            for found in find_secrets(v, f"{path}.{k}" if path else str(k), str(k))
+        ]
+    if isinstance(value, list | tuple):
+        return [
+            found for i, v in enumerate(value) for found in find_secrets(v, f"{path}[{i}]", key)
+        ]
+    if isinstance(value, str) and _is_secret_value(key, value):
+        return [(path, value)]
+    return []
 
 
 def scrub(value: Any, key: str = "") -> Any:

@@ -1,20 +1,25 @@
 """Which MongoDB to talk to, and how to write its URI where people can read it.
 
-Resolution order: ``QRAPTOR_MONGO_URI``, then ``store.uri``, then the local SecantusDB
-server under the project (started or reused). Whatever the source, the URI is only ever
-shown through `redact_uri` / `redact_text`: a password must not reach logs, MLflow params,
-error messages or stored session metadata.
+Resolution order: ``QRAPTOR_MONGO_URI``, then the file named by ``QRAPTOR_MONGO_URI_FILE``
+(qraptor.core.credentials), then ``store.uri``, then the local SecantusDB server under the
+project (started or reused). A URI with a password belongs in the first two: qraptor's
+commands refuse one on the command line, and `qraptor train` one in conf/ too
+(qraptor.cli.credentials). Whatever the source, the URI is only ever shown through
+`redact_uri` / `redact_text`: a password must not reach logs, MLflow params, error messages
+or stored session metadata.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from qraptor.core.credentials import STORE_URI_ENV, file_variable, from_environment
 from qraptor.core.paths import project_root
 from qraptor.store.config import StoreConfig
 
-URI_ENV = "QRAPTOR_MONGO_URI"
+URI_ENV = STORE_URI_ENV  # "QRAPTOR_MONGO_URI"
+URI_FILE_ENV = file_variable(URI_ENV)  # a file holding the URI (a Docker or Kubernetes secret)
+CONFIG_KEY = "store.uri"
 
 
 def local_data_dir(cfg: StoreConfig, root: Path | None = None) -> Path:
@@ -23,14 +28,24 @@ def local_data_dir(cfg: StoreConfig, root: Path | None = None) -> Path:
     return path if path.is_absolute() else (root or project_root()) / path
 
 
+def configured(cfg: StoreConfig) -> tuple[str, str] | None:
+    """The URI the user configured and where it came from (``$QRAPTOR_MONGO_URI``,
+    ``$QRAPTOR_MONGO_URI_FILE (path)`` or ``store.uri``), or None for the local server."""
+    found = from_environment(URI_ENV)
+    if found is not None:
+        return found.value, found.source
+    return (cfg.uri, CONFIG_KEY) if cfg.uri else None
+
+
 def configured_uri(cfg: StoreConfig) -> str | None:
     """The URI the user configured (environment first), or None for the local server."""
-    env = os.environ.get(URI_ENV, "").strip()
-    return env or cfg.uri
+    found = configured(cfg)
+    return found[0] if found else None
 
 
 def resolve_uri(cfg: StoreConfig, start_local: bool = True, root: Path | None = None) -> str:
-    """The MongoDB URI to use: $QRAPTOR_MONGO_URI, `store.uri`, else the local server's.
+    """The MongoDB URI to use: $QRAPTOR_MONGO_URI, $QRAPTOR_MONGO_URI_FILE, `store.uri`,
+    else the local server's.
 
     With `start_local` the local SecantusDB server is started when it is not running;
     without it, a stopped local server is a LocalServerError telling how to start it.
@@ -48,7 +63,7 @@ def resolve_uri(cfg: StoreConfig, start_local: bool = True, root: Path | None = 
         from qraptor.store.errors import LocalServerError
 
         raise LocalServerError(
-            f"no MongoDB URI configured (store.uri, {URI_ENV}) and the local server for "
-            f"{data_dir} is not running: start it with `qraptor db start`"
+            f"no MongoDB URI configured ({URI_ENV}, {URI_FILE_ENV}, {CONFIG_KEY}) and the "
+            f"local server for {data_dir} is not running: start it with `qraptor db start`"
         )
     return state.uri

@@ -18,12 +18,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from qraptor.core.config import check, load_section, to_schema
+from qraptor.core.credentials import TRACKING_URI_ENV, file_variable, from_environment
 from qraptor.core.errors import ConfigError
 from qraptor.core.paths import project_root
 from qraptor.core.redact import redact_uri
 
 GROUP = "tracking"
-URI_ENV = "QRAPTOR_MLFLOW_URI"  # this machine's tracking URI: wins over everything
+URI_ENV = TRACKING_URI_ENV  # "QRAPTOR_MLFLOW_URI", this machine's tracking URI: wins over all
+URI_FILE_ENV = file_variable(URI_ENV)  # ... or a file holding it (when URI_ENV is unset)
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own: used when neither env nor config say
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
@@ -119,10 +121,13 @@ def tracking_config_from(
 
 
 def resolve_tracking_uri(cfg: TrackingConfig, root: Path | None = None) -> str:
-    """Where runs go: $QRAPTOR_MLFLOW_URI, `tracking.uri`, $MLFLOW_TRACKING_URI, else
-    sqlite:///<project>/mlflow.db (see conf/tracking/default.yaml for why this order)."""
+    """Where runs go: $QRAPTOR_MLFLOW_URI (or the file named by $QRAPTOR_MLFLOW_URI_FILE),
+    `tracking.uri`, $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db (see
+    conf/tracking/default.yaml for why this order)."""
+    found = from_environment(URI_ENV)
+    machine = [(found.variable, found.value)] if found else []
     for key, uri in (
-        (URI_ENV, os.environ.get(URI_ENV, "").strip()),
+        *machine,
         ("tracking.uri", (cfg.uri or "").strip()),
         (MLFLOW_URI_ENV, os.environ.get(MLFLOW_URI_ENV, "").strip()),
     ):
