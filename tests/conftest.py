@@ -19,7 +19,7 @@ import pytest
 
 from qraptor.evaluation.planted import planted_dataset
 from qraptor.store import SessionStore, StoreConfig, load_store_config, local_server
-from qraptor.store.uri import URI_ENV
+from qraptor.store.uri import URI_ENV, URI_FILE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +63,7 @@ FAST = (
     "retry.total_seconds=30",
     "keep_checkpoints=2",
     "max_attempts=3",
+    "requeue_delay_seconds=0",
     "claim_batch=8",
 )
 
@@ -85,6 +86,7 @@ def store_config(*overrides: str) -> StoreConfig:
 @pytest.fixture(autouse=True)
 def _no_uri_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(URI_ENV, raising=False)
+    monkeypatch.delenv(URI_FILE_ENV, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +119,7 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["QRAPTOR_CONF_DIR"] = str(root / "conf")
     env.pop(URI_ENV, None)
+    env.pop(URI_FILE_ENV, None)
     return env
 
 

@@ -108,14 +108,14 @@ def _store_like_a_worker(store: SessionStore, config: dict, result, sweep_id: st
     assert session is not None and session.id == sid
     for split, equity in result.equity.items():
         store.attach_file(
-            sid, FileKind.EQUITY_CURVE, equity, f"{split}_equity.csv", worker_id="test-worker"
+            sid, FileKind.EQUITY_CURVE, equity, f"{split}_equity.csv", claim=session.claim
         )
         store.attach_file(
             sid,
             FileKind.EQUITY_CURVE,
             equity.parent / "baselines_equity.csv",
             f"{split}_baselines_equity.csv",
-            worker_id="test-worker",
+            claim=session.claim,
         )
     splits = {
         split: {
@@ -124,7 +124,7 @@ def _store_like_a_worker(store: SessionStore, config: dict, result, sweep_id: st
         }
         for split, metrics in result.metrics.items()
     }
-    store.complete(sid, "test-worker", {"objective": result.objective, "splits": splits})
+    store.complete(session.claim, {"objective": result.objective, "splits": splits})
     return sid
 
 
@@ -154,9 +154,8 @@ def store_sweep(
             results[(lr, seed)] = train_session(cfg, root / f"run_{lr}_{seed}")
             ids.append(_store_like_a_worker(store, cfg.to_dict(), results[(lr, seed)], sweep_id))
             configs.append(cfg.to_dict())
-    failed = store.submit(configs[0], sweep_id=sweep_id, experiment="analysis")
-    store.claim("test-worker")
-    store.fail(failed, "test-worker", "Traceback: boom", retry=False)
+    store.submit(configs[0], sweep_id=sweep_id, experiment="analysis")  # failed below
+    store.fail(store.claim("test-worker").claim, "Traceback: boom", retry=False)
     try:
         yield StoredSweep(mongo_server.uri, database, sweep_id, ids, results)
     finally:

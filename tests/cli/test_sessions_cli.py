@@ -28,7 +28,8 @@ def qraptor(store: SessionStore, mongo_server, monkeypatch, capsys):
 def finished(store: SessionStore, name: str, *, val: float, test: float, tags=()) -> str:
     """A session run to completion by a stand-in worker, with the worker's metric layout."""
     sid = store.submit({"session": {"name": name, "total_timesteps": 1000}}, tags=tags)
-    assert store.claim("w-cli").id == sid
+    session = store.claim("w-cli")
+    assert session.id == sid
     metrics = {
         "objective": val,
         "objective_metric": "val.sharpe",
@@ -43,7 +44,7 @@ def finished(store: SessionStore, name: str, *, val: float, test: float, tags=()
         },
         "timings": {"total_seconds": 1.0},
     }
-    store.complete(sid, "w-cli", metrics)
+    store.complete(session.claim, metrics)
     return sid
 
 
@@ -89,12 +90,12 @@ def test_show_prints_config_history_metrics_and_files(qraptor, store, tmp_path):
     sid = store.submit(
         {"session": {"name": "alpha", "seed": 7}, "algo": {"name": "ppo"}}, tags=["t1"]
     )
-    store.claim("w-1")
-    store.fail(sid, "w-1", "Traceback (most recent call last):\nRuntimeError: NaN loss", retry=True)
-    store.claim("w-2")
+    first = store.claim("w-1").claim
+    store.fail(first, "Traceback (most recent call last):\nRuntimeError: NaN loss", retry=True)
+    second = store.claim("w-2").claim
     (tmp_path / "model.zip").write_bytes(b"m" * 2048)
-    store.attach_file(sid, FileKind.MODEL, tmp_path / "model.zip", worker_id="w-2")
-    store.complete(sid, "w-2", {"objective": 0.8, "objective_metric": "val.sharpe", "splits": {}})
+    store.attach_file(sid, FileKind.MODEL, tmp_path / "model.zip", claim=second)
+    store.complete(second, {"objective": 0.8, "objective_metric": "val.sharpe", "splits": {}})
     code, out, _ = qraptor("sessions", "show", sid[:-3])  # a unique prefix is enough
     assert code == 0
     for expected in (sid, "succeeded", "attempt 2/3", "alpha", "ppo", "seed 7", "t1", "w-2"):
@@ -146,3 +147,27 @@ def test_export_downloads_verified_files(qraptor, store, tmp_path):
 def test_worker_command_once_on_an_empty_queue(qraptor):
     code, _, err = qraptor("worker", "--once", "--poll", "0.1")
     assert code == 0 and "0 sessions" in err
+
+
+def test_cancel_ends_the_sessions_open_mlflow_run(qraptor, store: SessionStore):
+    import dataclasses
+    import os
+
+    from mlflow import MlflowClient
+
+    from qraptor.tracking.config import load_tracking_config
+
+    tracking = dataclasses.asdict(load_tracking_config())
+    sid = store.submit({"session": {"name": "cancel"}, "algo": {"name": "ppo"},
+                        "tracking": tracking})  # fmt: skip
+    claim = store.claim("w-live").claim
+    client = MlflowClient(os.environ["QRAPTOR_MLFLOW_URI"])  # the tests' store (conftest)
+    experiment = client.get_experiment_by_name("cancel") or client.create_experiment("cancel")
+    experiment_id = getattr(experiment, "experiment_id", experiment)
+    run_id = client.create_run(experiment_id).info.run_id
+    store.record_run(claim, run_id)
+    code, out, err = qraptor("sessions", "cancel", sid)
+    assert code == 0 and run_id in out, err
+    assert client.get_run(run_id).info.status == "KILLED"
+    doc = store.get(sid)
+    assert doc["status"] == Status.CANCELLED and doc["mlflow_run_open"] is False

@@ -133,8 +133,8 @@ def populate(project: Path, uri: str, work_dir: Path) -> World:
         running = submit("algo.learning_rate=3e-3", priority=5)
         claimed = store.claim("worker-b")
         assert claimed is not None and claimed.id == running
-        store.heartbeat(running, "worker-b", {"timesteps": 96, "total_timesteps": 256,
-                                              "phase": "training"})  # fmt: skip
+        store.heartbeat(claimed.claim, {"timesteps": 96, "total_timesteps": 256,
+                                        "phase": "training"})  # fmt: skip
         queued = submit("algo.learning_rate=1e-4")
     return World(project, cfg, uri, sweep, trained, failed, running, queued)
 

@@ -55,11 +55,11 @@ def _store_like_a_worker(store: SessionStore, config: dict, result, sweep_id: st
     assert session is not None and session.id == sid
     for split, equity in result.equity.items():
         store.attach_file(sid, FileKind.EQUITY_CURVE, equity, f"{split}_equity.csv",
-                          worker_id="test-worker")  # fmt: skip
+                          claim=session.claim)  # fmt: skip
         baselines = equity.parent / "baselines_equity.csv"
         store.attach_file(sid, FileKind.EQUITY_CURVE, baselines, f"{split}_baselines_equity.csv",
-                          worker_id="test-worker")  # fmt: skip
-    store.complete(sid, "test-worker", _session_metrics(result))
+                          claim=session.claim)  # fmt: skip
+    store.complete(session.claim, _session_metrics(result))
     return sid
 
 
@@ -90,9 +90,8 @@ def sweep(mongo_server, make_config, tiny_dataset, tmp_path_factory):
         for (lr, seed), (cfg, result) in results.items()
         if seed < 2
     ]
-    failed = store.submit(results[(LEARNING_RATES[0], 0)][0].to_dict(), sweep_id=sweep_id)
-    store.claim("test-worker")
-    store.fail(failed, "test-worker", "Traceback: boom", retry=False)
+    store.submit(results[(LEARNING_RATES[0], 0)][0].to_dict(), sweep_id=sweep_id)  # fails
+    store.fail(store.claim("test-worker").claim, "Traceback: boom", retry=False)
     store.submit(results[(LEARNING_RATES[1], 0)][0].to_dict(), sweep_id=sweep_id)  # queued
     cfg, result = results[(LEARNING_RATES[1], 2)]
     record_trial(store, sweep_id, cfg.to_dict(), "running", number=0)

@@ -8,16 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from qraptor.store import FileIntegrityError, FileKind, LeaseLost, SessionStore
+from qraptor.store import FileIntegrityError, FileKind, LeaseLost, Session, SessionStore
 from qraptor.store import files as gridfs_files
 from qraptor.store.errors import StoreError
 
 
 @pytest.fixture
-def running(store: SessionStore) -> str:
-    sid = store.submit({})
-    store.claim("w1")
-    return sid
+def claimed(store: SessionStore) -> Session:
+    store.submit({})
+    return store.claim("w1")
+
+
+@pytest.fixture
+def running(claimed: Session) -> str:
+    return claimed.id
 
 
 def _blob(path: Path, size: int = 600_000) -> Path:  # several GridFS chunks
@@ -67,11 +71,12 @@ def test_corrupt_file_is_refused_naming_session_and_file(store, running, tmp_pat
     assert not dest.exists() and list(tmp_path.glob(".restored*")) == []
 
 
-def test_checkpoints_keep_the_latest_k(store: SessionStore, running: str, tmp_path: Path):
+def test_checkpoints_keep_the_latest_k(store: SessionStore, claimed: Session, tmp_path: Path):
+    running = claimed.id
     refs = {}
     for steps in (1000, 2000, 3000):
         path = _blob(tmp_path / f"ck{steps}.zip", 100_000)
-        store.checkpoint(running, "w1", path, steps)
+        store.checkpoint(claimed.claim, path, steps)
         refs[steps] = hashlib.sha256(path.read_bytes()).hexdigest()
     linked = store.get(running)["checkpoints"]
     assert [c["timesteps"] for c in linked] == [2000, 3000]
@@ -86,12 +91,12 @@ def test_no_checkpoint_means_a_fresh_start(store: SessionStore, running: str):
 
 def test_a_worker_without_the_lease_cannot_store_files(store: SessionStore, tmp_path: Path):
     sid = store.submit({})
-    store.claim("w1")
+    claim = store.claim("w1").claim
     store.cancel(sid)
     with pytest.raises(LeaseLost):
-        store.checkpoint(sid, "w1", _blob(tmp_path / "ck.zip"), 10)
+        store.checkpoint(claim, _blob(tmp_path / "ck.zip"), 10)
     with pytest.raises(LeaseLost):
-        store.attach_file(sid, "model", _blob(tmp_path / "m.zip"), worker_id="w1")
+        store.attach_file(sid, "model", _blob(tmp_path / "m.zip"), claim=claim)
     doc = store.get(sid)
     assert doc["checkpoints"] == [] and doc["files"] == []
     assert _gridfs_ids(store) == set()  # the uploads were removed again
@@ -123,11 +128,12 @@ def test_orphan_files_are_collected(store: SessionStore, running: str, tmp_path:
     assert _gridfs_ids(store) == {kept.file_id} and orphan not in _gridfs_ids(store)
 
 
-def test_results_are_linked_together_in_one_update(store: SessionStore, running, tmp_path):
+def test_results_are_linked_together_in_one_update(store: SessionStore, claimed, tmp_path):
+    running = claimed.id
     old = store.attach_file(
         running, "trade_log", _blob(tmp_path / "old.csv", 100), "val_trades.csv"
     )
-    store.heartbeat(running, "w1")  # other fields change meanwhile: the link compares `files`
+    store.heartbeat(claimed.claim)  # other fields change meanwhile: the link compares `files`
     refs = store.attach_files(
         running,
         [
@@ -135,7 +141,7 @@ def test_results_are_linked_together_in_one_update(store: SessionStore, running,
             ("trade_log", _blob(tmp_path / "t.csv", 300), "val_trades.csv"),
             ("equity_curve", _blob(tmp_path / "e.csv", 200), "val_equity.csv"),
         ],
-        worker_id="w1",
+        claim=claimed.claim,
     )
     links = {(f["kind"], f["name"]): f for f in store.get(running)["files"]}
     assert set(links) == {
@@ -150,20 +156,21 @@ def test_results_are_linked_together_in_one_update(store: SessionStore, running,
 
 def test_a_bundle_is_all_or_nothing(store: SessionStore, tmp_path: Path):
     sid = store.submit({})
-    store.claim("w1")
+    claim = store.claim("w1").claim
     store.cancel(sid)
     bundle = [("model", _blob(tmp_path / "m.zip"), "model.zip"),
               ("metrics", _blob(tmp_path / "m.json", 50), "metrics.json")]  # fmt: skip
     with pytest.raises(LeaseLost):
-        store.attach_files(sid, bundle, worker_id="w1")
+        store.attach_files(sid, bundle, claim=claim)
     assert store.get(sid)["files"] == [] and _gridfs_ids(store) == set()
     with pytest.raises(StoreError, match="the same file twice"):
         store.attach_files(sid, [bundle[0], bundle[0]])
 
 
 def test_one_failed_upload_of_a_bundle_removes_the_others(
-    store: SessionStore, running: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: SessionStore, claimed: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    running = claimed.id
     real_read = gridfs_files._HashingReader.read
 
     def read_then_fail(self, n=-1):
@@ -176,7 +183,7 @@ def test_one_failed_upload_of_a_bundle_removes_the_others(
               for kind in ("trade_log", "equity_curve", "metrics")]  # fmt: skip
     bundle.insert(1, ("model", _blob(tmp_path / "model.zip"), "model.zip"))
     with pytest.raises(OSError, match="disk went away"):
-        store.attach_files(running, bundle, worker_id="w1")
+        store.attach_files(running, bundle, claim=claimed.claim)
     assert store.get(running)["files"] == []
     chunks = store._conn.db[f"{store.cfg.collection}_files.chunks"]
     assert chunks.count_documents({}) == 0 and _gridfs_ids(store) == set()

@@ -84,7 +84,7 @@ def test_killed_worker_session_is_reclaimed_from_its_checkpoint(
     assert session.attempts == 2 and session.resumes and session.checkpoint.timesteps == 123
     path, steps = store.latest_checkpoint(sid, dest_dir=tmp_path / "resume")
     assert steps == 123 and path.read_bytes() == checkpoint.read_bytes()
-    store.complete(sid, "rescuer", {"sharpe": 1.0})
+    store.complete(session.claim, {"sharpe": 1.0})
     doc = store.get(sid)
     assert doc["status"] == Status.SUCCEEDED and doc["attempts"] == 2
     assert [e["worker_id"] for e in doc["errors"]] == ["doomed"]
@@ -93,12 +93,14 @@ def test_killed_worker_session_is_reclaimed_from_its_checkpoint(
 
 
 def test_exhausted_attempts_fail_the_session_with_the_error_stored(open_store):
-    store = open_store("max_attempts=2", "lease_seconds=0.6", "heartbeat_seconds=0.3")
+    store = open_store("max_attempts=2", "lease_seconds=0.9", "heartbeat_seconds=0.3")
     sid = store.submit({})
-    store.claim("w1")
-    store.fail(sid, "w1", "Traceback (most recent call last):\nRuntimeError: NaN loss", retry=True)
+    first = store.claim("w1")
+    store.fail(
+        first.claim, "Traceback (most recent call last):\nRuntimeError: NaN loss", retry=True
+    )
     store.claim("w2")  # ... and this worker dies silently
-    time.sleep(0.8)
+    time.sleep(1.1)
     assert store.claim("w3") is None
     doc = store.get(sid)
     assert doc["status"] == Status.FAILED and doc["attempts"] == 2
@@ -119,14 +121,14 @@ def test_database_restart_while_a_worker_heartbeats(make_config, tmp_path: Path)
     try:
         store = SessionStore(state.uri, "restart", cfg)
         sid = store.submit({})
-        store.claim("w1")
+        claim = store.claim("w1").claim
 
         def heartbeat_loop() -> None:
             step = 0
             while not stop.is_set():
                 try:
                     step += 1
-                    store.heartbeat(sid, "w1", {"timesteps": step})
+                    store.heartbeat(claim, {"timesteps": step})
                     beats.append(time.monotonic())
                 except BaseException as exc:
                     errors.append(exc)
@@ -208,11 +210,11 @@ def test_password_never_printed_nor_stored(auth_server: int, make_config, tmp_pa
     store = SessionStore(uri, "q", cfg)
     assert secret not in store.uri
     sid = store.submit({"store": {"uri": uri}}, overrides=[f"store.uri={uri}"], tags=["t"])
-    store.claim("w1")
+    claim = store.claim("w1").claim
     model = tmp_path / "model.zip"
     model.write_bytes(b"weights")
-    store.attach_file(sid, "model", model, worker_id="w1")
-    store.complete(sid, "w1", {"sharpe": 1.0})
+    store.attach_file(sid, "model", model, claim=claim)
+    store.complete(claim, {"sharpe": 1.0})
     stored = b"".join(
         BSON.encode(doc)
         for name in store._conn.db.list_collection_names()

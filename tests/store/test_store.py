@@ -9,6 +9,7 @@ import pytest
 from pymongo.errors import WriteError
 
 from qraptor.store import (
+    Claim,
     DocumentRejected,
     InvalidTransition,
     LeaseKeeper,
@@ -65,10 +66,10 @@ def test_claim_heartbeat_complete(store: SessionStore):
     assert session.status is Status.RUNNING and session.config == {"algo": "ppo"}
     lease = store.get(sid)["lease_expires_at"]
     time.sleep(0.05)
-    store.heartbeat(sid, "w1", {"timesteps": 500, "total_timesteps": 1000})
+    store.heartbeat(session.claim, {"timesteps": 500, "total_timesteps": 1000})
     doc = store.get(sid)
     assert doc["lease_expires_at"] > lease and doc["progress"]["timesteps"] == 500
-    store.complete(sid, "w1", {"sharpe": np.float64(1.25), "trades": np.int64(7)}, "run-1")
+    store.complete(session.claim, {"sharpe": np.float64(1.25), "trades": np.int64(7)}, "run-1")
     doc = store.get(sid)
     assert doc["status"] == Status.SUCCEEDED and doc["finished_at"] is not None
     assert doc["metrics"] == {"sharpe": 1.25, "trades": 7} and doc["mlflow_run_id"] == "run-1"
@@ -76,16 +77,16 @@ def test_claim_heartbeat_complete(store: SessionStore):
 
 def test_expired_lease_is_reclaimed_and_the_old_worker_loses_it(store: SessionStore):
     sid = store.submit({})
-    store.claim("w1")
+    first = store.claim("w1")
     assert store.claim("w2") is None  # lease still valid
     time.sleep(store.cfg.lease_seconds + 0.2)
     taken = store.claim("w2")
     assert taken.id == sid and taken.attempts == 2
     with pytest.raises(LeaseLost, match="running under worker 'w2'"):
-        store.heartbeat(sid, "w1")
+        store.heartbeat(first.claim)
     with pytest.raises(LeaseLost):
-        store.complete(sid, "w1", {"from": "w1"})  # no duplicate result
-    store.complete(sid, "w2", {"from": "w2"})
+        store.complete(first.claim, {"from": "w1"})  # no duplicate result
+    store.complete(taken.claim, {"from": "w2"})
     doc = store.get(sid)
     assert doc["metrics"] == {"from": "w2"}
     assert doc["errors"][0]["worker_id"] == "w1" and "lost its lease" in doc["errors"][0]["error"]
@@ -93,22 +94,23 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_loses_it(store: SessionSt
 
 def test_a_renewed_lease_is_not_reclaimed(store: SessionStore):
     sid = store.submit({})
-    store.claim("w1")
+    session = store.claim("w1")
+    assert session.id == sid
     for _ in range(4):
         time.sleep(store.cfg.lease_seconds / 3)
-        store.heartbeat(sid, "w1")
+        store.heartbeat(session.claim)
     assert store.claim("w2") is None
 
 
 def test_fail_with_retry_requeues_until_attempts_run_out(open_store):
     store = open_store("max_attempts=2")
     sid = store.submit({})
-    store.claim("w1")
-    store.fail(sid, "w1", "Traceback ...\nValueError: first", retry=True)
+    first = store.claim("w1")
+    store.fail(first.claim, "Traceback ...\nValueError: first", retry=True)
     doc = store.get(sid)
     assert doc["status"] == Status.QUEUED and doc["error"].endswith("first")
-    store.claim("w2")
-    store.fail(sid, "w2", "Traceback ...\nValueError: second", retry=True)
+    second = store.claim("w2")
+    store.fail(second.claim, "Traceback ...\nValueError: second", retry=True)
     doc = store.get(sid)
     assert doc["status"] == Status.FAILED and doc["attempts"] == 2
     assert doc["error"].endswith("second") and [e["attempt"] for e in doc["errors"]] == [1, 2]
@@ -117,8 +119,7 @@ def test_fail_with_retry_requeues_until_attempts_run_out(open_store):
 
 def test_release_hands_back_without_counting_the_attempt(store: SessionStore):
     sid = store.submit({})
-    store.claim("w1")
-    store.release(sid, "w1")
+    store.release(store.claim("w1").claim)
     doc = store.get(sid)
     assert doc["status"] == Status.QUEUED and doc["attempts"] == 0
     assert store.claim("w2").attempts == 1
@@ -126,16 +127,16 @@ def test_release_hands_back_without_counting_the_attempt(store: SessionStore):
 
 def test_cancel_stops_a_running_worker_and_retry_requeues(store: SessionStore):
     sid = store.submit({})
-    store.claim("w1")
+    first = store.claim("w1")
     store.cancel(sid)
     with pytest.raises(LeaseLost, match="now cancelled"):
-        store.heartbeat(sid, "w1")
+        store.heartbeat(first.claim)
     store.cancel(sid)  # idempotent
     store.retry(sid)
     doc = store.get(sid)
     assert doc["status"] == Status.QUEUED and doc["attempts"] == 0
     session = store.claim("w2")
-    store.complete(sid, "w2", {})
+    store.complete(session.claim, {})
     with pytest.raises(InvalidTransition, match="only queued or running"):
         store.cancel(sid)
     with pytest.raises(InvalidTransition, match="cancelled or failed"):
@@ -146,7 +147,7 @@ def test_unknown_session_is_named(store: SessionStore):
     with pytest.raises(SessionNotFound, match="'nope'"):
         store.get("nope")
     with pytest.raises(SessionNotFound):
-        store.heartbeat("nope", "w1")
+        store.heartbeat(Claim("nope", "w1", "token"))
 
 
 def test_validator_guards_the_collection_and_rejections_name_the_field(store: SessionStore):
@@ -154,9 +155,9 @@ def test_validator_guards_the_collection_and_rejections_name_the_field(store: Se
         store._conn.sessions.insert_one({"_id": "x", "status": "runing"})
     assert raw.value.code == 121
     sid = store.submit({})
-    store.claim("w1")
+    session = store.claim("w1")
     with pytest.raises(DocumentRejected) as info:
-        store.heartbeat(sid, "w1", {"timesteps": -5})
+        store.heartbeat(session.claim, {"timesteps": -5})
     message = str(info.value)
     assert f"session '{sid}'" in message and "heartbeat" in message
     assert "progress.timesteps" in message and "minimum 0" in message and "-5" in message
@@ -170,8 +171,8 @@ def test_invalid_submission_is_rejected_readably(store: SessionStore):
 
 def test_lease_keeper_heartbeats_in_the_background_and_reports_loss(store: SessionStore):
     sid = store.submit({})
-    store.claim("w1")
-    with LeaseKeeper(store, sid, "w1", interval_seconds=0.2) as lease:
+    session = store.claim("w1")
+    with LeaseKeeper(store, session.claim, interval_seconds=0.2) as lease:
         lease.report(40, 100)
         time.sleep(store.cfg.lease_seconds + 0.5)  # longer than the lease: kept alive
         assert store.claim("w2") is None

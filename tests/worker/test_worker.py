@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -123,17 +124,41 @@ def test_invalid_config_fails_readably_and_the_worker_serves_the_next(queue):
     assert store.get(good)["status"] == Status.SUCCEEDED
 
 
-def test_crashing_session_is_retried_then_failed_with_its_traceback(queue, tmp_path):
+def test_a_missing_dataset_fails_at_once_naming_it(queue, tmp_path):
     cfg, store, submit = queue
-    sid = submit(f"session.dataset={tmp_path / 'missing'}", max_attempts=2)
-    assert (
-        run_worker(cfg, idle_exit=0, worker_id="w-test", worker_cfg=load_worker_config()) == 2
-    )  # both attempts, here
+    sid = submit(f"session.dataset={tmp_path / 'missing'}", max_attempts=3)
+    worker_cfg = load_worker_config()
+    assert run_worker(cfg, idle_exit=0, worker_id="w-test", worker_cfg=worker_cfg) == 1
+    doc = store.get(sid)
+    assert doc["status"] == Status.FAILED and doc["attempts"] == 1  # no retry can help
+    assert str(tmp_path / "missing") in doc["error"] and "Traceback" not in doc["error"]
+    assert doc["retry_at"] is None
+
+
+def test_a_transient_error_is_retried_after_a_backoff_then_failed(
+    queue, make_config, mongo_server, database_name, monkeypatch
+):
+    _, store, submit = queue
+    cfg = make_config(
+        f"uri={mongo_server.uri}", f"database={database_name}", "requeue_delay_seconds=2"
+    )
+    with socket.socket() as probe:  # a port nobody listens on: the tracking server is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("QRAPTOR_MLFLOW_URI", f"http://127.0.0.1:{port}")
+    sid = submit("tracking.enabled=true", max_attempts=2)
+    worker_cfg = load_worker_config(["poll_seconds=0.2", "poll_max_seconds=0.5"])
+    assert run_worker(cfg, idle_exit=0, worker_id="w-test", worker_cfg=worker_cfg) == 1
+    doc = store.get(sid)
+    assert doc["status"] == Status.QUEUED and "does not answer" in doc["error"]
+    assert (doc["retry_at"] - doc["updated_at"]).total_seconds() == pytest.approx(2, abs=0.01)
+    assert store.claim("w-other") is None  # not before its time
+    began = time.monotonic()
+    assert run_worker(cfg, idle_exit=6, worker_id="w-test", worker_cfg=worker_cfg) >= 1
+    assert time.monotonic() - began >= 1.0  # waited for the backoff
     doc = store.get(sid)
     assert doc["status"] == Status.FAILED and doc["attempts"] == 2
-    assert "Traceback" in doc["error"] and str(tmp_path / "missing") in doc["error"]
-    assert [e["attempt"] for e in doc["errors"]] == [1, 2]
-    assert doc["files"] == [] and doc["metrics"] is None
+    assert "Traceback" in doc["error"] and [e["attempt"] for e in doc["errors"]] == [1, 2]
 
 
 def test_empty_queue_once_returns_at_once_and_idle_exit_waits(queue):

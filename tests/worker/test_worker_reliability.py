@@ -3,89 +3,21 @@ SIGTERM and a database restart lose no session and train none twice."""
 
 from __future__ import annotations
 
-import dataclasses
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 
-import pytest
+from worker_processes import (
+    INTERRUPTIBLE,
+    TINY,
+    in_process_config,
+    model_files,
+    spawn_worker,
+    wait_for,
+)
 
 from qraptor.store import SessionStore, Status, local_server
 from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
-from qraptor.worker.submit import enqueue, request_from_overrides
-
-# The smallest session that still trains, evaluates and stores a model (~0.3 s of work).
-TINY = (
-    "session.total_timesteps=64",
-    "session.n_envs=4",
-    "session.checkpoint_every=1000000",
-    "session.eval.splits=[test]",
-    "session.objective=test.sharpe",
-    "session.eval.random_runs=1",
-    "env.window=8",
-    "env.episode.length=32",
-    "algo.n_steps=16",
-    "algo.batch_size=32",
-    "algo.n_epochs=1",
-)
-# Long enough (a few seconds) to be interrupted after its first checkpoint.
-INTERRUPTIBLE = (*TINY, "session.total_timesteps=16384", "session.checkpoint_every=1024")
-
-
-@pytest.fixture(scope="module")
-def dataset(tiny_dataset: Path) -> Path:
-    return tiny_dataset
-
-
-@pytest.fixture
-def submit(dataset) -> Callable[..., list[str]]:
-    """submit(store, *overrides, seeds=range(1)) -> ids: tiny sessions, composed once."""
-
-    def queue(store: SessionStore, *overrides: str, seeds=range(1)) -> list[str]:
-        base = request_from_overrides([*TINY, f"session.dataset={dataset}", *overrides])
-        requests = [
-            dataclasses.replace(
-                base, config={**base.config, "session": {**base.config["session"], "seed": s}}
-            )
-            for s in seeds
-        ]
-        return enqueue(store, requests)
-
-    return queue
-
-
-def spawn_worker(env, tmp_path: Path, uri: str, database: str, name: str, *args: str):
-    """`qraptor worker` as a process; its log goes to <tmp>/<name>.log."""
-    log = (tmp_path / f"{name}.log").open("w")
-    cmd = [
-        sys.executable, "-m", "qraptor.cli.main", "worker", "--worker-id", name, *args,
-        f"uri={uri}", f"database={database}",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env={**env, "COLUMNS": "200"}, stdout=log, stderr=log)
-    proc.log_path = tmp_path / f"{name}.log"  # type: ignore[attr-defined]
-    return proc
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def in_process_config(make_config, uri: str, store: SessionStore):
-    """The store config of `store`'s database, for a worker in this process."""
-    overrides = [f"lease_seconds={store.cfg.lease_seconds}"]
-    overrides.append(f"heartbeat_seconds={store.cfg.heartbeat_seconds}")
-    return make_config(f"uri={uri}", f"database={store.database}", *overrides)
-
-
-def model_files(store: SessionStore) -> int:
-    return store._conn.files_collection.count_documents({"metadata.kind": "model"})
 
 
 def test_two_worker_processes_train_each_of_50_sessions_exactly_once(

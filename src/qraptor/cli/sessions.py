@@ -27,6 +27,7 @@ from rich.text import Text
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.config import compose
 from qraptor.core.formatting import STATUS_STYLES
+from qraptor.core.log import get_logger
 from qraptor.core.paths import project_root
 from qraptor.evaluation.policy_table import policy_rows, rich_table
 from qraptor.store.config import load_store_config, store_config_from
@@ -34,6 +35,8 @@ from qraptor.store.status import FileKind, Status
 from qraptor.store.store import SessionStore
 from qraptor.train.config import TRAIN_CONFIG
 from qraptor.worker.submit import enqueue, session_request
+
+log = get_logger(__name__)
 
 
 def stdout() -> Console:
@@ -188,9 +191,27 @@ def show(store: SessionStore, prefix: str) -> Group:
 
 
 def cancel(store: SessionStore, prefix: str) -> str:
+    """Cancel the session, and end its MLflow run KILLED now if one is open (a live worker
+    stops at its next heartbeat and leaves the run alone; workers' housekeeping would end
+    it later otherwise)."""
     session_id = store.find_id(prefix)
     store.cancel(session_id)
-    return f"cancelled {session_id}"
+    doc = store.get(session_id)
+    run_id = doc.get("mlflow_run_id")
+    if not (run_id and doc.get("mlflow_run_open")):
+        return f"cancelled {session_id}"
+    try:
+        from qraptor.tracking.session_run import end_abandoned_run
+
+        end_abandoned_run(
+            doc["config"], run_id, "KILLED", session_id=session_id,
+            sweep_id=doc.get("sweep_id"), root=project_root(),
+        )  # fmt: skip
+    except Exception as exc:
+        log.warning("MLflow run %s not ended now (%s): workers will end it", run_id, exc)
+        return f"cancelled {session_id}"
+    store.run_closed(session_id, run_id, status="cancelled")
+    return f"cancelled {session_id} (MLflow run {run_id} ended KILLED)"
 
 
 def retry(store: SessionStore, prefix: str, *, fresh: bool = False) -> str:

@@ -32,12 +32,13 @@ from qraptor.store.errors import (
     StoreUnavailable,
 )
 from qraptor.store.lease import LeaseKeeper
-from qraptor.store.session import FileRef, Session
+from qraptor.store.session import Claim, FileRef, Session
 from qraptor.store.status import FileKind, Status
 from qraptor.store.store import SessionStore
 from qraptor.store.uri import resolve_uri
 
 __all__ = [
+    "Claim",
     "DocumentRejected",
     "FileIntegrityError",
     "FileKind",

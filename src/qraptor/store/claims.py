@@ -8,9 +8,11 @@ what SecantusDB does fast: with 100 queued sessions, an indexed `find` plus `upd
 `find_one_and_update` 6 ms at 0 but 55 ms at 4,000 (tests/store/bench_claims.py
 measures the whole claim).
 
-The owner of a session is ``status == running`` and ``worker_id == <worker>``. A lease
-that expired is reclaimable by anyone (one attempt more) until another worker actually
-claims it; the old worker's next heartbeat then raises LeaseLost.
+The owner of a session is ``status == running`` and ``claim_token == <the claim's token>``:
+the token is new with every claim, so it fences out a worker whose lease was taken over
+even when the new owner has the same worker id (session.Claim). A lease that expired is
+reclaimable by anyone (one attempt more) until another worker actually claims it; every
+later write of the old claim (heartbeat, files, completion) then raises LeaseLost.
 
 Operations may be repeated after a lost connection (retry.py), so each one recognises its
 own earlier success: a claim by its one-off `claim_token`, the others by the owner and
@@ -20,16 +22,17 @@ target status they leave behind.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
 from qraptor.core.log import get_logger
+from qraptor.store.config import StoreConfig
 from qraptor.store.connection import StoreConnection
 from qraptor.store.errors import LeaseLost, SessionNotFound
 from qraptor.store.retry import Attempt
-from qraptor.store.session import Session
+from qraptor.store.session import Claim, Session
 from qraptor.store.status import Status
 
 log = get_logger(__name__)
@@ -44,6 +47,7 @@ _CANDIDATE_FIELDS = {
     "attempts": 1,
     "max_attempts": 1,
     "worker_id": 1,
+    "claim_token": 1,
     "lease_expires_at": 1,
     "heartbeat_at": 1,
     "error": 1,
@@ -98,7 +102,8 @@ def _candidates(conn: StoreConnection, now: datetime) -> list[dict[str, Any]]:
     """The first `claim_batch` due sessions in claim order. No index hints: on SecantusDB
     a hinted index is scanned whole (27 ms at 1,100 sessions), the planner's choice is not."""
     k = conn.cfg.claim_batch
-    queued = conn.sessions.find({"status": Status.QUEUED.value}, _CANDIDATE_FIELDS)
+    due = {"status": Status.QUEUED.value, "retry_at": {"$not": {"$gt": now}}}  # null: at once
+    queued = conn.sessions.find(due, _CANDIDATE_FIELDS)
     expiry = {"status": Status.RUNNING.value, "lease_expires_at": {"$lt": now}}
     expired = conn.sessions.find(expiry, _CANDIDATE_FIELDS)
     merged = [*queued.sort(CLAIM_ORDER).limit(k), *expired.limit(k)]
@@ -121,6 +126,7 @@ def _take(
             "started_at": now,
             "finished_at": None,
             "updated_at": now,
+            "retry_at": None,
         },
         "$inc": {"attempts": 1},
     }
@@ -159,9 +165,7 @@ def _fail_exhausted(conn: StoreConnection, candidate: dict[str, Any], now: datet
         log.error("session %s failed: %s", sid, reason)
 
 
-def heartbeat(
-    conn: StoreConnection, session_id: str, worker_id: str, progress: dict | None
-) -> None:
+def heartbeat(conn: StoreConnection, claim: Claim, progress: dict | None) -> None:
     """Renew the lease (and store `progress`) or raise LeaseLost."""
     now = conn.now()
     fields: dict[str, Any] = {
@@ -171,12 +175,10 @@ def heartbeat(
     }
     if progress is not None:
         fields["progress"] = dict(progress)
-    owned_update(conn, session_id, worker_id, {"$set": fields}, "heartbeat", Status.RUNNING)
+    owned_update(conn, claim, {"$set": fields}, "heartbeat", Status.RUNNING)
 
 
-def complete(
-    conn: StoreConnection, session_id: str, worker_id: str, metrics: dict, mlflow_run_id: str | None
-) -> None:
+def complete(conn: StoreConnection, claim: Claim, metrics: dict, mlflow_run_id: str | None) -> None:
     now = conn.now()
     fields = {
         "status": Status.SUCCEEDED.value,
@@ -188,86 +190,118 @@ def complete(
     }
     if mlflow_run_id is not None:
         fields["mlflow_run_id"] = mlflow_run_id
-    owned_update(conn, session_id, worker_id, {"$set": fields}, "completion", Status.SUCCEEDED)
-    log.info("session %s succeeded (worker %s)", session_id, worker_id)
+    owned_update(conn, claim, {"$set": fields}, "completion", Status.SUCCEEDED)
+    log.info("session %s succeeded (worker %s)", claim.session_id, claim.worker_id)
 
 
-def fail(conn: StoreConnection, session_id: str, worker_id: str, error: str, retry: bool) -> None:
-    """Record `error`; back to queued when `retry` and attempts are left, else failed."""
+def fail(
+    conn: StoreConnection, claim: Claim, error: str, retry: bool, run_closed: bool = False
+) -> None:
+    """Record `error`; back to queued when `retry` and attempts are left (not claimable
+    before a backoff that doubles per attempt), else failed."""
+    sid = claim.session_id
     doc = conn.retry(
-        f"reading session {session_id}",
-        lambda _: conn.sessions.find_one({"_id": session_id}, {"attempts": 1, "max_attempts": 1}),
+        f"reading session {sid}",
+        lambda _: conn.sessions.find_one({"_id": sid}, {"attempts": 1, "max_attempts": 1}),
     )
     if doc is None:
-        raise SessionNotFound(session_id)
+        raise SessionNotFound(sid)
     requeue = retry and doc["attempts"] < doc["max_attempts"]
     target = Status.QUEUED if requeue else Status.FAILED
     now = conn.now()
     text = error[-MAX_ERROR_CHARS:]
-    update = {
-        "$set": {
-            "status": target.value,
-            "lease_expires_at": None,
-            "updated_at": now,
-            "error": text,
-            "finished_at": None if requeue else now,
-        },
-        "$push": {"errors": _error_entry({**doc, "worker_id": worker_id}, text, now)},
+    delay = requeue_delay(conn.cfg, doc["attempts"]) if requeue else 0.0
+    fields: dict[str, Any] = {
+        "status": target.value,
+        "lease_expires_at": None,
+        "updated_at": now,
+        "error": text,
+        "finished_at": None if requeue else now,
+        "retry_at": now + timedelta(seconds=delay) if delay else None,
     }
-    owned_update(
-        conn, session_id, worker_id, update, "failure", target, {"attempts": doc["attempts"]}
-    )
+    if run_closed:
+        fields["mlflow_run_open"] = False
+    update = {
+        "$set": fields,
+        "$push": {"errors": _error_entry({**doc, "worker_id": claim.worker_id}, text, now)},
+    }
+    owned_update(conn, claim, update, "failure", target, {"attempts": doc["attempts"]})
     first_line = error.strip().splitlines()[-1] if error.strip() else "(no message)"
+    then = "failed" if not requeue else "queued again" + (f" in {delay:g} s" if delay else "")
     log.warning(
         "session %s attempt %d/%d failed (%s): %s",
-        session_id,
-        doc["attempts"],
-        doc["max_attempts"],
-        "queued again" if requeue else "failed",
-        first_line,
-    )
+        sid, doc["attempts"], doc["max_attempts"], then, first_line,
+    )  # fmt: skip
 
 
-def release(conn: StoreConnection, session_id: str, worker_id: str) -> None:
+def requeue_delay(cfg: StoreConfig, attempts: int) -> float:
+    """Seconds before a failed attempt's session may be claimed again: the first delay,
+    doubled per attempt made, capped. A fault that clears by itself (the tracking server
+    restarting, a full disk being cleaned) then gets time to clear."""
+    if cfg.requeue_delay_seconds <= 0:
+        return 0.0
+    delay = cfg.requeue_delay_seconds * 2 ** max(0, attempts - 1)
+    return float(min(delay, cfg.requeue_delay_max_seconds))
+
+
+def release(conn: StoreConnection, claim: Claim, run_closed: bool = False) -> None:
     """Hand a session back (graceful stop): queued again, this attempt not counted."""
     now = conn.now()
-    update = {
-        "$set": {"status": Status.QUEUED.value, "lease_expires_at": None, "updated_at": now},
-        "$inc": {"attempts": -1},
+    fields: dict[str, Any] = {
+        "status": Status.QUEUED.value,
+        "lease_expires_at": None,
+        "updated_at": now,
+        "retry_at": None,
     }
-    owned_update(conn, session_id, worker_id, update, "release", Status.QUEUED)
-    log.info("worker %s released session %s", worker_id, session_id)
+    if run_closed:
+        fields["mlflow_run_open"] = False
+    update = {"$set": fields, "$inc": {"attempts": -1}}
+    owned_update(conn, claim, update, "release", Status.QUEUED)
+    log.info("worker %s released session %s", claim.worker_id, claim.session_id)
 
 
 def owned_update(
     conn: StoreConnection,
-    session_id: str,
-    worker_id: str,
+    claim: Claim,
     update: dict[str, Any],
     action: str,
     leaves: Status,
     extra_filter: dict[str, Any] | None = None,
 ) -> None:
-    """Apply `update` if `worker_id` still owns the session, else raise LeaseLost.
+    """Apply `update` if `claim` still holds the session, else raise LeaseLost.
 
     `leaves` is the status the update leaves behind: after a reconnect, finding the
-    session there under this worker means the first try went through.
+    session there under this claim's token means the first try went through.
     """
-    owner = {"_id": session_id, "status": Status.RUNNING.value, "worker_id": worker_id}
+    sid = claim.session_id
+    owner = owner_filter(claim)
     owner.update(extra_filter or {})
 
     def attempt(a: Attempt) -> None:
-        result = conn.write(session_id, action, lambda: conn.sessions.update_one(owner, update))
+        result = conn.write(sid, action, lambda: conn.sessions.update_one(owner, update))
         if result.matched_count:
             return
-        doc = conn.sessions.find_one({"_id": session_id}, {"status": 1, "worker_id": 1})
+        doc = conn.sessions.find_one({"_id": sid}, {"status": 1, "worker_id": 1, "claim_token": 1})
         if doc is None:
-            raise SessionNotFound(session_id)
-        if a.is_retry and doc["status"] == leaves and doc.get("worker_id") == worker_id:
+            raise SessionNotFound(sid)
+        if a.is_retry and doc["status"] == leaves and doc.get("claim_token") == claim.token:
             return
-        raise LeaseLost(session_id, worker_id, doc["status"], doc.get("worker_id"))
+        raise lease_lost(claim, doc)
 
-    conn.retry(f"{action} of session {session_id}", attempt)
+    conn.retry(f"{action} of session {sid}", attempt)
+
+
+def lease_lost(claim: Claim, doc: dict[str, Any]) -> LeaseLost:
+    """The error for `claim`, given the session document as it is now."""
+    reclaimed = doc.get("claim_token") not in (None, claim.token)
+    return LeaseLost(
+        claim.session_id, claim.worker_id, doc["status"], doc.get("worker_id"), reclaimed=reclaimed
+    )
+
+
+def owner_filter(claim: Claim) -> dict[str, Any]:
+    """The filter that matches the session only while `claim` holds it."""
+    return {"_id": claim.session_id, "status": Status.RUNNING.value, "claim_token": claim.token}
 
 
 def plain(value: Any) -> Any:
@@ -289,7 +323,7 @@ def _as_read(candidate: dict[str, Any]) -> dict[str, Any]:
     """The compare-and-set filter: the candidate exactly as it was read."""
     match = {"_id": candidate["_id"], "status": candidate["status"]}
     if candidate["status"] == Status.RUNNING:
-        match["worker_id"] = candidate.get("worker_id")
+        match["claim_token"] = candidate.get("claim_token")
         match["lease_expires_at"] = candidate.get("lease_expires_at")
     return match
 

@@ -69,6 +69,8 @@ class StoreConfig:
     lease_seconds: float
     heartbeat_seconds: float
     max_attempts: int
+    requeue_delay_seconds: float  # after a failed attempt; doubles per attempt
+    requeue_delay_max_seconds: float
     keep_checkpoints: int
     claim_batch: int
     server_selection_timeout_seconds: float
@@ -81,11 +83,18 @@ class StoreConfig:
         check(bool(self.collection) and "$" not in self.collection, "collection", "invalid name")
         check(self.lease_seconds > 0, "lease_seconds", "must be > 0")
         check(
-            0 < self.heartbeat_seconds <= self.lease_seconds / 2,
+            0 < self.heartbeat_seconds <= self.lease_seconds / 3 + 1e-9,  # 1.2 / 3 < 0.4
             "heartbeat_seconds",
-            "must be > 0 and at most lease_seconds / 2, so one missed heartbeat is survivable",
+            f"must be > 0 and at most lease_seconds / 3 (here {self.lease_seconds / 3:g}), so "
+            "a lease survives two missed or slow heartbeats",
         )
         check(self.max_attempts >= 1, "max_attempts", "must be >= 1")
+        check(self.requeue_delay_seconds >= 0, "requeue_delay_seconds", "must be >= 0")
+        check(
+            self.requeue_delay_max_seconds >= self.requeue_delay_seconds,
+            "requeue_delay_max_seconds",
+            "must be >= store.requeue_delay_seconds",
+        )
         check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
         check(self.claim_batch >= 1, "claim_batch", "must be >= 1")
         check(

@@ -67,6 +67,7 @@ class StoreConnection:
         self.retry("indexing session files", lambda _: ensure_file_indexes(self.db, bucket))
         self.bucket = GridFSBucket(self.db, bucket_name=bucket)
         self.files_collection: Collection = self.db[f"{bucket}.files"]
+        self.chunks_collection: Collection = self.db[f"{bucket}.chunks"]
         log.debug("session store open: %s, database %s", self.uri, database)
 
     def _check_reachable(self) -> None:

@@ -36,18 +36,32 @@ class SessionNotFound(StoreError):
 
 
 class LeaseLost(StoreError, SessionTakenAway):
-    """The session is no longer running under this worker: stop working on it.
+    """The session is no longer running under this claim: stop working on it.
 
-    Raised by heartbeat, checkpoint, complete, fail and release when the lease expired and
-    another worker reclaimed the session, or when the session was cancelled meanwhile.
+    Raised by every write of an attempt (heartbeat, checkpoint, files, completion, failure,
+    release) when the lease expired and the session was claimed again, by another worker or
+    by a process sharing this worker's id, or when it was cancelled meanwhile.
     """
 
-    def __init__(self, session_id: str, worker_id: str, status: str, owner: str | None) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        worker_id: str,
+        status: str,
+        owner: str | None,
+        *,
+        reclaimed: bool = False,
+    ) -> None:
         self.session_id = session_id
         self.worker_id = worker_id
         self.status = status
         self.owner = owner
-        now = f"{status}" + (f" under worker '{owner}'" if owner and owner != worker_id else "")
+        if owner and owner != worker_id:
+            now = f"{status} under worker '{owner}'"
+        elif status == "running" and (reclaimed or owner == worker_id):
+            now = "running under a newer claim by a process with the same worker id"
+        else:
+            now = status
         super().__init__(
             f"session '{session_id}': worker '{worker_id}' lost its lease "
             f"(the session is now {now})"

@@ -1,57 +1,92 @@
-"""Keeping a lease alive while training runs: heartbeats from a background thread.
+"""Keeping a lease alive from the claim to the last write: heartbeats from a thread.
 
-SB3's `learn()` holds the main thread for minutes; a callback could heartbeat, but a
-slow rollout or a long evaluation would then let the lease expire. `LeaseKeeper`
-heartbeats every `heartbeat_seconds` on its own thread with the latest progress the
-training loop reported, and records a LeaseLost (or StoreUnavailable) for the loop to act
-on: `check()` raises it, `lost` is an Event a callback can poll cheaply.
+The lease must cover the whole attempt, not just training: downloading a checkpoint,
+recording provenance, opening the MLflow run, evaluation, uploads and the Keras export can
+take tens of seconds under load, and a lease that lapses meanwhile lets a second worker
+train the same session. `LeaseKeeper` starts at the claim and heartbeats every
+`heartbeat_seconds` on its own thread with the latest progress the attempt reported.
+
+A lost lease (or a database gone longer than the retry budget) is recorded for the attempt
+to act on: `check()` raises it, `lost` is an Event a training callback polls cheaply, and
+`confirm()` is the guard before a write the store cannot fence (MLflow): it passes only
+while the lease is known to be held, renewing it first when the last confirmed renewal is
+older than half a lease (a process stopped with SIGSTOP and continued past its lease then
+finds out before it writes, not after).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from qraptor.core.log import get_logger
 from qraptor.store.errors import StoreError
+from qraptor.store.session import Claim
 from qraptor.store.store import SessionStore
 
 log = get_logger(__name__)
 
 
 class LeaseKeeper:
-    """``with LeaseKeeper(store, session_id, worker_id) as lease: ... lease.report(n, total)``"""
+    """``with LeaseKeeper(store, session.claim) as lease: ... lease.report(n, total)``"""
 
     def __init__(
         self,
         store: SessionStore,
-        session_id: str,
-        worker_id: str,
+        claim: Claim,
         interval_seconds: float | None = None,
+        claimed_at: float | None = None,
     ) -> None:
         self._store = store
-        self.session_id = session_id
-        self.worker_id = worker_id
+        self.claim = claim
+        self.session_id = claim.session_id
         self.interval = interval_seconds or store.cfg.heartbeat_seconds
+        self.lease_seconds = store.cfg.lease_seconds
         self.lost = threading.Event()  # set once the lease is gone (or the store is)
         self.error: StoreError | None = None
         self._progress: dict[str, Any] | None = None
-        self._lock = threading.Lock()
+        self._progress_lock = threading.Lock()
+        self._beat_lock = threading.Lock()  # one heartbeat at a time: the thread's or confirm()'s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{session_id}", daemon=True)
+        # monotonic time at which the last renewal that succeeded was sent (the claim's
+        # time at first): the lease is ours for lease_seconds after it
+        self._renewed_at = time.monotonic() if claimed_at is None else claimed_at
+        self._finished = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-{claim.session_id}", daemon=True
+        )
 
     def report(self, timesteps: int, total_timesteps: int | None = None, **extra: Any) -> None:
         """Progress for the next heartbeat (cheap: no database call here)."""
         progress = {"timesteps": int(timesteps), **extra}
         if total_timesteps is not None:
             progress["total_timesteps"] = int(total_timesteps)
-        with self._lock:
+        with self._progress_lock:
             self._progress = progress
 
     def check(self) -> None:
         """Raise the LeaseLost / StoreError the heartbeat thread met, if any."""
         if self.error is not None:
             raise self.error
+
+    def confirm(self) -> None:
+        """Return only while this claim surely holds the session; else raise LeaseLost (or
+        the StoreError that makes it unknowable). Cheap while the last renewal is younger
+        than half a lease; otherwise one heartbeat round trip."""
+        if self._finished:
+            return  # completed under this claim: nobody else can hold the session
+        self.check()
+        if time.monotonic() - self._renewed_at < self.lease_seconds / 2:
+            return
+        self._beat()
+        self.check()
+
+    def finished(self) -> None:
+        """The session was completed under this claim: stop heartbeating; `confirm` passes
+        from now on (what is left, closing the MLflow run, belongs to this attempt)."""
+        self._finished = True
+        self._stop.set()
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -63,12 +98,23 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            with self._lock:
+            if not self._beat():
+                return
+
+    def _beat(self) -> bool:
+        """One renewal; False (and `lost` set) when the lease is gone."""
+        with self._beat_lock:
+            if self.error is not None:
+                return False
+            with self._progress_lock:
                 progress = self._progress
+            sent = time.monotonic()
             try:
-                self._store.heartbeat(self.session_id, self.worker_id, progress)
+                self._store.heartbeat(self.claim, progress)
             except StoreError as exc:  # LeaseLost, StoreUnavailable, a rejected progress
                 log.error("session %s: %s", self.session_id, exc)
                 self.error = exc
                 self.lost.set()
-                return
+                return False
+            self._renewed_at = sent
+            return True

@@ -85,6 +85,8 @@ SESSION_SCHEMA: dict[str, Any] = {
         "data_version": _NULLABLE_OBJECT,  # DVC hashes of the inputs
         "git_commit": _NULLABLE_TEXT,
         "mlflow_run_id": _NULLABLE_TEXT,
+        "mlflow_run_open": {"bsonType": ["bool", "null"]},  # created, not yet ended
+        "retry_at": _NULLABLE_DATE,  # a requeued session is not claimed before this
         "metrics": _NULLABLE_OBJECT,
         "error": _NULLABLE_TEXT,  # the latest error or traceback
         "errors": {  # one entry per failed or expired attempt, newest last
@@ -112,6 +114,7 @@ SESSION_INDEXES: dict[str, list[tuple[str, int]]] = {
     "sweep": [("sweep_id", ASCENDING), ("created_at", DESCENDING)],
     "tags": [("tags", ASCENDING), ("created_at", DESCENDING)],
     "created": [("created_at", DESCENDING)],
+    "open_runs": [("mlflow_run_open", ASCENDING), ("status", ASCENDING)],
 }
 
 

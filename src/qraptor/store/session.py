@@ -54,6 +54,23 @@ class FileRef:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One claim of one session: the fence every write of the attempt carries.
+
+    The store checks the token, not the worker id: two live processes that happen to share
+    a worker id (an explicit ``--worker-id``, containers with one hostname and pid) hold
+    different tokens, so the one whose claim was superseded cannot write anything.
+    """
+
+    session_id: str
+    worker_id: str
+    token: str
+
+    def __str__(self) -> str:
+        return f"session '{self.session_id}' (worker '{self.worker_id}', claim {self.token})"
+
+
+@dataclass(frozen=True)
 class Session:
     """A session as a worker receives it from `SessionStore.claim`.
 
@@ -79,6 +96,15 @@ class Session:
     data_version: dict[str, Any] | None = None
     progress: dict[str, Any] = field(default_factory=dict)
     checkpoint: FileRef | None = None
+    claim_token: str | None = None  # this claim's fence (see Claim)
+    mlflow_run_id: str | None = None  # the session's MLflow run, once an attempt made it
+
+    @property
+    def claim(self) -> Claim:
+        """The fence to pass to every write of this attempt (heartbeat, files, completion)."""
+        if self.worker_id is None or self.claim_token is None:
+            raise ValueError(f"session '{self.id}' was not claimed: it has no claim token")
+        return Claim(self.id, self.worker_id, self.claim_token)
 
     @property
     def resumes(self) -> bool:
@@ -107,4 +133,6 @@ class Session:
             data_version=doc.get("data_version"),
             progress=dict(doc.get("progress") or {}),
             checkpoint=FileRef.from_document(checkpoints[-1]) if checkpoints else None,
+            claim_token=doc.get("claim_token"),
+            mlflow_run_id=doc.get("mlflow_run_id"),
         )

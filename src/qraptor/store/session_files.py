@@ -22,21 +22,20 @@ from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
 
 from qraptor.core.log import get_logger
-from qraptor.store import files
+from qraptor.store import claims, files
 from qraptor.store.connection import StoreConnection
-from qraptor.store.errors import LeaseLost, SessionNotFound, StoreError
+from qraptor.store.errors import SessionNotFound, StoreError
 from qraptor.store.retry import Attempt
-from qraptor.store.session import FileRef
+from qraptor.store.session import Claim, FileRef
 from qraptor.store.status import FileKind, Status
 
 log = get_logger(__name__)
 UPLOAD_THREADS = 4  # concurrent GridFS uploads of one bundle of result files
 
 
-def checkpoint(
-    conn: StoreConnection, session_id: str, worker_id: str, path: Path, timesteps: int
-) -> FileRef:
+def checkpoint(conn: StoreConnection, claim: Claim, path: Path, timesteps: int) -> FileRef:
     """Upload a checkpoint, link it (renewing the lease), keep the latest K."""
+    session_id = claim.session_id
     name = f"checkpoint-{timesteps:012d}{Path(path).suffix}"
     ref = _upload(conn, session_id, FileKind.CHECKPOINT, path, name, timesteps)
     now, keep = conn.now(), conn.cfg.keep_checkpoints
@@ -44,7 +43,7 @@ def checkpoint(
         "$push": {"checkpoints": {"$each": [ref.to_document()], "$slice": -keep}},
         "$set": {"lease_expires_at": conn.lease_until(now), "heartbeat_at": now, "updated_at": now},
     }
-    owner = {"_id": session_id, "status": Status.RUNNING.value, "worker_id": worker_id}
+    owner = claims.owner_filter(claim)
 
     def link(a: Attempt) -> list[dict[str, Any]]:
         before = conn.write(
@@ -58,13 +57,13 @@ def checkpoint(
             linked = [*before.get("checkpoints", []), ref.to_document()]
             return linked[: -conn.cfg.keep_checkpoints]
         doc = conn.sessions.find_one(
-            {"_id": session_id}, {"status": 1, "worker_id": 1, "checkpoints": 1}
+            {"_id": session_id}, {"status": 1, "worker_id": 1, "claim_token": 1, "checkpoints": 1}
         )
         if doc is None:
             raise SessionNotFound(session_id)
         if a.is_retry and any(c["file_id"] == ref.file_id for c in doc.get("checkpoints", [])):
             return []  # linked before the disconnect; what it replaced is left to the sweep
-        raise LeaseLost(session_id, worker_id, doc["status"], doc.get("worker_id"))
+        raise claims.lease_lost(claim, doc)
 
     try:
         dropped = conn.retry(f"checkpoint of session {session_id}", link)
@@ -96,21 +95,21 @@ def attach(
     kind: FileKind,
     path: Path,
     name: str,
-    worker_id: str | None,
+    claim: Claim | None,
 ) -> FileRef:
     """Upload a file and link it; a file of the same kind and name is replaced.
 
-    With `worker_id`, the link is made only while that worker owns the session, so a
-    worker that lost its lease cannot overwrite the results of the one that took over.
+    With `claim`, the link is made only while that claim holds the session, so a worker
+    that lost its lease cannot overwrite the results of the one that took over.
     """
-    return attach_many(conn, session_id, [(kind, path, name)], worker_id)[0]
+    return attach_many(conn, session_id, [(kind, path, name)], claim)[0]
 
 
 def attach_many(
     conn: StoreConnection,
     session_id: str,
     items: list[tuple[FileKind, Path, str]],
-    worker_id: str | None,
+    claim: Claim | None,
 ) -> list[FileRef]:
     """Upload files, then link them all in one compare-and-set update of the session's
     `files` (files of the same kind and name are replaced). A worker's results appear
@@ -121,22 +120,23 @@ def attach_many(
     if len(set(names)) != len(names):
         raise StoreError(f"session '{session_id}': the same file twice in one attach: {names}")
     refs = _upload_all(conn, session_id, items)
-    owner = {"status": Status.RUNNING.value, "worker_id": worker_id} if worker_id else {}
+    owner = claims.owner_filter(claim) if claim else {"_id": session_id}
     new_ids = {ref.file_id for ref in refs}
     label = ", ".join(name for _, _, name in items)
 
     def link(a: Attempt) -> list[dict[str, Any]]:
         for _ in range(5):  # a concurrent change of `files` between read and write: read again
-            doc = _document(conn, session_id, {"files": 1, "status": 1, "worker_id": 1})
+            fields = {"files": 1, "status": 1, "worker_id": 1, "claim_token": 1}
+            doc = _document(conn, session_id, fields)
             linked = doc.get("files", [])
             if new_ids & {f["file_id"] for f in linked}:
                 return []  # linked before a disconnect; what it replaced is left to the sweep
-            if worker_id and (doc["status"] != Status.RUNNING or doc.get("worker_id") != worker_id):
-                raise LeaseLost(session_id, worker_id, doc["status"], doc.get("worker_id"))
+            if claim and (doc["status"] != Status.RUNNING or doc.get("claim_token") != claim.token):
+                raise claims.lease_lost(claim, doc)
             replaced = [f for f in linked if (f["kind"], f["name"]) in set(names)]
             kept = [f for f in linked if (f["kind"], f["name"]) not in set(names)]
             files_now = [*kept, *(ref.to_document() for ref in refs)]
-            match = {"_id": session_id, **owner, "files": linked}
+            match = {**owner, "files": linked}
             if not linked:  # a missing field and an empty list both mean "no files yet"
                 match["files"] = {"$in": [None, []]}
             update = {"$set": {"files": files_now, "updated_at": conn.now()}}
@@ -202,8 +202,11 @@ def unlink_checkpoints(conn: StoreConnection, session_id: str) -> int:
 
 
 def collect_orphans(conn: StoreConnection, min_age_seconds: float) -> int:
-    """Delete GridFS files no session links (left by crashes between upload and link) that
-    are older than `min_age_seconds` (younger ones may be an upload about to be linked)."""
+    """Delete what a crash between upload and link leaves behind, once older than
+    `min_age_seconds` (a younger one may be an upload about to be linked): GridFS files no
+    session links, and stray chunks whose file document was never written (a process
+    killed mid-upload: GridFS writes the chunks first, the file document last). The number
+    of files (and stray uploads) deleted."""
     linked: set[ObjectId] = set()
     for doc in conn.sessions.find({}, {"files.file_id": 1, "checkpoints.file_id": 1}):
         linked.update(f["file_id"] for f in doc.get("files", []) + doc.get("checkpoints", []))
@@ -212,9 +215,21 @@ def collect_orphans(conn: StoreConnection, min_age_seconds: float) -> int:
     orphans = [d["_id"] for d in stale if d["_id"] not in linked]
     for file_id in orphans:
         _delete(conn, file_id)
-    if orphans:
-        log.info("deleted %d unlinked session files", len(orphans))
-    return len(orphans)
+    known = {d["_id"] for d in conn.files_collection.find({}, {"_id": 1})}
+    # A file id is an ObjectId made when the upload began: its time dates the chunks.
+    stray = [
+        fid
+        for fid in conn.chunks_collection.distinct("files_id")
+        if fid not in known and isinstance(fid, ObjectId) and fid.generation_time < cutoff
+    ]
+    for file_id in stray:
+        with contextlib.suppress(PyMongoError):
+            conn.chunks_collection.delete_many({"files_id": file_id})
+    if orphans or stray:
+        log.info(
+            "deleted %d unlinked session files and %d unfinished uploads", len(orphans), len(stray)
+        )
+    return len(orphans) + len(stray)
 
 
 def _upload(

@@ -27,7 +27,7 @@ from qraptor.store.config import StoreConfig
 from qraptor.store.connection import StoreConnection
 from qraptor.store.errors import InvalidTransition, SessionNotFound, StoreError
 from qraptor.store.retry import Attempt
-from qraptor.store.session import FileRef, Session
+from qraptor.store.session import Claim, FileRef, Session
 from qraptor.store.status import (
     CANCELLABLE,
     RETRYABLE,
@@ -119,6 +119,8 @@ class SessionStore:
             "data_version": data_version,
             "git_commit": git_commit,
             "mlflow_run_id": None,
+            "mlflow_run_open": False,
+            "retry_at": None,
             "metrics": None,
             "error": None,
             "errors": [],
@@ -212,42 +214,74 @@ class SessionStore:
         """Atomically take the next due session (priority, then age); None if none."""
         return claims.claim(self._conn, worker_id)
 
-    def heartbeat(self, session_id: str, worker_id: str, progress: dict | None = None) -> None:
+    def heartbeat(self, claim: Claim, progress: dict | None = None) -> None:
         """Renew the lease and store `progress` ({"timesteps": n, "total_timesteps": N, ...});
-        LeaseLost if the session is no longer running under `worker_id`."""
-        claims.heartbeat(self._conn, session_id, worker_id, progress)
+        LeaseLost if the session is no longer running under `claim`."""
+        claims.heartbeat(self._conn, claim, progress)
 
     def record_provenance(
-        self, session_id: str, worker_id: str, git_commit: str | None, data_version: dict | None
+        self, claim: Claim, git_commit: str | None, data_version: dict | None
     ) -> None:
         """The code and data version the owning worker trains with (raises LeaseLost)."""
-        update = {
-            "$set": {
-                "git_commit": git_commit,
-                "data_version": data_version,
-                "updated_at": self._conn.now(),
-            }
-        }
-        claims.owned_update(self._conn, session_id, worker_id, update, "provenance", Status.RUNNING)
+        fields = {"git_commit": git_commit, "data_version": data_version}
+        self._set_owned(claim, "provenance", fields)
 
-    def complete(
-        self, session_id: str, worker_id: str, metrics: dict, mlflow_run_id: str | None = None
-    ) -> None:
-        claims.complete(self._conn, session_id, worker_id, metrics, mlflow_run_id)
+    def record_run(self, claim: Claim, mlflow_run_id: str) -> None:
+        """The MLflow run this claim opened for the session, stored as soon as it exists:
+        whoever ends the session (its worker, housekeeping after a death) can end the run."""
+        fields = {"mlflow_run_id": mlflow_run_id, "mlflow_run_open": True}
+        self._set_owned(claim, "MLflow run link", fields)
 
-    def fail(self, session_id: str, worker_id: str, error: str, *, retry: bool) -> None:
-        """Store `error` (a traceback); queued again if `retry` and attempts are left."""
-        claims.fail(self._conn, session_id, worker_id, error, retry)
+    def _set_owned(self, claim: Claim, action: str, fields: dict[str, Any]) -> None:
+        update = {"$set": {**fields, "updated_at": self._conn.now()}}
+        claims.owned_update(self._conn, claim, update, action, Status.RUNNING)
 
-    def release(self, session_id: str, worker_id: str) -> None:
+    def complete(self, claim: Claim, metrics: dict, mlflow_run_id: str | None = None) -> None:
+        claims.complete(self._conn, claim, metrics, mlflow_run_id)
+
+    def fail(self, claim: Claim, error: str, *, retry: bool, run_closed: bool = False) -> None:
+        """Store `error` (a traceback); queued again (after store.requeue_delay_seconds,
+        doubling) if `retry` and attempts are left. `run_closed`: the attempt ended its
+        MLflow run itself."""
+        claims.fail(self._conn, claim, error, retry, run_closed)
+
+    def release(self, claim: Claim, *, run_closed: bool = False) -> None:
         """Graceful stop: queued again, checkpoints kept, this attempt not counted."""
-        claims.release(self._conn, session_id, worker_id)
+        claims.release(self._conn, claim, run_closed)
+
+    def open_runs(self, succeeded_before: datetime) -> builtins.list[dict[str, Any]]:
+        """Finished sessions whose MLflow run nobody ended (their worker died, or they were
+        cancelled): failed and cancelled ones, and succeeded ones finished before
+        `succeeded_before` (a younger one's worker may still be closing its run)."""
+        ended = [Status.FAILED.value, Status.CANCELLED.value]
+        query = {
+            "mlflow_run_open": True,
+            "$or": [
+                {"status": {"$in": ended}},
+                {"status": Status.SUCCEEDED.value, "finished_at": {"$lt": succeeded_before}},
+            ],
+        }
+        fields = {"status": 1, "mlflow_run_id": 1, "config": 1, "experiment": 1, "sweep_id": 1}
+        return self._read("finding open MLflow runs", lambda: list(self._c.find(query, fields)))
+
+    def run_closed(self, session_id: str, mlflow_run_id: str, status: str | None = None) -> bool:
+        """Mark the session's MLflow run ended (if it is still that run, and the session
+        still in `status` when given); False if the session moved on meanwhile."""
+        match: dict[str, Any] = {"_id": session_id, "mlflow_run_id": mlflow_run_id}
+        if status is not None:
+            match["status"] = status
+        update = {"$set": {"mlflow_run_open": False}}
+        result = self._read(
+            f"marking the MLflow run of session {session_id} ended",
+            lambda: self._c.update_one(match, update),
+        )
+        return bool(result.matched_count)
 
     # -- files -------------------------------------------------------------------------
 
-    def checkpoint(self, session_id: str, worker_id: str, path: Path, timesteps: int) -> None:
+    def checkpoint(self, claim: Claim, path: Path, timesteps: int) -> None:
         """Upload a checkpoint and link it (renews the lease); the latest K are kept."""
-        session_files.checkpoint(self._conn, session_id, worker_id, Path(path), int(timesteps))
+        session_files.checkpoint(self._conn, claim, Path(path), int(timesteps))
 
     def latest_checkpoint(
         self, session_id: str, dest_dir: Path | None = None
@@ -263,13 +297,13 @@ class SessionStore:
         path: Path,
         name: str | None = None,
         *,
-        worker_id: str | None = None,
+        claim: Claim | None = None,
     ) -> FileRef:
         """Upload `path` and link it as `kind` (replacing a file of that kind and name).
-        With `worker_id`, only while that worker owns the session (else LeaseLost)."""
+        With `claim`, only while that claim holds the session (else LeaseLost)."""
         path = Path(path)
         return session_files.attach(
-            self._conn, session_id, parse_kind(kind), path, name or path.name, worker_id
+            self._conn, session_id, parse_kind(kind), path, name or path.name, claim
         )
 
     def attach_files(
@@ -277,13 +311,13 @@ class SessionStore:
         session_id: str,
         files: Sequence[tuple[str | FileKind, Path, str]],
         *,
-        worker_id: str | None = None,
+        claim: Claim | None = None,
     ) -> builtins.list[FileRef]:
         """Upload (kind, path, name) files and link them all in one update: results appear
         together, and a session's handful of CSVs costs one linking round trip, not one each.
-        With `worker_id`, only while that worker owns the session (else LeaseLost)."""
+        With `claim`, only while that claim holds the session (else LeaseLost)."""
         items = [(parse_kind(kind), Path(path), name) for kind, path, name in files]
-        return session_files.attach_many(self._conn, session_id, items, worker_id)
+        return session_files.attach_many(self._conn, session_id, items, claim)
 
     def download_file(self, session_id: str, kind: str | FileKind | FileRef, dest: Path) -> Path:
         """Download the latest file of `kind` (or exactly `kind` if a FileRef) to `dest`
@@ -331,6 +365,7 @@ class SessionStore:
                 "attempts": 0,
                 "lease_expires_at": None,
                 "finished_at": None,
+                "retry_at": None,
                 "error": None,
             },
         )
@@ -361,6 +396,10 @@ class SessionStore:
 
         self._conn.retry(f"{action} of session {session_id}", attempt)
         log.info("session %s %s", session_id, action)
+
+    def now(self) -> datetime:
+        """The database server's time: what leases, retry times and ages are measured in."""
+        return self._conn.now()
 
     # -- internals -----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,8 +52,10 @@ class CurveLogger:
         tensorboard_dir: Path | None,
         every_timesteps: int,
         flush_seconds: float,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.client = client if run_id is not None else None
+        self.guard = guard  # raises when this process may no longer write to the run
         self.run_id = run_id
         self.every = every_timesteps
         self.flush_seconds = flush_seconds
@@ -93,6 +96,8 @@ class CurveLogger:
         if self.client is None or not self.pending:
             return
         assert self.run_id is not None  # __init__ keeps a client only with a run id
+        if self.guard is not None:
+            self.guard()  # a lost lease: the run is someone else's now (raises, not logged)
         pending, self.pending = self.pending, []
         for batch in batches(pending, METRICS_PER_BATCH):
             try:
@@ -105,10 +110,12 @@ class CurveLogger:
         """Send what is buffered, the last dump included; close the TensorBoard file."""
         if self._held is not None:
             self._queue(*self._held)
-        self.flush()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        try:
+            self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     def _due(self, timesteps: int) -> bool:
         return self._last_step is None or timesteps - self._last_step >= self.every

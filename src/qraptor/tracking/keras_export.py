@@ -25,7 +25,7 @@ TensorFlow costs 6-7 s to import: it is imported only inside these functions, ne
 `qraptor.tracking` or `qraptor.train` is imported.
 
 Storing the file with a session is the store's job, after this export:
-``store.attach_file(session_id, FileKind.KERAS_H5, path, worker_id=worker_id)``.
+``store.attach_file(session_id, FileKind.KERAS_H5, path, claim=claim)``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Log a trained policy as an MLflow pyfunc model and register it.
+"""Log a trained policy as an MLflow pyfunc model, and register it once per session.
 
 The model is policy_model.py (logged as code) plus the SB3 zip, with a tensor signature
 (observations [-1, window, features + state] float32 -> actions) inferred from real
@@ -35,11 +35,10 @@ def log_policy_model(
     observations: np.ndarray,
     *,
     deterministic: bool,
-    registered_name: str | None,
-    version_tags: Mapping[str, str] | None = None,
 ) -> ModelInfo:
-    """Log `model` (an SB3 model, saved as `model_zip`) to the active MLflow run; register
-    it as a new version of `registered_name` unless that is None."""
+    """Log `model` (an SB3 model, saved as `model_zip`) to the active MLflow run.
+    Registering it is a separate step (`register_policy`), taken once the run is known to
+    be the session's one finished training."""
     actions, _ = model.predict(observations, deterministic=deterministic)
     signature = infer_signature(observations, np.asarray(actions))
     info = mlflow.pyfunc.log_model(
@@ -50,22 +49,30 @@ def log_policy_model(
         signature=signature,
         input_example=observations,
         pip_requirements=pinned_requirements(),
-        registered_model_name=registered_name,
     )
-    if registered_name and info.registered_model_version is not None and version_tags:
-        client = mlflow.MlflowClient()
-        for key, value in version_tags.items():
-            client.set_model_version_tag(
-                registered_name, str(info.registered_model_version), key, value
-            )
-    log.info(
-        "policy logged as %s%s",
-        info.model_uri,
-        f" (registered {registered_name} v{info.registered_model_version})"
-        if registered_name
-        else "",
-    )
+    log.info("policy logged as %s", info.model_uri)
     return info
+
+
+def register_policy(
+    model_uri: str, name: str, run_id: str, version_tags: Mapping[str, str] | None = None
+) -> str:
+    """Register `model_uri` as a version of `name`, unless run `run_id` has a version of
+    `name` already (an earlier attempt registered, then died): once per run, and so once
+    per session. The version number."""
+    client = mlflow.MlflowClient()
+    existing = client.search_model_versions(f"name = '{_quoted(name)}' and run_id = '{run_id}'")
+    if existing:
+        version = str(min(int(v.version) for v in existing))
+        log.info("policy already registered as %s v%s", name, version)
+        return version
+    registered = mlflow.register_model(model_uri, name, tags=dict(version_tags or {}))
+    log.info("policy registered as %s v%s", name, registered.version)
+    return str(registered.version)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def pinned_requirements() -> list[str]:

@@ -15,6 +15,7 @@ parent up front (`ensure_sweep_run`), which avoids the contest altogether.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -180,9 +181,16 @@ def session_run(
     parent_run_id: str | None,
     run_name: str,
     tags: Mapping[str, str],
+    known_run_id: str | None = None,
 ) -> tuple[str, bool]:
-    """(run id, resumed): the run of `session_id` if it has one already, else a new run
-    (nested under `parent_run_id` when given)."""
+    """(run id, resumed): the run of `session_id` if it has one already (`known_run_id`, the
+    one the store recorded, when it still exists), else a new run (nested under
+    `parent_run_id` when given)."""
+    if known_run_id is not None:
+        with contextlib.suppress(Exception):  # deleted, or another store: search instead
+            run = client.get_run(known_run_id)
+            if run.info.lifecycle_stage != "deleted":
+                return known_run_id, True
     if session_id is not None:
         found = find_run(client, experiment, {SESSION_TAG: session_id})
         if found is not None:

@@ -10,10 +10,15 @@ run, found again by ``qraptor.session_id`` when a resumed session already has on
 (the flattened, scrubbed config) and tags (git commit, data version, session and sweep
 ids, worker host...) are logged before training, so a running session is visible. During
 training the curves go through `train_hooks`. `log_result` adds the evaluation metrics,
-files, plots, the Keras HDF5 export and the pyfunc model (registered). On exit the run
-ends FINISHED, KILLED (stopped early, resumable; Ctrl-C; a lost lease) or FAILED (any other
-exception, which propagates, recorded in the tag ``qraptor.error``), and the sweep's parent
-is marked finished as of its latest session.
+files, plots, the Keras HDF5 export and the pyfunc model. On exit the run ends FINISHED
+(the model registered then, once per run), KILLED (stopped early, resumable; Ctrl-C) or
+FAILED (any other exception, which propagates, recorded in the tag ``qraptor.error``), and
+the sweep's parent is marked finished as of its latest session.
+
+A worker passes `guard`, its lease check: it runs before every write to the run (params,
+curves, metrics, files, model, registration, the end), and when it raises, the run is left
+untouched: the session belongs to another claim now, which reopens the same run, or it
+was cancelled and is ended by whoever notices (worker/housekeeping.py).
 
 A tracking server that does not answer fails on entry with a TrackingError, before any
 training. With `tracking.enabled: false` the tracker does nothing but the TensorBoard
@@ -25,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +67,9 @@ if TYPE_CHECKING:
     from qraptor.train.result import TrainResult
 
 log = get_logger(__name__)
-# Exceptions that end an attempt, not the session: the run ends KILLED, and the attempt
-# that resumes the session reopens it (a lost lease: another worker has the session now).
-INTERRUPTED = (KeyboardInterrupt, SessionTakenAway)
+# An interrupted attempt (Ctrl-C) ends the run KILLED: the attempt that resumes the session
+# reopens it. A session taken away (a lost lease) leaves the run alone: not ours to end.
+INTERRUPTED = (KeyboardInterrupt,)
 
 
 @dataclass
@@ -86,7 +91,15 @@ class SessionTracker:
     files: dict[str, Path] = field(default_factory=dict)  # local files made here: keras_h5
     model_info: ModelInfo | None = None  # the logged pyfunc model (and its registration)
     root: Path | None = None  # the project: relative datasets, the default sqlite store
+    guard: Callable[[], None] | None = None  # raises when the run may no longer be written
+    registered_version: str | None = None  # set once the FINISHED run's model is registered
+    ended: bool = False  # this process ended the run (False: left alone, or not ended yet)
     _curves: CurveLogger | None = None
+
+    def check_guard(self) -> None:
+        """Raise (SessionTakenAway) if this process may no longer write to the run."""
+        if self.guard is not None:
+            self.guard()
 
     @property
     def enabled(self) -> bool:
@@ -107,6 +120,7 @@ class SessionTracker:
             tensorboard,
             self.cfg.curves.every_timesteps,
             self.cfg.curves.flush_seconds,
+            self.guard,
         )
         if self._curves.client is None and tensorboard is None:
             return hooks
@@ -127,6 +141,7 @@ class SessionTracker:
         if not self.enabled:
             return
         assert self.client is not None and self.run_id is not None
+        self.check_guard()
         if result.stopped_early:
             self.status = "KILLED"
             self.client.set_tag(self.run_id, "qraptor.stopped_at_timesteps", str(result.timesteps))
@@ -143,8 +158,10 @@ class SessionTracker:
         if self.cfg.artifacts.keras_h5 or self.cfg.model.log:
             model = _load_policy(self.config["algo"]["name"], result.model_path)
             if self.cfg.artifacts.keras_h5:
+                self.check_guard()
                 self._log_keras(model, out_dir)
             if self.cfg.model.log:
+                self.check_guard()
                 self._log_pyfunc(model, result.model_path)
 
     def _log_metrics(self, result: TrainResult, out_dir: Path) -> None:
@@ -165,6 +182,7 @@ class SessionTracker:
         stamp = int(time.time() * 1000)
         entries = [Metric(k, float(v), stamp, result.timesteps) for k, v in metrics.items()]
         for batch in batches(entries, METRICS_PER_BATCH):
+            self.check_guard()
             self.client.log_batch(self.run_id, metrics=batch)
 
     def _log_keras(self, model: Any, out_dir: Path) -> None:
@@ -185,24 +203,37 @@ class SessionTracker:
         self.files["keras_h5"] = path
 
     def _log_pyfunc(self, model: Any, model_zip: Path) -> None:
-        from qraptor.tracking import runs
+        """Log the pyfunc model into the run; it is registered when the run ends FINISHED
+        (`register_model`), so an attempt that fails or loses its lease registers nothing."""
         from qraptor.tracking.pyfunc import example_observations, log_policy_model
 
         session = self.config["session"]
-        name = None
-        if self.cfg.model.register:
-            name = registered_model_name(
-                self.cfg, self.experiment or "", session["name"], self.config["algo"]["name"]
-            )
-        version_tags = {runs.SESSION_TAG: self.session_id or "", runs.SWEEP_TAG: self.sweep_id}
         self.model_info = log_policy_model(
             model,
             model_zip,
             example_observations(self.config, model, root=self.root),
             deterministic=bool(session["eval"]["deterministic"]),
-            registered_name=name,
-            version_tags={k: v for k, v in version_tags.items() if v},
         )
+
+    def register_model(self) -> str | None:
+        """Register the logged model (tracking.model.register), once per run: a run that
+        has a version of that name already (an attempt that died after registering) keeps
+        it. The version, or None when nothing is registered."""
+        if self.model_info is None or not self.cfg.model.register or not self.enabled:
+            return None
+        from qraptor.tracking import runs
+        from qraptor.tracking.pyfunc import register_policy
+
+        session = self.config["session"]
+        name = registered_model_name(
+            self.cfg, self.experiment or "", session["name"], self.config["algo"]["name"]
+        )
+        tags = {runs.SESSION_TAG: self.session_id or "", runs.SWEEP_TAG: self.sweep_id or ""}
+        assert self.run_id is not None
+        self.registered_version = register_policy(
+            self.model_info.model_uri, name, self.run_id, {k: v for k, v in tags.items() if v}
+        )
+        return self.registered_version
 
 
 @contextmanager
@@ -216,6 +247,8 @@ def start_session_run(
     experiment_preset: str | None = None,
     run_name: str | None = None,
     root: Path | None = None,
+    guard: Callable[[], None] | None = None,
+    run_id: str | None = None,
 ) -> Iterator[SessionTracker]:
     """The MLflow run of one session, open for the duration of the `with` block.
 
@@ -227,15 +260,20 @@ def start_session_run(
     `experiment=NAME` preset, recorded as a tag. `run_name`: by default
     ``<session.name>-<algo>-seed<seed>[-fold<k>]``. `root`: the project (where a relative
     dataset and the default sqlite store are; the caller's, default the current one).
+    `guard`: called before every write to the run; when it raises, the run is left as it
+    is (a worker's lease check, LeaseKeeper.confirm). `run_id`: the session's run as the
+    store recorded it (reopened directly, without a search).
     """
     config = {k: v for k, v in dict(cfg_dict).items() if k in TRAINING_SECTIONS}
     cfg = tracking or tracking_config_from(cfg_dict)
     tracker = SessionTracker(
-        cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id, root=root
-    )
+        cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id, root=root,
+        guard=guard,
+    )  # fmt: skip
     if cfg.enabled:
         require("mlflow", "tracking")
-        _open(tracker, dict(tags or {}), experiment_preset, run_name)
+        tracker.check_guard()
+        _open(tracker, dict(tags or {}), experiment_preset, run_name, run_id)
     try:
         yield tracker
     except BaseException as exc:
@@ -280,6 +318,7 @@ def _open(
     extra_tags: dict[str, str],
     preset: str | None,
     run_name: str | None,
+    known_run_id: str | None,
 ) -> None:
     from qraptor.tracking import runs
     from qraptor.tracking.run_metadata import (
@@ -314,6 +353,7 @@ def _open(
             parent_run_id=tracker.parent_run_id,
             run_name=run_name or default_run_name(tracker.config, tracker.session_id),
             tags=tags,
+            known_run_id=known_run_id,
         )
         log_params_and_tags(client, tracker.run_id, tracker.config, tags, tracker.resumed)
         if tracker.parent_run_id:
@@ -333,11 +373,24 @@ def _open(
 
 
 def _close(tracker: SessionTracker, status: str, error: BaseException | None) -> None:
-    """End the run (and the TensorBoard file) without masking the block's own exception."""
+    """End the run (and the TensorBoard file) without masking the block's own exception.
+
+    The guard comes first: a process that lost the session leaves the run to its new owner
+    (or to housekeeping) instead of ending it, tagging it or registering into it."""
     if tracker._curves is not None:
         with contextlib.suppress(Exception):
             tracker._curves.close()
     if not tracker.enabled:
+        return
+    try:
+        if isinstance(error, SessionTakenAway):
+            raise error
+        tracker.check_guard()
+    except QraptorError as exc:  # SessionTakenAway, or a store that cannot tell
+        log.warning("MLflow run %s left as it is: %s", tracker.run_id, exc)
+        _detach(tracker.run_id)
+        if error is None:
+            raise
         return
     import mlflow
 
@@ -349,17 +402,37 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
         if error is not None:
             message = redact_text(f"{type(error).__name__}: {error}")[:5000]
             client.set_tag(tracker.run_id, "qraptor.error", message)
+        elif status == "FINISHED":
+            tracker.register_model()
+            if tracker.resumed:  # an earlier attempt's error does not describe this run
+                with contextlib.suppress(Exception):
+                    client.delete_tag(tracker.run_id, "qraptor.error")
         active = mlflow.active_run()
         if active is not None and active.info.run_id == tracker.run_id:
             mlflow.end_run(status)
         else:
             client.set_terminated(tracker.run_id, status)
+        tracker.ended = True
         if tracker.parent_run_id:
             client.set_terminated(tracker.parent_run_id, "FINISHED")
     except Exception as exc:
         if error is None:
             raise runs.TrackingError(f"ending MLflow run {tracker.run_id}: {exc}") from exc
         log.warning("ending MLflow run %s failed too: %s", tracker.run_id, exc)
+
+
+def _detach(run_id: str | None) -> None:
+    """Stop treating `run_id` as this thread's active run without ending it on the server:
+    `mlflow.end_run` (and MLflow's own exit handler, which calls it) would end a run that
+    belongs to another worker now. MLflow has no public call for this."""
+    import os
+
+    from mlflow.tracking import fluent
+
+    stack = fluent._active_run_stack.get()
+    if stack and stack[-1].info.run_id == run_id:
+        stack.pop()
+        os.environ.pop("MLFLOW_RUN_ID", None)
 
 
 def _activate(uri: str, run_id: str) -> None:
@@ -379,3 +452,50 @@ def _load_policy(algo: str, model_zip: Path) -> Any:
     from qraptor.train.algos import load_model
 
     return load_model(algo, model_zip, None, device="cpu")
+
+
+def end_abandoned_run(
+    cfg_dict: Mapping[str, Any],
+    run_id: str,
+    status: str,
+    *,
+    session_id: str,
+    sweep_id: str | None = None,
+    tracking: TrackingConfig | None = None,
+    root: Path | None = None,
+) -> None:
+    """End the MLflow run of a session whose worker is gone (killed on its last attempt,
+    or the session cancelled after its worker died): FAILED, KILLED or FINISHED. A
+    FINISHED one (the worker died between completing the session and closing its run) gets
+    its logged model registered, once, as the worker would have."""
+    from qraptor.tracking import runs
+
+    cfg = tracking_config_from(cfg_dict, default=tracking)  # the session's own settings win
+    if not cfg.enabled:
+        return
+    require("mlflow", "tracking")
+    uri = runs.use_credentials(resolve_tracking_uri(cfg, root))
+    client = runs.connect(uri)
+    run = client.get_run(run_id)
+    if run.info.status != "RUNNING":
+        return
+    if status == "FINISHED" and cfg.model.register:
+        import mlflow
+
+        from qraptor.tracking.pyfunc import register_policy
+
+        mlflow.set_registry_uri(uri)
+        logged = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
+        if logged:
+            session = cfg_dict["session"]
+            experiment = experiment_name(cfg, str(session["name"]))
+            name = registered_model_name(
+                cfg, experiment, str(session["name"]), str(cfg_dict["algo"]["name"])
+            )
+            tags = {runs.SESSION_TAG: session_id, runs.SWEEP_TAG: sweep_id or ""}
+            register_policy(logged[0].model_uri, name, run_id, {k: v for k, v in tags.items() if v})
+    client.set_terminated(run_id, status)
+    log.info("MLflow run %s of session %s ended %s (its worker is gone)", run_id, session_id,
+             status)  # fmt: skip

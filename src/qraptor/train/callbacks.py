@@ -90,8 +90,7 @@ class SessionCallback(BaseCallback):
             self._last_report = now
             self.hooks.on_progress(done, self.total)
         if self.hooks.should_stop and self.hooks.should_stop():
-            if not self.checkpoints or self.checkpoints[-1] != checkpoint_path(self.out_dir, done):
-                self.checkpoint(done)
+            self.checkpoint_once(done)
             log.info("stop requested: checkpoint at %d timesteps, training stopped", done)
             self.stopped = True
             return False
@@ -104,6 +103,11 @@ class SessionCallback(BaseCallback):
         if self.hooks.on_checkpoint:
             self.hooks.on_checkpoint(path, timesteps)
         return path
+
+    def checkpoint_once(self, timesteps: int) -> None:
+        """A checkpoint at `timesteps` unless the latest one is already there."""
+        if not self.checkpoints or self.checkpoints[-1] != checkpoint_path(self.out_dir, timesteps):
+            self.checkpoint(timesteps)
 
     def report_end(self) -> None:
         """A last progress report when learning ends."""

@@ -87,6 +87,10 @@ def train_session(
         s.progress_seconds, start,
     )  # fmt: skip
     seconds = _learn(model, callback, s.total_timesteps, out_dir, resumed=resume_from is not None)
+    if not callback.stopped and model.num_timesteps > start and callback.hooks.on_checkpoint:
+        # The trained model as the last checkpoint before evaluation: a worker that dies
+        # during evaluation or uploads is resumed at the end, and only those are redone.
+        callback.checkpoint_once(model.num_timesteps)
     speed = (model.num_timesteps - start) / seconds if seconds > 0 else 0.0
     log.info(
         "%s: %s timesteps in %.1f s (%s/s)",

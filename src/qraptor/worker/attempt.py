@@ -1,17 +1,22 @@
 """One claimed session, start to finish: validate, resume, train under a lease, store results.
 
-The worker loop (worker.py) claims; this module does the rest and always leaves the
-session in a state another worker can act on:
+The worker loop (loop.py) claims; this module does the rest under a lease kept from the
+claim to the last write, and always leaves the session in a state another worker can act
+on:
 
-    invalid config                -> failed, the config error as the reason, no retry
-    trained and evaluated         -> model, CSVs and metrics in GridFS, then succeeded
+    invalid config, data error    -> failed at once with the reason (retrying cannot help)
+    trained and evaluated         -> final model checkpointed, model, CSVs and metrics in
+                                     GridFS, then succeeded, then the MLflow run FINISHED
+                                     with the model registered (once per session)
     stop requested (SIGTERM/INT)  -> checkpoint uploaded, session released (queued again)
-    lease lost / cancelled        -> nothing more written: the session is someone else's
-    any other exception           -> failed with the traceback; queued again while
-                                     attempts are left (store.fail(retry=True))
+    lease lost / cancelled        -> nothing more written, in the store or in MLflow: the
+                                     session (and its run) is someone else's
+    any other exception           -> failed with the traceback; queued again after a
+                                     backoff while attempts are left
 
-Uploads link files only while this worker owns the session (`worker_id` on every write),
-so a worker that lost its lease can never overwrite the results of the one that took over.
+Every store write carries the claim (session.Claim), so a worker whose claim was
+superseded, even by a process with the same worker id, can never overwrite the results of
+the one that took over; every MLflow write is preceded by the lease's `confirm`.
 """
 
 from __future__ import annotations
@@ -26,31 +31,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qraptor.core import layout
-from qraptor.core.errors import ConfigError
+from qraptor.core.errors import ConfigError, DataError
 from qraptor.core.log import get_logger
 from qraptor.core.provenance import data_version, git_commit
 from qraptor.core.redact import redact_text
 from qraptor.store.errors import LeaseLost, StoreError, StoreUnavailable
 from qraptor.store.lease import LeaseKeeper
 from qraptor.store.retry import outages_ridden_out
-from qraptor.store.session import Session
+from qraptor.store.session import Claim, Session
 from qraptor.store.status import FileKind
 from qraptor.store.store import SessionStore
 from qraptor.tracking.config import TrackingConfig, tracking_config_from
 from qraptor.train.config import resolve_dataset, train_config_from
 
 if TYPE_CHECKING:
+    from qraptor.tracking.session_run import SessionTracker
     from qraptor.train.config import TrainConfig
     from qraptor.train.result import TrainResult
 
 log = get_logger(__name__)
+# Errors about the session's own inputs: the same config on the same data fails the same
+# way on any worker, so the session fails at once instead of max_attempts times.
+PERMANENT = (ConfigError, DataError)
 
 
 class Outcome(StrEnum):
     """How a worker's turn with a session ended."""
 
     SUCCEEDED = "succeeded"
-    INVALID = "invalid"  # config rejected: failed for good
+    INVALID = "invalid"  # config or data rejected: failed for good
     FAILED = "failed"  # an exception: queued again or failed (attempts)
     RELEASED = "released"  # stopped on request, queued again with its checkpoint
     LOST = "lost"  # lease lost or cancelled: left to whoever holds it now
@@ -67,13 +76,15 @@ class SessionRun:
 
 
 @dataclass
-class _Clock:
-    """Seconds per phase of an attempt (stored in the session's metrics)."""
+class _Record:
+    """What an attempt did: seconds per phase (stored in the session's metrics), and
+    whether it ended its MLflow run itself (else housekeeping ends it)."""
 
     began: float = field(default_factory=time.perf_counter)
     phases: dict[str, float] = field(default_factory=dict)
     checkpoint_uploads: int = 0
     outages_before: int = field(default_factory=outages_ridden_out)
+    run_closed: bool = False
 
     def add(self, phase: str, since: float) -> float:
         now = time.perf_counter()
@@ -91,13 +102,13 @@ class _Clock:
 def run_session(
     store: SessionStore,
     session: Session,
-    worker_id: str,
     should_stop,
     *,
     work_root: str | None = None,
     keep_work_dir: bool = False,
     tracking: TrackingConfig | None = None,
     claim_seconds: float = 0.0,
+    claimed_at: float | None = None,
     root: Path | None = None,
 ) -> SessionRun:
     """Train the claimed `session` and leave it succeeded, failed, released or alone.
@@ -105,43 +116,54 @@ def run_session(
     `should_stop()` (a flag read, never a query) asks for a graceful stop: checkpoint,
     upload it, release. StoreUnavailable (the database gone longer than
     store.retry.total_seconds) propagates: the lease then lapses and the session is
-    reclaimed, by this worker or another, from its last checkpoint.
+    reclaimed, by this worker or another, from its last checkpoint. `claimed_at`: the
+    monotonic time the claim was sent (the lease runs from then).
     """
-    clock = _Clock()
-    clock.phases["claim_seconds"] = claim_seconds
+    claim = session.claim
+    record = _Record()
+    record.phases["claim_seconds"] = claim_seconds
     if session.started_at is not None:
-        clock.phases["queued_seconds"] = (session.started_at - session.created_at).total_seconds()
-    try:
-        cfg = train_config_from(session.config)
-        tracking_cfg = tracking_config_from(session.config, default=tracking)
-    except ConfigError as exc:
-        reason = f"invalid session config: {exc}"
-        log.error("session %s: %s (failed, not retried)", session.id, reason)
-        _finish(lambda: store.fail(session.id, worker_id, reason, retry=False), session.id)
-        return SessionRun(session.id, Outcome.INVALID, clock.summary())
-    work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
-    try:
-        return _attempt(
-            store, session, cfg, tracking_cfg, worker_id, should_stop, work_dir, clock, root
-        )
-    except LeaseLost as exc:
-        log.warning("%s; dropping this attempt", exc)
-        return SessionRun(session.id, Outcome.LOST, clock.summary())
-    except StoreUnavailable:
-        raise
-    except KeyboardInterrupt:  # a second Ctrl-C: hand it back without a new checkpoint
-        _finish(lambda: store.release(session.id, worker_id), session.id)
-        raise
-    except Exception as exc:  # the session failed, the worker did not: record and go on
-        text = redact_text(traceback.format_exc())
-        log.error("session %s failed: %s", session.id, redact_text(f"{type(exc).__name__}: {exc}"))
-        _finish(lambda: store.fail(session.id, worker_id, text, retry=True), session.id)
-        return SessionRun(session.id, Outcome.FAILED, clock.summary())
-    finally:
-        if keep_work_dir:
-            log.info("session %s: scratch files kept in %s", session.id, work_dir)
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        record.phases["queued_seconds"] = (session.started_at - session.created_at).total_seconds()
+    with LeaseKeeper(store, claim, claimed_at=claimed_at) as lease:
+        try:
+            cfg = train_config_from(session.config)
+            tracking_cfg = tracking_config_from(session.config, default=tracking)
+        except ConfigError as exc:
+            reason = f"invalid session config: {exc}"
+            log.error("session %s: %s (failed, not retried)", session.id, reason)
+            _finish(lambda: store.fail(claim, reason, retry=False), session.id)
+            return SessionRun(session.id, Outcome.INVALID, record.summary())
+        work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
+        try:
+            return _attempt(
+                store, session, cfg, tracking_cfg, lease, should_stop, work_dir, record, root
+            )
+        except LeaseLost as exc:
+            log.warning("%s; dropping this attempt", exc)
+            return SessionRun(session.id, Outcome.LOST, record.summary())
+        except StoreUnavailable:
+            raise
+        except KeyboardInterrupt:  # a second Ctrl-C: hand it back without a new checkpoint
+            _finish(lambda: store.release(claim, run_closed=record.run_closed), session.id)
+            raise
+        except PERMANENT as exc:  # the inputs: another attempt would fail the same way
+            reason = redact_text(f"{type(exc).__name__}: {exc}")
+            log.error("session %s: %s (failed, not retried)", session.id, reason)
+            closed = record.run_closed
+            _finish(lambda: store.fail(claim, reason, retry=False, run_closed=closed), session.id)
+            return SessionRun(session.id, Outcome.INVALID, record.summary())
+        except Exception as exc:  # the session failed, the worker did not: record and go on
+            text = redact_text(traceback.format_exc())
+            shown = redact_text(f"{type(exc).__name__}: {exc}")
+            log.error("session %s failed: %s", session.id, shown)
+            closed = record.run_closed
+            _finish(lambda: store.fail(claim, text, retry=True, run_closed=closed), session.id)
+            return SessionRun(session.id, Outcome.FAILED, record.summary())
+        finally:
+            if keep_work_dir:
+                log.info("session %s: scratch files kept in %s", session.id, work_dir)
+            else:
+                shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _attempt(
@@ -149,88 +171,92 @@ def _attempt(
     session: Session,
     cfg: TrainConfig,
     tracking: TrackingConfig,
-    worker_id: str,
+    lease: LeaseKeeper,
     should_stop,
     work_dir: Path,
-    clock: _Clock,
+    record: _Record,
     root: Path | None,
 ) -> SessionRun:
+    from qraptor.tracking.session_run import start_session_run
     from qraptor.train.callbacks import TrainHooks
     from qraptor.train.trainer import train_session
 
-    sid, t = session.id, time.perf_counter()
+    sid, claim, t = session.id, session.claim, time.perf_counter()
+    lease.report(session.progress.get("timesteps", 0), cfg.session.total_timesteps, phase="setup")
     resume_path, resumed_from = None, 0
     if session.resumes:
         found = store.latest_checkpoint(sid, work_dir / "resume")
         if found is not None:
             resume_path, resumed_from = found
             log.info("session %s: resuming from its checkpoint at %d timesteps", sid, resumed_from)
-    _record_provenance(store, session, worker_id, cfg.session.dataset, root)
-    t = clock.add("setup_seconds", t)
+    _record_provenance(store, session, cfg.session.dataset, root)
+    t = record.add("setup_seconds", t)
 
     def upload_checkpoint(path: Path, timesteps: int) -> None:
         began = time.perf_counter()
-        store.checkpoint(sid, worker_id, path, timesteps)
-        clock.add("checkpoint_upload_seconds", began)
-        clock.checkpoint_uploads += 1
-
-    from qraptor.tracking.session_run import start_session_run
+        store.checkpoint(claim, path, timesteps)
+        record.add("checkpoint_upload_seconds", began)
+        record.checkpoint_uploads += 1
 
     run_dir = work_dir / "run"
-    # The MLflow run wraps the lease: a lost lease ends the run KILLED (the next worker
-    # reopens the same run by its session id) while heartbeats go on during the uploads.
-    with (
-        start_session_run(
+    tracker: SessionTracker | None = None
+    try:
+        with start_session_run(
             session.config,
             tracking=tracking,
             root=root,
             session_id=sid,
             sweep_id=session.sweep_id,
-            tags={"qraptor.worker_id": worker_id},
+            tags={"qraptor.worker_id": claim.worker_id},
             experiment_preset=session.experiment,
-        ) as tracker,
-        LeaseKeeper(store, sid, worker_id) as lease,
-    ):
-        hooks = tracker.train_hooks(
-            TrainHooks(
-                on_progress=lambda done, total: lease.report(done, total, phase="training"),
-                on_checkpoint=upload_checkpoint,
-                should_stop=lambda: should_stop() or lease.lost.is_set(),
-            ),
-            run_dir,
-        )
-        result = train_session(cfg, run_dir, hooks, resume_from=resume_path, root=root)
-        lease.check()  # a lost lease ends training early: say why instead of releasing
-        t = clock.add("train_seconds", t)
-        if not result.stopped_early:
-            lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing results")
-            _store_results(store, sid, worker_id, result, run_dir)
-            t = clock.add("upload_seconds", t)
-        tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
-        if not result.stopped_early and "keras_h5" in tracker.files:
-            store.attach_file(
-                sid,
-                FileKind.KERAS_H5,
-                tracker.files["keras_h5"],
-                layout.KERAS_H5,
-                worker_id=worker_id,
+            guard=lease.confirm,
+            run_id=session.mlflow_run_id,
+        ) as tracker:
+            if tracker.run_id is not None:
+                store.record_run(claim, tracker.run_id)
+            t = record.add("tracking_open_seconds", t)
+            hooks = tracker.train_hooks(
+                TrainHooks(
+                    on_progress=lambda done, total: lease.report(done, total, phase="training"),
+                    on_checkpoint=upload_checkpoint,
+                    should_stop=lambda: should_stop() or lease.lost.is_set(),
+                ),
+                run_dir,
             )
-        t = clock.add("tracking_seconds", t)
-        mlflow_run_id = tracker.run_id if tracker.enabled else None
+            result = train_session(cfg, run_dir, hooks, resume_from=resume_path, root=root)
+            lease.check()  # a lost lease ends training early: say why instead of releasing
+            t = record.add("train_seconds", t)
+            if not result.stopped_early:
+                lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing")
+                _store_results(store, claim, result, run_dir)
+                t = record.add("upload_seconds", t)
+            tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
+            if not result.stopped_early and "keras_h5" in tracker.files:
+                path = tracker.files["keras_h5"]
+                store.attach_file(sid, FileKind.KERAS_H5, path, layout.KERAS_H5, claim=claim)
+            t = record.add("tracking_seconds", t)
+            if not result.stopped_early:
+                record.phases["learn_seconds"] = result.seconds  # of train_seconds: learn()
+                record.phases["eval_seconds"] = result.eval_seconds  # of train_seconds
+                metrics = session_metrics(
+                    cfg, result, resumed_from, claim.worker_id, record.summary()
+                )
+                store.complete(claim, metrics, mlflow_run_id=tracker.run_id)
+                lease.finished()  # ours for good: the run ends FINISHED, registered
+    finally:
+        record.run_closed = tracker is not None and tracker.ended
+    if tracker.ended and tracker.run_id is not None and not result.stopped_early:
+        store.run_closed(sid, tracker.run_id)
     if result.stopped_early:
-        store.release(sid, worker_id)
+        store.release(claim, run_closed=record.run_closed)
         log.info("session %s: stopped at %d timesteps and released", sid, result.timesteps)
-        return SessionRun(sid, Outcome.RELEASED, clock.summary())
-    clock.phases["learn_seconds"] = result.seconds  # of train_seconds: SB3's learn()
-    clock.phases["eval_seconds"] = result.eval_seconds  # of train_seconds: the backtests
-    metrics = session_metrics(cfg, result, resumed_from, worker_id, clock.summary())
-    store.complete(sid, worker_id, metrics, mlflow_run_id=mlflow_run_id)
+        return SessionRun(sid, Outcome.RELEASED, record.summary())
     log.info("session %s done: %s", sid, _headline(metrics))
     return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
 
 
 def _record_provenance(
-    store: SessionStore, session: Session, worker_id: str, dataset: str, root: Path | None
+    store: SessionStore, session: Session, dataset: str, root: Path | None
 ) -> None:
     """The code and data this worker trains with, on the session document (overwriting the
     submitter's, which may come from another checkout; a difference is logged)."""
@@ -244,12 +270,10 @@ def _record_provenance(
             log.warning(
                 "session %s: submitted with %s %s, trained with %s", session.id, name, theirs, ours
             )
-    store.record_provenance(session.id, worker_id, commit, version)
+    store.record_provenance(session.claim, commit, version)
 
 
-def _store_results(
-    store: SessionStore, sid: str, worker_id: str, result: TrainResult, run_dir: Path
-) -> None:
+def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_dir: Path) -> None:
     """Model, per-split trade log, equity and baselines' equity CSVs and the metrics JSON
     into GridFS, linked to the session (`qraptor compare` reads the equity files by these
     names). Uploaded one by one (parallel uploads were slower on SecantusDB), then linked in
@@ -264,7 +288,7 @@ def _store_results(
             stored = layout.stored_name(split, layout.BASELINES_EQUITY)
             files.append((FileKind.EQUITY_CURVE, baselines, stored))
     files.append((FileKind.METRICS, run_dir / layout.METRICS, layout.METRICS))
-    store.attach_files(sid, files, worker_id=worker_id)
+    store.attach_files(claim.session_id, files, claim=claim)
 
 
 def session_metrics(

@@ -1,4 +1,4 @@
-"""Schema of conf/worker: how an idle worker polls and where a session's scratch files go.
+"""Schema of conf/worker: how an idle worker polls, where scratch files go, housekeeping.
 
 Types and ranges only; every value lives in conf/worker/default.yaml. Keys in range errors
 are relative to the `worker` group (`to_schema` adds the ``worker.``).
@@ -23,6 +23,8 @@ class WorkerConfig:
     poll_multiplier: float  # growth per empty poll
     work_dir: str | None  # parent of the per-session scratch folders; None = system temp
     keep_work_dir: bool  # keep scratch folders after the session (debugging)
+    housekeeping_every_seconds: float  # between sweeps for what dead workers left
+    housekeeping_min_age_seconds: float  # only older leftovers are touched
 
     def __post_init__(self) -> None:
         check(self.poll_seconds > 0, "poll_seconds", "must be > 0")
@@ -33,6 +35,10 @@ class WorkerConfig:
         )
         check(self.poll_multiplier >= 1.0, "poll_multiplier", "must be >= 1")
         check(self.work_dir is None or bool(self.work_dir.strip()), "work_dir", "empty path")
+        check(self.housekeeping_every_seconds > 0, "housekeeping_every_seconds", "must be > 0")
+        check(
+            self.housekeeping_min_age_seconds >= 0, "housekeeping_min_age_seconds", "must be >= 0"
+        )
 
 
 def worker_config_from(section: DictConfig | dict) -> WorkerConfig:

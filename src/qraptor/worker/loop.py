@@ -7,10 +7,11 @@
 
 A worker claims the next due session (priority, then age; a session whose lease expired
 is due again and resumes from its last checkpoint), trains it with heartbeats, periodic
-checkpoints to GridFS and results stored at the end (worker_session.py), then claims the
-next. An empty queue is polled with growing waits (conf/worker: SecantusDB slows under
-tight polling). SIGTERM or SIGINT: the running session is checkpointed and released, and
-the worker exits with status 0; a second Ctrl-C interrupts at once.
+checkpoints to GridFS and results stored at the end (attempt.py), then claims the next.
+Between sessions it clears what dead workers left (housekeeping.py). An empty queue is
+polled with growing waits (conf/worker: SecantusDB slows under tight polling). SIGTERM
+or SIGINT: the running session is checkpointed and released, and the worker exits with
+status 0; a second Ctrl-C interrupts at once.
 
 Any number of workers, on one machine or many, share a queue by pointing at the same
 database: one process trains one session with one torch thread, so run one worker per
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -37,6 +39,7 @@ from qraptor.store.store import SessionStore
 from qraptor.tracking.config import TrackingConfig
 from qraptor.worker.attempt import Outcome, SessionRun, run_session
 from qraptor.worker.config import WorkerConfig
+from qraptor.worker.housekeeping import Housekeeping
 
 log = get_logger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -44,8 +47,10 @@ __all__ = ["Outcome", "SessionRun", "StopRequest", "default_worker_id", "run_wor
 
 
 def default_worker_id() -> str:
-    """host:pid: unique among live workers, and says where to look when one misbehaves."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid:random: says where to look when one misbehaves, and stays unique where
+    host and pid are not (containers sharing a hostname, each worker pid 1). Ownership is
+    fenced by the claim token anyway; a unique id keeps logs and errors unambiguous."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class StopRequest:
@@ -157,7 +162,12 @@ def run_worker(
             worker_id, store.uri, store.database, _limits(max_sessions, idle_exit),
         )  # fmt: skip
         idle = _IdleWait(wcfg, idle_exit)
+        housekeeping = Housekeeping(
+            store, wcfg.housekeeping_every_seconds, wcfg.housekeeping_min_age_seconds,
+            tracking, root,
+        )  # fmt: skip
         while not stopping() and (max_sessions is None or sum(tally.values()) < max_sessions):
+            housekeeping.due()
             run = _serve_one(store, worker_id, wcfg, tracking, stopping, root)
             if run is not None:
                 tally[run.outcome] += 1
@@ -183,7 +193,7 @@ def _serve_one(
     root: Path | None,
 ) -> SessionRun | None:
     """Claim and run one session; None if there was none (or the database is away)."""
-    began = time.perf_counter()
+    began, sent = time.perf_counter(), time.monotonic()
     try:
         session = store.claim(worker_id)
         if session is None:
@@ -191,13 +201,13 @@ def _serve_one(
         return run_session(
             store,
             session,
-            worker_id,
             stopping,
             work_root=wcfg.work_dir,
             keep_work_dir=wcfg.keep_work_dir,
             tracking=tracking,
             root=root,
             claim_seconds=time.perf_counter() - began,
+            claimed_at=sent,
         )
     except StoreUnavailable as exc:  # the session (if any) is reclaimed once its lease lapses
         log.error("worker %s: %s; trying again", worker_id, exc)
