@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from qraptor.core.numbers import json_safe
+from qraptor.evaluation.metric_names import METRIC_NAMES
 from qraptor.evaluation.metrics import (
-    METRIC_NAMES,
     bars_per_year,
     compute_metrics,
     holding_periods,

@@ -194,3 +194,18 @@ def test_an_outdated_validator_is_replaced_on_open(mongo_server, database_name, 
             assert store._conn.sessions.options()["validator"] == {"$jsonSchema": SESSION_SCHEMA}
             assert set(store._conn.sessions.index_information()) >= {"claim", "lease"}
         client.drop_database(database_name)
+
+
+def test_the_claim_order_holds_whatever_this_process_saw_before(store: SessionStore):
+    # The claim reads only the head of the queue, starting where it last saw it: a higher
+    # priority submitted later, or an older session queued again, must still come first.
+    old = store.submit({"n": 0})
+    newer = [store.submit({"n": i}) for i in range(1, 4)]
+    first = store.claim("w")
+    assert first.id == old
+    urgent = store.submit({"n": 9}, priority=3)
+    assert store.claim("w").id == urgent
+    store.release(first.claim)  # the oldest is queued again: ahead of the newer ones
+    assert [store.claim("w").id for _ in range(4)] == [old, *newer]
+    assert store.claim("w") is None
+    assert all("claim_key" not in store.get(sid) for sid in (old, *newer))  # only while queued

@@ -7,6 +7,8 @@ only bugs show a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -519,6 +521,24 @@ def _run_plots_template(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.core.vega_offline import write_offline_template
 
     write_offline_template(args.out)
+
+
+# Commands that end with nothing left to run: their exit skips the interpreter's teardown
+# (~1 s: pymongo joins a monitor thread that sleeps 0.5 s, then ~2,000 modules are freed).
+QUICK_EXIT = frozenset({"db", "sessions"})
+
+
+def run() -> None:
+    """The `qraptor` console script: `main`, then for the store commands an exit at once,
+    once output and logs are flushed (they answer in well under a second instead of ~2 s)."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv[:1] and argv[0] in QUICK_EXIT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

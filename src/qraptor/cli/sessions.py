@@ -33,8 +33,6 @@ from qraptor.evaluation.policy_table import policy_rows, rich_table
 from qraptor.store.config import load_store_config, store_config_from
 from qraptor.store.status import FileKind, Status
 from qraptor.store.store import SessionStore
-from qraptor.train.config import TRAIN_CONFIG
-from qraptor.worker.submit import enqueue, session_request
 
 log = get_logger(__name__)
 
@@ -89,6 +87,9 @@ def submit(
 ) -> str:
     """Compose conf/train.yaml with `overrides`, validate, queue; the session id. The
     queue is the composed `store` section (store.uri=..., or QRAPTOR_MONGO_URI)."""
+    from qraptor.train.config import TRAIN_CONFIG  # training's imports: only to submit
+    from qraptor.worker.submit import enqueue, session_request
+
     composed = compose(TRAIN_CONFIG, list(overrides))
     request = session_request(composed, overrides)
     root = project_root()

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import gymnasium as gym
 
 from qraptor.env.config import EnvConfig, load_env_config
-from qraptor.env.market import Market, load_market
-from qraptor.env.trading_env import TradingEnv
 
 if TYPE_CHECKING:
+    from qraptor.env.market import Market, load_market
+    from qraptor.env.trading_env import TradingEnv
     from qraptor.env.vector_env import BatchedTradingEnv
 
 ENV_ID = "qraptor/Trading-v0"
@@ -50,6 +50,9 @@ def make_env(
     overrides: Sequence[str] = (),
 ) -> TradingEnv:
     """A TradingEnv on `split` (of fold `fold`) of a dataset folder, conf/env + `overrides`."""
+    from qraptor.env.market import load_market
+    from qraptor.env.trading_env import TradingEnv
+
     cfg = load_env_config(overrides)
     return TradingEnv(load_market(Path(dataset_dir), split, fold, cfg.features), cfg)
 
@@ -63,6 +66,7 @@ def make_batched_env(
     seed: int | None = None,
 ) -> BatchedTradingEnv:
     """A BatchedTradingEnv of `num_envs` accounts, configured like `make_env`."""
+    from qraptor.env.market import load_market
     from qraptor.env.vector_env import BatchedTradingEnv
 
     cfg = load_env_config(overrides)
@@ -77,6 +81,14 @@ def __getattr__(name: str) -> object:
         from qraptor.env.vector_env import BatchedTradingEnv
 
         return BatchedTradingEnv
+    if name in ("Market", "load_market"):
+        from qraptor.env import market
+
+        return getattr(market, name)
+    if name == "TradingEnv":
+        from qraptor.env.trading_env import TradingEnv
+
+        return TradingEnv
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -90,6 +102,9 @@ def _registered_entry_point(
     render_mode: str | None = None,
 ) -> TradingEnv:
     """What ``gymnasium.make(ENV_ID, ...)`` calls."""
+    from qraptor.env.market import load_market
+    from qraptor.env.trading_env import TradingEnv
+
     if cfg is not None and overrides:
         raise ValueError("pass either cfg or overrides, not both")
     cfg = cfg if cfg is not None else load_env_config(overrides)

@@ -33,28 +33,6 @@ import pandas as pd
 from qraptor.evaluation.statistics import return_moments
 
 YEAR_NS = 365.25 * 24 * 3600 * 1e9
-METRIC_NAMES = (
-    "total_return",
-    "annual_return",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "turnover",
-    "hit_rate",
-    "avg_holding_bars",
-    "costs_paid",
-    "exposure",
-    "time_in_market",
-    "n_trades",
-    "bars",
-    "final_equity",
-    # per-bar (not annualised) moments: what the probabilistic and deflated Sharpe ratios need
-    "sharpe_per_bar",
-    "skewness",
-    "kurtosis",
-)
 
 # The metrics shown first (the DVC metrics file, the dashboard); every metric stays in the
 # session summary.
@@ -157,7 +135,7 @@ def _holding_lengths(trade: np.ndarray, units: np.ndarray) -> np.ndarray:
 
 
 def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) -> dict[str, float]:
-    """Every metric of METRIC_NAMES for an equity curve from `backtest.rollout`.
+    """Every metric of metric_names.METRIC_NAMES for an equity curve from `backtest.rollout`.
 
     `curve` has one row per bar: the start (initial equity, no fill) then one per step, with
     columns timestamp, equity, equity_change, trade, units, fill_price, exposure, costs.

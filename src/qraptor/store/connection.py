@@ -57,6 +57,8 @@ class StoreConnection:
             raise ConfigError("store.uri", f"{self.uri}: {redact_text(str(exc))}") from None
         self.db = self.client[database]
         self._clock_offset = timedelta(0)
+        # (priority level, ms) of the queue's head as this process last saw it (claims.py)
+        self.claim_hint: tuple[str, int] | None = None
         self._clock_checked = -CLOCK_REFRESH_SECONDS
         self._check_reachable()
         self.sessions: Collection = self.retry(

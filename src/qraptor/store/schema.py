@@ -15,6 +15,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from qraptor.store.claim_order import queued_fields
 from qraptor.store.status import FileKind, Status
 
 VALIDATION_FAILED = 121  # the server's code for a $jsonSchema rejection
@@ -87,6 +88,7 @@ SESSION_SCHEMA: dict[str, Any] = {
         "mlflow_run_id": _NULLABLE_TEXT,
         "mlflow_run_open": {"bsonType": ["bool", "null"]},  # created, not yet ended
         "retry_at": _NULLABLE_DATE,  # a requeued session is not claimed before this
+        "claim_key": _NULLABLE_TEXT,  # set while queued: the claim order as one string
         "metrics": _NULLABLE_OBJECT,
         "error": _NULLABLE_TEXT,  # the latest error or traceback
         "errors": {  # one entry per failed or expired attempt, newest last
@@ -115,6 +117,7 @@ SESSION_INDEXES: dict[str, list[tuple[str, int]]] = {
     "tags": [("tags", ASCENDING), ("created_at", DESCENDING)],
     "created": [("created_at", DESCENDING)],
     "open_runs": [("mlflow_run_open", ASCENDING), ("status", ASCENDING)],
+    "claim_key": [("claim_key", ASCENDING)],
 }
 
 
@@ -145,6 +148,10 @@ def ensure_collection(db: Database, name: str) -> Collection:
     for index_name, keys in SESSION_INDEXES.items():
         if index_name not in existing:
             collection.create_index(keys, name=index_name)
+    if "claim_key" not in existing:  # a store from before claim keys: key its queue once
+        fields = {"priority": 1, "created_at": 1}
+        for doc in collection.find({"status": Status.QUEUED.value, "claim_key": None}, fields):
+            collection.update_one({"_id": doc["_id"]}, {"$set": queued_fields(doc)})
     return collection
 
 

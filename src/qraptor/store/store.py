@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from qraptor.core.log import get_logger
 from qraptor.core.redact import scrub, scrub_override
-from qraptor.store import claims, session_files
+from qraptor.store import claim_order, claims, session_files
 from qraptor.store.config import StoreConfig
 from qraptor.store.connection import StoreConnection
 from qraptor.store.errors import InvalidTransition, SessionNotFound, StoreError
@@ -93,6 +93,10 @@ class SessionStore:
         if isinstance(priority, bool) or not isinstance(priority, numbers.Integral):
             raise StoreError(f"priority must be an integer, got {priority!r}")
         priority = int(priority)
+        if abs(priority) > claim_order.MAX_PRIORITY:
+            raise StoreError(
+                f"priority must be within +-{claim_order.MAX_PRIORITY}, got {priority}"
+            )
         attempts = self.cfg.max_attempts if max_attempts is None else max_attempts
         if attempts < 1:
             raise StoreError(f"max_attempts must be >= 1, got {attempts}")
@@ -130,6 +134,7 @@ class SessionStore:
 
         def insert(a: Attempt) -> str:
             while True:
+                doc["claim_key"] = claim_order.claim_key(priority, now, doc["_id"])
                 try:
                     self._conn.write(doc.get("_id"), "submission", lambda: self._c.insert_one(doc))
                     return doc["_id"]
@@ -351,11 +356,18 @@ class SessionStore:
                 "lease_expires_at": None,
                 "finished_at": self._conn.now(),
             },
+            unset=("claim_key",),
         )
 
     def retry(self, session_id: str, *, fresh: bool = False) -> None:
         """Failed or cancelled -> queued with a full set of attempts. `fresh` drops the
         checkpoints, so training starts over instead of resuming."""
+        doc = self._read(
+            f"reading session {session_id}",
+            lambda: self._c.find_one({"_id": session_id}, {"priority": 1, "created_at": 1}),
+        )
+        if doc is None:
+            raise SessionNotFound(session_id)
         self._transition(
             session_id,
             RETRYABLE,
@@ -367,6 +379,7 @@ class SessionStore:
                 "finished_at": None,
                 "retry_at": None,
                 "error": None,
+                **claim_order.queued_fields(doc),
             },
         )
         if fresh:
@@ -379,9 +392,14 @@ class SessionStore:
         target: Status,
         action: str,
         fields: dict[str, Any],
+        unset: Sequence[str] = (),
     ) -> None:
         match = {"_id": session_id, "status": {"$in": [s.value for s in allowed]}}
-        update = {"$set": {"status": target.value, "updated_at": self._conn.now(), **fields}}
+        update: dict[str, Any] = {
+            "$set": {"status": target.value, "updated_at": self._conn.now(), **fields}
+        }
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
 
         def attempt(a: Attempt) -> None:
             result = self._conn.write(session_id, action, lambda: self._c.update_one(match, update))

@@ -24,7 +24,7 @@ from qraptor.core.errors import ConfigError
 from qraptor.core.paths import project_root
 from qraptor.env.config import EnvConfig
 from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
-from qraptor.evaluation.metrics import METRIC_NAMES
+from qraptor.evaluation.metric_names import METRIC_NAMES
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
 
 TRAIN_CONFIG = "train"

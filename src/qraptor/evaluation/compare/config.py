@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from qraptor.core.config import check, load_section, to_schema
 from qraptor.evaluation.baseline_names import BASELINES
-from qraptor.evaluation.metrics import METRIC_NAMES
+from qraptor.evaluation.metric_names import METRIC_NAMES
 
 SPLITS = ("train", "val", "test")
 
