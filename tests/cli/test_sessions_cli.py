@@ -161,7 +161,8 @@ def test_cancel_ends_the_sessions_open_mlflow_run(qraptor, store: SessionStore):
     sid = store.submit({"session": {"name": "cancel"}, "algo": {"name": "ppo"},
                         "tracking": tracking})  # fmt: skip
     claim = store.claim("w-live").claim
-    client = MlflowClient(os.environ["QRAPTOR_MLFLOW_URI"])  # the tests' store (conftest)
+    uri = os.environ["QRAPTOR_MLFLOW_URI"]  # the tests' store (conftest)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("cancel") or client.create_experiment("cancel")
     experiment_id = getattr(experiment, "experiment_id", experiment)
     run_id = client.create_run(experiment_id).info.run_id

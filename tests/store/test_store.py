@@ -209,3 +209,20 @@ def test_the_claim_order_holds_whatever_this_process_saw_before(store: SessionSt
     assert [store.claim("w").id for _ in range(4)] == [old, *newer]
     assert store.claim("w") is None
     assert all("claim_key" not in store.get(sid) for sid in (old, *newer))  # only while queued
+
+
+def test_only_queued_sessions_are_claimed_whatever_keys_they_carry(store: SessionStore):
+    sid = store.submit({})
+    key = store.get(sid)["claim_key"]
+    store.cancel(sid)
+    store._conn.sessions.update_one({"_id": sid}, {"$set": {"claim_key": key}})  # stray key
+    assert store.claim("w") is None and store.get(sid)["status"] == Status.CANCELLED
+
+
+def test_a_store_from_before_claim_keys_is_keyed_on_open(store: SessionStore, mongo_server):
+    ids = [store.submit({"n": i}) for i in range(3)]
+    urgent = store.submit({"n": 9}, priority=2)
+    store._conn.sessions.update_many({}, {"$unset": {"claim_key": ""}})  # as an older version
+    store._conn.sessions.drop_index("claim_key")  # left them
+    reopened = SessionStore(mongo_server.uri, store.database, store.cfg)
+    assert [reopened.claim("w").id for _ in range(4)] == [urgent, *ids]

@@ -25,7 +25,10 @@ CLAIMER = Path(__file__).resolve().parents[1] / "store" / "claimer.py"
 
 
 def mlflow_client() -> MlflowClient:
-    return MlflowClient(os.environ["QRAPTOR_MLFLOW_URI"])  # the tests' store (conftest)
+    """The tests' MLflow store (conftest), its registry included: an in-process worker of an
+    earlier test may have pointed MLflow's global registry URI elsewhere."""
+    uri = os.environ["QRAPTOR_MLFLOW_URI"]
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def stored_state(store: SessionStore, sid: str) -> dict:

@@ -231,3 +231,16 @@ def test_a_worker_resolves_relative_paths_in_the_project_it_is_given(
     doc = store.get(sid)
     assert served == 1 and doc["status"] == Status.SUCCEEDED, doc.get("error")
     assert doc["data_version"]["hash"] == data_version(tiny_dataset)["hash"]
+
+
+def test_a_broken_worker_environment_is_not_the_sessions_fault(queue, tmp_path, monkeypatch):
+    # An unreadable credentials file is this host's problem: the session is queued again for
+    # another worker (or this one, fixed), not failed as if its config were wrong.
+    cfg, store, submit = queue
+    sid = submit("tracking.enabled=true", max_attempts=3)
+    monkeypatch.delenv("QRAPTOR_MLFLOW_URI", raising=False)
+    monkeypatch.setenv("QRAPTOR_MLFLOW_URI_FILE", str(tmp_path / "no-such-secret"))
+    assert run_worker(cfg, once=True, worker_id="w-test", worker_cfg=load_worker_config()) == 1
+    doc = store.get(sid)
+    assert doc["status"] == Status.QUEUED and doc["attempts"] == 1
+    assert "QRAPTOR_MLFLOW_URI_FILE" in doc["error"] and "no-such-secret" in doc["error"]

@@ -17,7 +17,8 @@ def claim_key(priority: int, created_at: datetime, session_id: str) -> str:
     """The claim order (priority high first, then age, then id) as one ascending string,
     stored on a session while it is queued and indexed: the queue's head is then the start
     of one short index range (`_queued_head`)."""
-    return f"{MAX_PRIORITY - priority:010d}|{ms(created_at):013d}|{session_id}"
+    level = MAX_PRIORITY - max(-MAX_PRIORITY, min(MAX_PRIORITY, priority))  # older stores
+    return f"{level:010d}|{ms(created_at):013d}|{session_id}"
 
 
 def queued_fields(doc: dict[str, Any]) -> dict[str, Any]:

@@ -113,8 +113,9 @@ def _queued_head(conn: StoreConnection, now: datetime, k: int) -> list[dict[str,
     due = {"$not": {"$gt": now}}  # retry_at: null or past (a requeue's backoff is over)
 
     def probe(bounds: dict[str, Any]) -> list[dict[str, Any]]:
-        query = {"claim_key": bounds, "retry_at": due}  # claim_key first: SecantusDB picks
-        cursor = conn.sessions.find(query, _CANDIDATE_FIELDS)  # the first clause's index
+        # claim_key first: SecantusDB serves a filter from its first clause's index
+        query = {"claim_key": bounds, "status": Status.QUEUED.value, "retry_at": due}
+        cursor = conn.sessions.find(query, _CANDIDATE_FIELDS)
         return list(cursor.sort("claim_key", ASCENDING).limit(k))
 
     hint = conn.claim_hint
@@ -144,7 +145,7 @@ def _candidates(conn: StoreConnection, now: datetime) -> list[dict[str, Any]]:
     k = conn.cfg.claim_batch
     expiry = {"status": Status.RUNNING.value, "lease_expires_at": {"$lt": now}}
     expired = conn.sessions.find(expiry, _CANDIDATE_FIELDS)
-    merged = [*_queued_head(conn, now, k), *expired.limit(k)]
+    merged = [*_queued_head(conn, now, k), *expired.sort([("priority", -1), ("created_at", 1)])]
     merged.sort(key=lambda d: (-d["priority"], d["created_at"]))
     return merged[:k]
 
@@ -283,7 +284,7 @@ def requeue_delay(cfg: StoreConfig, attempts: int) -> float:
     restarting, a full disk being cleaned) then gets time to clear."""
     if cfg.requeue_delay_seconds <= 0:
         return 0.0
-    delay = cfg.requeue_delay_seconds * 2 ** max(0, attempts - 1)
+    delay = cfg.requeue_delay_seconds * 2 ** min(max(0, attempts - 1), 30)
     return float(min(delay, cfg.requeue_delay_max_seconds))
 
 

@@ -28,6 +28,13 @@ from qraptor.store.store import SessionStore
 log = get_logger(__name__)
 
 
+def lease_clock() -> float:
+    """Seconds that keep counting through a suspend or a VM pause (CLOCK_BOOTTIME on Linux;
+    CLOCK_MONOTONIC stops then, and a lease measured with it would look younger than it is)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
+
+
 class LeaseKeeper:
     """``with LeaseKeeper(store, session.claim) as lease: ... lease.report(n, total)``"""
 
@@ -49,9 +56,9 @@ class LeaseKeeper:
         self._progress_lock = threading.Lock()
         self._beat_lock = threading.Lock()  # one heartbeat at a time: the thread's or confirm()'s
         self._stop = threading.Event()
-        # monotonic time at which the last renewal that succeeded was sent (the claim's
+        # lease_clock() time at which the last renewal that succeeded was sent (the claim's
         # time at first): the lease is ours for lease_seconds after it
-        self._renewed_at = time.monotonic() if claimed_at is None else claimed_at
+        self._renewed_at = lease_clock() if claimed_at is None else claimed_at
         self._finished = False
         self._thread = threading.Thread(
             target=self._run, name=f"lease-{claim.session_id}", daemon=True
@@ -77,7 +84,7 @@ class LeaseKeeper:
         if self._finished:
             return  # completed under this claim: nobody else can hold the session
         self.check()
-        if time.monotonic() - self._renewed_at < self.lease_seconds / 2:
+        if lease_clock() - self._renewed_at < self.lease_seconds / 2:
             return
         self._beat()
         self.check()
@@ -86,6 +93,10 @@ class LeaseKeeper:
         """The session was completed under this claim: stop heartbeating; `confirm` passes
         from now on (what is left, closing the MLflow run, belongs to this attempt)."""
         self._finished = True
+        self._stop.set()
+
+    def stop(self) -> None:
+        """No more heartbeats: the attempt is about to hand the session on (fail, release)."""
         self._stop.set()
 
     def __enter__(self) -> LeaseKeeper:
@@ -108,11 +119,12 @@ class LeaseKeeper:
                 return False
             with self._progress_lock:
                 progress = self._progress
-            sent = time.monotonic()
+            sent = lease_clock()
             try:
                 self._store.heartbeat(self.claim, progress)
             except StoreError as exc:  # LeaseLost, StoreUnavailable, a rejected progress
-                log.error("session %s: %s", self.session_id, exc)
+                if not self._stop.is_set():  # else the attempt just handed the session on
+                    log.error("session %s: %s", self.session_id, exc)
                 self.error = exc
                 self.lost.set()
                 return False

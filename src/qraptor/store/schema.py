@@ -145,13 +145,13 @@ def ensure_collection(db: Database, name: str) -> Collection:
             raise
     collection = db[name]
     existing = collection.index_information()
-    for index_name, keys in SESSION_INDEXES.items():
-        if index_name not in existing:
+    if "claim_key" not in existing:  # a store from before claim keys: key its queue first
+        unkeyed = {"status": Status.QUEUED.value, "claim_key": None}
+        for doc in collection.find(unkeyed, {"priority": 1, "created_at": 1}):
+            collection.update_one({"_id": doc["_id"], **unkeyed}, {"$set": queued_fields(doc)})
+    for index_name, keys in SESSION_INDEXES.items():  # the claim_key index last: an opening
+        if index_name not in existing:  # killed while keying keys the rest next time
             collection.create_index(keys, name=index_name)
-    if "claim_key" not in existing:  # a store from before claim keys: key its queue once
-        fields = {"priority": 1, "created_at": 1}
-        for doc in collection.find({"status": Status.QUEUED.value, "claim_key": None}, fields):
-            collection.update_one({"_id": doc["_id"]}, {"$set": queued_fields(doc)})
     return collection
 
 

@@ -43,7 +43,8 @@ def checkpoint(conn: StoreConnection, claim: Claim, path: Path, timesteps: int) 
         "$push": {"checkpoints": {"$each": [ref.to_document()], "$slice": -keep}},
         "$set": {"lease_expires_at": conn.lease_until(now), "heartbeat_at": now, "updated_at": now},
     }
-    owner = claims.owner_filter(claim)
+    # not linked yet: a retry after a lost acknowledgement must not push it twice
+    owner = {**claims.owner_filter(claim), "checkpoints.file_id": {"$ne": ref.file_id}}
 
     def link(a: Attempt) -> list[dict[str, Any]]:
         before = conn.write(

@@ -233,9 +233,18 @@ class SessionStore:
 
     def record_run(self, claim: Claim, mlflow_run_id: str) -> None:
         """The MLflow run this claim opened for the session, stored as soon as it exists:
-        whoever ends the session (its worker, housekeeping after a death) can end the run."""
-        fields = {"mlflow_run_id": mlflow_run_id, "mlflow_run_open": True}
-        self._set_owned(claim, "MLflow run link", fields)
+        whoever ends the session (its worker, housekeeping after a death) can end the run.
+        Fenced by the token alone: a session cancelled meanwhile still gets its run recorded
+        (so that it is ended KILLED), one claimed by another worker does not."""
+        sid = claim.session_id
+        match = {"_id": sid, "claim_token": claim.token}
+        update = {"$set": {"mlflow_run_id": mlflow_run_id, "mlflow_run_open": True}}
+        result = self._read(
+            f"recording the MLflow run of session {sid}", lambda: self._c.update_one(match, update)
+        )
+        if not result.matched_count:
+            doc = self.get(sid)
+            raise claims.lease_lost(claim, doc)
 
     def _set_owned(self, claim: Claim, action: str, fields: dict[str, Any]) -> None:
         update = {"$set": {**fields, "updated_at": self._conn.now()}}

@@ -92,6 +92,7 @@ class SessionTracker:
     model_info: ModelInfo | None = None  # the logged pyfunc model (and its registration)
     root: Path | None = None  # the project: relative datasets, the default sqlite store
     guard: Callable[[], None] | None = None  # raises when the run may no longer be written
+    on_run: Callable[[str], None] | None = None  # told the run id as soon as it exists
     registered_version: str | None = None  # set once the FINISHED run's model is registered
     ended: bool = False  # this process ended the run (False: left alone, or not ended yet)
     _curves: CurveLogger | None = None
@@ -249,6 +250,7 @@ def start_session_run(
     root: Path | None = None,
     guard: Callable[[], None] | None = None,
     run_id: str | None = None,
+    on_run: Callable[[str], None] | None = None,
 ) -> Iterator[SessionTracker]:
     """The MLflow run of one session, open for the duration of the `with` block.
 
@@ -262,13 +264,14 @@ def start_session_run(
     dataset and the default sqlite store are; the caller's, default the current one).
     `guard`: called before every write to the run; when it raises, the run is left as it
     is (a worker's lease check, LeaseKeeper.confirm). `run_id`: the session's run as the
-    store recorded it (reopened directly, without a search).
+    store recorded it (reopened directly, without a search). `on_run(run_id)`: called as
+    soon as the run exists, before params are logged (the worker stores it on the session).
     """
     config = {k: v for k, v in dict(cfg_dict).items() if k in TRAINING_SECTIONS}
     cfg = tracking or tracking_config_from(cfg_dict)
     tracker = SessionTracker(
         cfg=cfg, config=config, session_id=session_id, sweep_id=sweep_id, root=root,
-        guard=guard,
+        guard=guard, on_run=on_run,
     )  # fmt: skip
     if cfg.enabled:
         require("mlflow", "tracking")
@@ -355,6 +358,8 @@ def _open(
             tags=tags,
             known_run_id=known_run_id,
         )
+        if tracker.on_run is not None:  # before anything else: whoever ends the session
+            tracker.on_run(tracker.run_id)  # must be able to find its run
         log_params_and_tags(client, tracker.run_id, tracker.config, tags, tracker.resumed)
         if tracker.parent_run_id:
             client.update_run(tracker.parent_run_id, status="RUNNING")
@@ -419,6 +424,9 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
         if error is None:
             raise runs.TrackingError(f"ending MLflow run {tracker.run_id}: {exc}") from exc
         log.warning("ending MLflow run %s failed too: %s", tracker.run_id, exc)
+    finally:
+        if not tracker.ended:  # never leave it active: the next run here would end it
+            _detach(tracker.run_id)
 
 
 def _detach(run_id: str | None) -> None:
@@ -442,9 +450,9 @@ def _activate(uri: str, run_id: str) -> None:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     stale = mlflow.active_run()
-    if stale is not None:
-        log.warning("ending a stale active MLflow run %s", stale.info.run_id)
-        mlflow.end_run("KILLED")
+    if stale is not None:  # left by a run this process did not end: not ours to end now
+        log.warning("MLflow run %s was still active here: detached, not ended", stale.info.run_id)
+        _detach(stale.info.run_id)
     mlflow.start_run(run_id=run_id)
 
 
@@ -477,9 +485,7 @@ def end_abandoned_run(
     uri = runs.use_credentials(resolve_tracking_uri(cfg, root))
     client = runs.connect(uri)
     run = client.get_run(run_id)
-    if run.info.status != "RUNNING":
-        return
-    if status == "FINISHED" and cfg.model.register:
+    if status == "FINISHED" and cfg.model.register:  # idempotent: once per run
         import mlflow
 
         from qraptor.tracking.pyfunc import register_policy
@@ -496,6 +502,8 @@ def end_abandoned_run(
             )
             tags = {runs.SESSION_TAG: session_id, runs.SWEEP_TAG: sweep_id or ""}
             register_policy(logged[0].model_uri, name, run_id, {k: v for k, v in tags.items() if v})
+    if run.info.status != "RUNNING":
+        return
     client.set_terminated(run_id, status)
     log.info("MLflow run %s of session %s ended %s (its worker is gone)", run_id, session_id,
              status)  # fmt: skip

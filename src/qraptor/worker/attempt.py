@@ -22,6 +22,7 @@ the one that took over; every MLflow write is preceded by the lease's `confirm`.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -117,7 +118,7 @@ def run_session(
     upload it, release. StoreUnavailable (the database gone longer than
     store.retry.total_seconds) propagates: the lease then lapses and the session is
     reclaimed, by this worker or another, from its last checkpoint. `claimed_at`: the
-    monotonic time the claim was sent (the lease runs from then).
+    time the claim was sent, by `store.lease.lease_clock` (the lease runs from then).
     """
     claim = session.claim
     record = _Record()
@@ -131,7 +132,7 @@ def run_session(
         except ConfigError as exc:
             reason = f"invalid session config: {exc}"
             log.error("session %s: %s (failed, not retried)", session.id, reason)
-            _finish(lambda: store.fail(claim, reason, retry=False), session.id)
+            _finish(lambda: store.fail(claim, reason, retry=False), session.id, lease)
             return SessionRun(session.id, Outcome.INVALID, record.summary())
         work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
         try:
@@ -144,21 +145,20 @@ def run_session(
         except StoreUnavailable:
             raise
         except KeyboardInterrupt:  # a second Ctrl-C: hand it back without a new checkpoint
-            _finish(lambda: store.release(claim, run_closed=record.run_closed), session.id)
+            _finish(lambda: store.release(claim, run_closed=record.run_closed), session.id, lease)
             raise
         except PERMANENT as exc:  # the inputs: another attempt would fail the same way
+            if not _permanent(exc):
+                return _failed(store, claim, record, session.id, lease)
             reason = redact_text(f"{type(exc).__name__}: {exc}")
             log.error("session %s: %s (failed, not retried)", session.id, reason)
             closed = record.run_closed
-            _finish(lambda: store.fail(claim, reason, retry=False, run_closed=closed), session.id)
+            _finish(
+                lambda: store.fail(claim, reason, retry=False, run_closed=closed), session.id, lease
+            )
             return SessionRun(session.id, Outcome.INVALID, record.summary())
-        except Exception as exc:  # the session failed, the worker did not: record and go on
-            text = redact_text(traceback.format_exc())
-            shown = redact_text(f"{type(exc).__name__}: {exc}")
-            log.error("session %s failed: %s", session.id, shown)
-            closed = record.run_closed
-            _finish(lambda: store.fail(claim, text, retry=True, run_closed=closed), session.id)
-            return SessionRun(session.id, Outcome.FAILED, record.summary())
+        except Exception:  # the session failed, the worker did not: record and go on
+            return _failed(store, claim, record, session.id, lease)
         finally:
             if keep_work_dir:
                 log.info("session %s: scratch files kept in %s", session.id, work_dir)
@@ -211,9 +211,8 @@ def _attempt(
             experiment_preset=session.experiment,
             guard=lease.confirm,
             run_id=session.mlflow_run_id,
+            on_run=lambda run_id: store.record_run(claim, run_id),
         ) as tracker:
-            if tracker.run_id is not None:
-                store.record_run(claim, tracker.run_id)
             t = record.add("tracking_open_seconds", t)
             hooks = tracker.train_hooks(
                 TrainHooks(
@@ -248,11 +247,32 @@ def _attempt(
     if tracker.ended and tracker.run_id is not None and not result.stopped_early:
         store.run_closed(sid, tracker.run_id)
     if result.stopped_early:
+        lease.stop()
         store.release(claim, run_closed=record.run_closed)
         log.info("session %s: stopped at %d timesteps and released", sid, result.timesteps)
         return SessionRun(sid, Outcome.RELEASED, record.summary())
     log.info("session %s done: %s", sid, _headline(metrics))
     return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
+
+
+def _permanent(exc: Exception) -> bool:
+    """A data error, or a config error about the session's own settings; not one about this
+    worker's environment (a config key spelt as a variable, e.g. QRAPTOR_MLFLOW_URI_FILE
+    unreadable on this host), which another worker or a later attempt may not meet."""
+    return not (isinstance(exc, ConfigError) and exc.key.isupper())
+
+
+def _failed(
+    store: SessionStore, claim: Claim, record: _Record, sid: str, lease: LeaseKeeper
+) -> SessionRun:
+    """The exception being handled failed this attempt: stored with its traceback, the
+    session queued again after the backoff while attempts are left."""
+    exc = sys.exc_info()[1]
+    text = redact_text(traceback.format_exc())
+    log.error("session %s failed: %s", sid, redact_text(f"{type(exc).__name__}: {exc}"))
+    closed = record.run_closed
+    _finish(lambda: store.fail(claim, text, retry=True, run_closed=closed), sid, lease)
+    return SessionRun(sid, Outcome.FAILED, record.summary())
 
 
 def _record_provenance(
@@ -322,8 +342,10 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def _finish(action, sid: str) -> None:
-    """A last write (fail, release) that may meet a lost lease: log it, do not raise."""
+def _finish(action, sid: str, lease: LeaseKeeper) -> None:
+    """A last write (fail, release) that may meet a lost lease: log it, do not raise. The
+    heartbeats stop first: after this write the session is no longer this claim's."""
+    lease.stop()
     try:
         action()
     except LeaseLost as exc:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from pymongo.errors import PyMongoError
+
 from qraptor.core.log import get_logger
 from qraptor.store.errors import StoreError
 from qraptor.store.status import Status
@@ -50,7 +52,7 @@ class Housekeeping:
         self._last = now
         try:
             self.sweep()
-        except StoreError as exc:  # the next round tries again
+        except (StoreError, PyMongoError) as exc:  # the database went away: next round
             log.warning("housekeeping skipped: %s", exc)
 
     def sweep(self) -> tuple[int, int]:
@@ -65,6 +67,9 @@ class Housekeeping:
         ended = 0
         for doc in self.store.open_runs(succeeded_before=cutoff):
             sid, run_id = doc["_id"], doc["mlflow_run_id"]
+            now = self.store.get(sid)  # retried and reclaimed since? then the run is in use
+            if now["status"] != doc["status"] or not now.get("mlflow_run_open"):
+                continue
             try:
                 end_abandoned_run(
                     doc["config"], run_id, RUN_STATUS[doc["status"]], session_id=sid,

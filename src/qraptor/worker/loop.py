@@ -35,6 +35,7 @@ from types import FrameType
 from qraptor.core.log import get_logger
 from qraptor.store.config import StoreConfig
 from qraptor.store.errors import StoreUnavailable
+from qraptor.store.lease import lease_clock
 from qraptor.store.store import SessionStore
 from qraptor.tracking.config import TrackingConfig
 from qraptor.worker.attempt import Outcome, SessionRun, run_session
@@ -193,7 +194,7 @@ def _serve_one(
     root: Path | None,
 ) -> SessionRun | None:
     """Claim and run one session; None if there was none (or the database is away)."""
-    began, sent = time.perf_counter(), time.monotonic()
+    began, sent = time.perf_counter(), lease_clock()
     try:
         session = store.claim(worker_id)
         if session is None:
