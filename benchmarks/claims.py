@@ -49,7 +49,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from machine import machine  # benchmarks/machine.py (the script's folder is on sys.path)
+from machine import finish, machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMER = Path(__file__).resolve().parent / "_claimer.py"
@@ -365,17 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         row["x_baseline"] = row["median_ms"] / base["median_ms"]
     report["rows"] = rows
     report["baseline"] = baseline
-    report["machine_after"] = machine()
     print_table(rows, baseline, pause)
-    print(
-        f"\nload average before {report['machine_before']['load_average'][0]:.2f}, after "
-        f"{report['machine_after']['load_average'][0]:.2f} ({os.cpu_count()} CPUs, shared): "
-        "compare medians; differences under ~15% are noise"
-    )
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"figures written to {json_path}")
+    finish(report, json_path, "compare medians; differences under ~15% are noise")
     return 0
 
 

@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import functools
 import http.server
-import json
 import os
 import statistics
 import sys
@@ -48,7 +47,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from machine import machine  # benchmarks/machine.py (the script's folder is on sys.path)
+from machine import finish, machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS_DASHBOARD = ROOT / "tests" / "dashboard"
@@ -334,17 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             browser.new_page().close()  # the browser's own start-up is not a page's load
             report["pages"] = bench(browser, targets, tmp / "static", repeats)
     console.quiet = False
-    report["machine_after"] = machine()
     print_table(report["pages"], repeats)
-    print(
-        f"\nload average before {report['machine_before']['load_average'][0]:.2f}, after "
-        f"{report['machine_after']['load_average'][0]:.2f} ({os.cpu_count()} CPUs, shared): "
-        "differences under ~15% are noise"
-    )
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"figures written to {json_path}")
+    finish(report, json_path, "differences under ~15% are noise")
     return 0
 
 

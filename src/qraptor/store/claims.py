@@ -240,14 +240,7 @@ def fail(
     """Record `error`; back to queued when `retry` and attempts are left (not claimable
     before a backoff that doubles per attempt), else failed."""
     sid = claim.session_id
-    doc = conn.retry(
-        f"reading session {sid}",
-        lambda _: conn.sessions.find_one(
-            {"_id": sid}, {"attempts": 1, "max_attempts": 1, "priority": 1, "created_at": 1}
-        ),
-    )
-    if doc is None:
-        raise SessionNotFound(sid)
+    doc = document(conn, sid, {"attempts": 1, "max_attempts": 1, "priority": 1, "created_at": 1})
     requeue = retry and doc["attempts"] < doc["max_attempts"]
     target = Status.QUEUED if requeue else Status.FAILED
     now = conn.now()
@@ -290,13 +283,7 @@ def requeue_delay(cfg: StoreConfig, attempts: int) -> float:
 
 def release(conn: StoreConnection, claim: Claim, run_closed: bool = False) -> None:
     """Hand a session back (graceful stop): queued again, this attempt not counted."""
-    sid = claim.session_id
-    doc = conn.retry(
-        f"reading session {sid}",
-        lambda _: conn.sessions.find_one({"_id": sid}, {"priority": 1, "created_at": 1}),
-    )
-    if doc is None:
-        raise SessionNotFound(sid)
+    doc = document(conn, claim.session_id, {"priority": 1, "created_at": 1})
     now = conn.now()
     fields: dict[str, Any] = {
         "status": Status.QUEUED.value,
@@ -341,6 +328,17 @@ def owned_update(
         raise lease_lost(claim, doc)
 
     conn.retry(f"{action} of session {sid}", attempt)
+
+
+def document(conn: StoreConnection, session_id: str, fields: dict[str, int]) -> dict[str, Any]:
+    """`fields` of the session (riding out a reconnect); SessionNotFound if there is none."""
+    doc = conn.retry(
+        f"reading session {session_id}",
+        lambda _: conn.sessions.find_one({"_id": session_id}, fields),
+    )
+    if doc is None:
+        raise SessionNotFound(session_id)
+    return doc
 
 
 def lease_lost(claim: Claim, doc: dict[str, Any]) -> LeaseLost:

@@ -81,7 +81,7 @@ def latest_checkpoint(
     conn: StoreConnection, session_id: str, dest_dir: Path | None = None
 ) -> tuple[Path, int] | None:
     """Download the latest checkpoint (sha256-verified): (path, timesteps), or None."""
-    doc = _document(conn, session_id, {"checkpoints": 1})
+    doc = claims.document(conn, session_id, {"checkpoints": 1})
     if not doc.get("checkpoints"):
         return None
     ref = FileRef.from_document(doc["checkpoints"][-1])
@@ -128,7 +128,7 @@ def attach_many(
     def link(a: Attempt) -> list[dict[str, Any]]:
         for _ in range(5):  # a concurrent change of `files` between read and write: read again
             fields = {"files": 1, "status": 1, "worker_id": 1, "claim_token": 1}
-            doc = _document(conn, session_id, fields)
+            doc = claims.document(conn, session_id, fields)
             linked = doc.get("files", [])
             if new_ids & {f["file_id"] for f in linked}:
                 return []  # linked before a disconnect; what it replaced is left to the sweep
@@ -162,7 +162,7 @@ def attach_many(
 
 def find_file(conn: StoreConnection, session_id: str, kind: FileKind) -> FileRef:
     """The latest file of `kind` linked from the session."""
-    doc = _document(conn, session_id, {"files": 1, "checkpoints": 1})
+    doc = claims.document(conn, session_id, {"files": 1, "checkpoints": 1})
     refs = [FileRef.from_document(d) for d in doc.get("files", []) + doc.get("checkpoints", [])]
     matching = [r for r in refs if r.kind is kind]
     if not matching:
@@ -183,7 +183,7 @@ def download(conn: StoreConnection, session_id: str, ref: FileRef, dest: Path) -
 
 
 def list_files(conn: StoreConnection, session_id: str) -> list[FileRef]:
-    doc = _document(conn, session_id, {"files": 1, "checkpoints": 1})
+    doc = claims.document(conn, session_id, {"files": 1, "checkpoints": 1})
     return [FileRef.from_document(d) for d in doc.get("files", []) + doc.get("checkpoints", [])]
 
 
@@ -264,16 +264,6 @@ def _upload_all(
                 _delete(conn, future.result().file_id)
         raise failed
     return [future.result() for future in futures]
-
-
-def _document(conn: StoreConnection, session_id: str, fields: dict[str, int]) -> dict[str, Any]:
-    doc = conn.retry(
-        f"reading session {session_id}",
-        lambda _: conn.sessions.find_one({"_id": session_id}, fields),
-    )
-    if doc is None:
-        raise SessionNotFound(session_id)
-    return doc
 
 
 def _delete(conn: StoreConnection, file_id: ObjectId) -> None:

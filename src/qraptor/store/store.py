@@ -371,12 +371,7 @@ class SessionStore:
     def retry(self, session_id: str, *, fresh: bool = False) -> None:
         """Failed or cancelled -> queued with a full set of attempts. `fresh` drops the
         checkpoints, so training starts over instead of resuming."""
-        doc = self._read(
-            f"reading session {session_id}",
-            lambda: self._c.find_one({"_id": session_id}, {"priority": 1, "created_at": 1}),
-        )
-        if doc is None:
-            raise SessionNotFound(session_id)
+        doc = claims.document(self._conn, session_id, {"priority": 1, "created_at": 1})
         self._transition(
             session_id,
             RETRYABLE,

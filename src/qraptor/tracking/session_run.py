@@ -222,18 +222,11 @@ class SessionTracker:
         it. The version, or None when nothing is registered."""
         if self.model_info is None or not self.cfg.model.register or not self.enabled:
             return None
-        from qraptor.tracking import runs
-        from qraptor.tracking.pyfunc import register_policy
-
-        session = self.config["session"]
-        name = registered_model_name(
-            self.cfg, self.experiment or "", session["name"], self.config["algo"]["name"]
-        )
-        tags = {runs.SESSION_TAG: self.session_id or "", runs.SWEEP_TAG: self.sweep_id or ""}
         assert self.run_id is not None
-        self.registered_version = register_policy(
-            self.model_info.model_uri, name, self.run_id, {k: v for k, v in tags.items() if v}
-        )
+        self.registered_version = _register(
+            self.cfg, self.config, self.model_info.model_uri, self.run_id, self.session_id,
+            self.sweep_id,
+        )  # fmt: skip
         return self.registered_version
 
 
@@ -429,6 +422,25 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
             _detach(tracker.run_id)
 
 
+def _register(
+    cfg: TrackingConfig,
+    config: Mapping[str, Any],
+    model_uri: str,
+    run_id: str,
+    session_id: str | None,
+    sweep_id: str | None,
+) -> str:
+    """Register run `run_id`'s model under the session's registered name, tagged with its
+    session and sweep (pyfunc.register_policy: once per run). The version."""
+    from qraptor.tracking import runs
+    from qraptor.tracking.pyfunc import register_policy
+
+    session_name, algo = str(config["session"]["name"]), str(config["algo"]["name"])
+    name = registered_model_name(cfg, experiment_name(cfg, session_name), session_name, algo)
+    tags = {runs.SESSION_TAG: session_id, runs.SWEEP_TAG: sweep_id}
+    return register_policy(model_uri, name, run_id, {k: v for k, v in tags.items() if v})
+
+
 def _detach(run_id: str | None) -> None:
     """Stop treating `run_id` as this thread's active run without ending it on the server:
     `mlflow.end_run` (and MLflow's own exit handler, which calls it) would end a run that
@@ -488,20 +500,12 @@ def end_abandoned_run(
     if status == "FINISHED" and cfg.model.register:  # idempotent: once per run
         import mlflow
 
-        from qraptor.tracking.pyfunc import register_policy
-
         mlflow.set_registry_uri(uri)
         logged = client.search_logged_models(
             [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
         )
         if logged:
-            session = cfg_dict["session"]
-            experiment = experiment_name(cfg, str(session["name"]))
-            name = registered_model_name(
-                cfg, experiment, str(session["name"]), str(cfg_dict["algo"]["name"])
-            )
-            tags = {runs.SESSION_TAG: session_id, runs.SWEEP_TAG: sweep_id or ""}
-            register_policy(logged[0].model_uri, name, run_id, {k: v for k, v in tags.items() if v})
+            _register(cfg, cfg_dict, logged[0].model_uri, run_id, session_id, sweep_id)
     if run.info.status != "RUNNING":
         return
     client.set_terminated(run_id, status)
