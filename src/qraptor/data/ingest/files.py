@@ -32,6 +32,7 @@ from qraptor.data.columns import INPUT_BAR_COLUMNS, QUOTE_COLUMNS, TICK_COLUMNS
 from qraptor.data.ingest.timestamps import (
     TimestampConfig,
     diagnose_timestamps,
+    is_date_text,
     looks_like_offset,
     parse_timestamps,
 )
@@ -244,6 +245,8 @@ def _csv_timestamp_type(cfg: TimestampConfig, first_value: str | None) -> pa.Dat
         return pa.float64()
     if cfg.format is not None or first_value is None:
         return pa.string()  # parsed by polars with the configured (chrono) format
+    if is_date_text(first_value):
+        return pa.date32()  # calendar dates, labelled D 00:00 UTC (timestamps.calendar_dates)
     if looks_like_offset(first_value):
         return pa.timestamp("ns", tz="UTC")
     return pa.timestamp("ns")  # local time in cfg.timezone, localised by polars
