@@ -28,7 +28,12 @@ from qraptor.core.atomic import atomic_dir
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger, human_count, track
-from qraptor.data.columns import INPUT_BAR_COLUMNS, QUOTE_COLUMNS, TICK_COLUMNS
+from qraptor.data.columns import (
+    ADJUSTMENT_COLUMNS,
+    INPUT_BAR_COLUMNS,
+    QUOTE_COLUMNS,
+    TICK_COLUMNS,
+)
 from qraptor.data.ingest.timestamps import (
     TimestampConfig,
     diagnose_timestamps,
@@ -40,7 +45,7 @@ from qraptor.data.parts import PartWriter, write_manifest
 
 log = get_logger(__name__)
 
-OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades")}
+OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades", *ADJUSTMENT_COLUMNS)}
 REQUIRED_COLUMNS = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
 FORMATS = ("csv", "parquet")
 _SNIFF_BYTES = 64 * 1024
