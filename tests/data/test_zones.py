@@ -285,3 +285,19 @@ def test_shipped_googl_sample_gets_weekday_dates_and_monday_weeks(tmp_path: Path
     assert (weeks.dt.weekday() == 1).all()  # every week is labelled on its Monday
     assert summary["first"] == "2009-05-18T00:00:00+00:00"
     assert json.loads((tmp_path / "r.json").read_text())["bars"] == weeks.len()
+
+
+def test_a_parquet_date_column_is_calendar_dates_too(tmp_path: Path) -> None:
+    path = tmp_path / "daily.parquet"
+    days = weekdays()[:5]
+    pl.DataFrame(
+        {"Date": days, **{c: [1.0] * 5 for c in ("Open", "High", "Low", "Close", "Volume")}}
+    ).write_parquet(path)
+    ingest_files(
+        [path],
+        tmp_path / "out",
+        kind="bars",
+        columns={"timestamp": "Date", **BARS},
+        timestamp=TimestampConfig(format=None, unit=None, timezone="Asia/Tokyo"),
+    )
+    assert labels(read_folder(tmp_path / "out")) == [at_midnight_utc(d) for d in days]
