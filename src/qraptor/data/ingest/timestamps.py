@@ -34,7 +34,8 @@ class TimestampConfig:
 
     format: str | None  # strftime-style (polars/chrono); None = ISO 8601 or numeric epoch
     unit: str | None  # s | ms | us | ns when timestamps are numeric epochs
-    timezone: str  # IANA zone of timestamps written without an offset
+    timezone: str  # IANA zone of timestamps written without an offset; the exchange's
+    # zone, whose calendar day/week/month bars follow (date-only rows are never shifted)
 
     def __post_init__(self) -> None:
         check(self.unit is None or self.unit in EPOCH_UNITS, "unit", "must be s, ms, us or ns")

@@ -29,7 +29,7 @@ output bars.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +112,7 @@ def check_bar_freq(freq: str, key: str = "freq") -> str:
     """
     every = parse_freq(freq, key)
     units = set(re.findall(r"\d+([a-z]+)", every))
-    mixed = units & {"d", "w", "mo", "q", "y"} and not is_calendar(every)
+    mixed = bool(units & {"d", "w", "mo", "q", "y"}) and not is_calendar(every)
     check(not mixed, key, f"'{freq}' mixes days/weeks/months with hours or less; write it in "
           "hours (e.g. 36h, UTC clock windows) or in whole days (calendar windows)")  # fmt: skip
     return every
@@ -193,9 +193,7 @@ def reduce_bars(bars: pl.DataFrame, freq: str, timezone: str = "UTC") -> pl.Data
     return reducer.result()
 
 
-def _calendar(
-    frames: Iterator[pl.DataFrame] | Sequence[pl.DataFrame], every: str, timezone: str
-) -> Calendar | None:
+def _calendar(frames: Iterable[pl.DataFrame], every: str, timezone: str) -> Calendar | None:
     """The calendar of day-or-longer bars (None for intraday ones).
 
     The input is read as date labels when every timestamp is at 00:00 UTC (the first frame
