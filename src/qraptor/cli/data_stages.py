@@ -85,7 +85,7 @@ def run_reduce(
     """Stage `reduce`: ticks or bars -> the bars every later stage uses."""
     with _reading(in_dir):
         kind = read_manifest(in_dir)["kind"]
-        bars = reduce_folder(in_dir, kind, cfg.reduce)
+        bars = reduce_folder(in_dir, kind, cfg.reduce, timezone=cfg.data.timestamp.timezone)
         if bars.height == 0:
             raise DataError(in_dir, "reduction produced no bars (is the input empty?)")
     with atomic_path(out_path) as tmp:

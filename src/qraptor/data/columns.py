@@ -12,6 +12,9 @@ QUOTE_COLUMNS = ("bid", "ask")
 BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "trades")
 INPUT_BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 LINEAGE_COLUMNS = ("src_file", "src_row")
+# Optional bar inputs of `clean.adjust` (consumed by clean, never in its output): the vendor's
+# adjusted close, and corporate actions per bar (split ratio, cash dividend per share).
+ADJUSTMENT_COLUMNS = ("adj_close", "split", "dividend")
 MANIFEST_NAME = "_manifest.json"
 
 

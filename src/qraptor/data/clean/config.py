@@ -11,6 +11,7 @@ from qraptor.core.config import check
 
 OUTLIER_ACTIONS = ("drop", "clip", "flag")
 OHLC_ACTIONS = ("refuse", "drop")
+ADJUST_METHODS = ("none", "adj_close", "factors")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 
@@ -103,6 +104,22 @@ class BarRulesConfig:
 
 
 @dataclass
+class AdjustConfig:
+    """Adjusted prices (bars): scale open/high/low like the close (see clean/adjust.py).
+
+    none:      prices as they are
+    adj_close: scale each bar by adj_close / close (data.columns.adj_close); the vendor's
+               levels, which a backward adjustment takes from later actions
+    factors:   forward, causal adjustment from data.columns.split / dividend
+    """
+
+    method: str
+
+    def __post_init__(self) -> None:
+        check(self.method in ADJUST_METHODS, "adjust.method", f"one of {ADJUST_METHODS}")
+
+
+@dataclass
 class ExternalSortConfig:
     """duckdb's out-of-core sort, used only when the input is out of order."""
 
@@ -129,6 +146,7 @@ class CleanConfig:
     trading_hours: TradingHoursConfig
     gaps: GapsConfig
     bars: BarRulesConfig
+    adjust: AdjustConfig
     external_sort: ExternalSortConfig
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ nonpositive_price     both   price, bid, ask or open/high/low/close/vwap <= 0   
 negative_size         ticks  size < 0                                             drop
 negative_volume       bars   volume or trades < 0                                 drop
 ohlc_rounding         bars   high/low off within `bars.ohlc_tolerance`            repair
+adjust (not a rule)   bars   adjusted close: O/H/L scaled alike (clean.adjust)    adjust
 ohlc_violation        bars   high < max(open, close), low > min(open, close)      refuse|drop
 out_of_order          both   row arrived after a later timestamp                  sort (stable)
 duplicate             both   exact copy of an earlier row (all columns)           drop
@@ -38,7 +39,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from qraptor.data.clean.adjust import check_columns
 from qraptor.data.clean.config import (
+    AdjustConfig,
     BarRulesConfig,
     CleanConfig,
     ExternalSortConfig,
@@ -50,9 +53,10 @@ from qraptor.data.clean.report import CleanReport
 from qraptor.data.clean.rules import conform, drop_bad_rows
 from qraptor.data.clean.schemas import validate_frame
 from qraptor.data.clean.sequence import ArrivalOrder, SortedCleaner, sort_by_time
-from qraptor.data.clean.stream import clean_folder, new_report, output_frame
+from qraptor.data.clean.stream import adjuster, clean_folder, new_report, output_frame
 
 __all__ = [
+    "AdjustConfig",
     "BarRulesConfig",
     "CleanConfig",
     "CleanReport",
@@ -82,6 +86,7 @@ def clean_frame(
     """
     report = new_report(data_kind, cfg, files, audit=audit)
     frame = conform(frame, data_kind)
+    check_columns(frame.columns, data_kind, cfg.adjust.method, "the frame")
     report.rows_in = frame.height
     order = ArrivalOrder()
     order.observe(frame.select("timestamp", "src_file", "src_row"), report)
@@ -89,7 +94,9 @@ def clean_frame(
     if report.rules["out_of_order"].count:
         frame = sort_by_time(frame)
         report.ordering = "memory"
-    cleaned = output_frame(SortedCleaner(data_kind, cfg, report).push(frame, final=True))
+    cleaned = SortedCleaner(data_kind, cfg, report).push(frame, final=True)
+    factors = adjuster(data_kind, cfg, report)
+    cleaned = output_frame(cleaned if factors is None else factors.push(cleaned))
     report.rows_out = cleaned.height
     report.raise_if_strict()
     if cleaned.height == 0:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qraptor.core.errors import DataError
+from qraptor.data.clean.adjust import AdjustmentTally
 from qraptor.data.clean.schema_errors import ISO_NS, file_name
 
 _EXAMPLE_SCHEMA = {
@@ -88,6 +89,7 @@ class CleanReport:
         max_examples: int = 5,
         source: str | Path | None = None,
         audit: bool = False,
+        adjust_method: str = "none",
     ) -> None:
         self.data_kind = data_kind
         self.files = list(files)
@@ -99,6 +101,7 @@ class CleanReport:
         self.ordering = "arrival"  # how rows were put in time order: arrival|memory|stream|duckdb
         self.gap_longest_seconds = 0.0
         self.rules = {name: RuleTally(actions[name]) for name in KIND_RULES[data_kind]}
+        self.adjustment = AdjustmentTally(adjust_method)  # clean.adjust: method, bars, factors
         self.audit = audit
         self._flagged: list[pl.DataFrame] = []
 
@@ -174,8 +177,11 @@ class CleanReport:
             raise self.error(next(iter(self.violations)), "strict mode refuses any violation")
 
     def to_metrics(self) -> dict[str, Any]:
-        """Numbers only, for a DVC metrics file (`dvc metrics show` flattens `rules.*`)."""
-        return {
+        """Numbers only, for a DVC metrics file (`dvc metrics show` flattens `rules.*`).
+
+        With `clean.adjust` on, `adjustment` holds the bars adjusted and the factor range.
+        """
+        metrics: dict[str, Any] = {
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
             "rows_dropped": self.rows_in - self.rows_out,
@@ -183,6 +189,9 @@ class CleanReport:
             "gap_longest_seconds": round(self.gap_longest_seconds, 3),
             "rules": {name: tally.count for name, tally in self.rules.items()},
         }
+        if self.adjustment.method != "none":
+            metrics["adjustment"] = self.adjustment.to_metrics()
+        return metrics
 
     def to_dict(self) -> dict[str, Any]:
         """The full report: metrics plus, per rule, its action and example rows."""
@@ -190,6 +199,7 @@ class CleanReport:
             "data_kind": self.data_kind,
             "strict": self.strict,
             **self.to_metrics(),
+            "adjustment": self.adjustment.to_dict(),
             "details": {
                 name: {
                     "action": tally.action,
@@ -205,9 +215,11 @@ class CleanReport:
     def summary(self) -> str:
         """One line for the stage log."""
         found = ", ".join(f"{n} {t.count}" for n, t in self.rules.items() if t.count) or "none"
-        return (
-            f"clean {self.data_kind}: {self.rows_in} rows in, {self.rows_out} out; found: {found}"
-        )
+        line = f"clean {self.data_kind}: {self.rows_in} rows in, {self.rows_out} out; "
+        line += f"found: {found}"
+        if self.adjustment.method != "none":
+            line += f"; {self.adjustment.summary()}"
+        return line
 
     def render(self, console: Console | None = None) -> None:
         """Print the report as a table: rule, action, count, first example."""
@@ -221,4 +233,7 @@ class CleanReport:
             style = "bold red" if tally.count and RULES[name].violation else None
             table.add_row(name, tally.action, f"{tally.count:,}", lines[0] if lines else "",
                           style=style)  # fmt: skip
-        (console or Console(stderr=True)).print(table)
+        out = console or Console(stderr=True)
+        out.print(table)
+        if self.adjustment.method != "none":
+            out.print(self.adjustment.summary())

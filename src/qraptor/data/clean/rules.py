@@ -13,13 +13,20 @@ from pathlib import Path
 import polars as pl
 
 from qraptor.core.errors import DataError
+from qraptor.data.clean.adjust import prepare, scale_by_adj_close
 from qraptor.data.clean.config import CleanConfig
 from qraptor.data.clean.report import CleanReport
 from qraptor.data.clean.schemas import TIMESTAMP_DTYPE
-from qraptor.data.columns import INPUT_BAR_COLUMNS, LINEAGE_COLUMNS, QUOTE_COLUMNS, TICK_COLUMNS
+from qraptor.data.columns import (
+    ADJUSTMENT_COLUMNS,
+    INPUT_BAR_COLUMNS,
+    LINEAGE_COLUMNS,
+    QUOTE_COLUMNS,
+    TICK_COLUMNS,
+)
 
 REQUIRED = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
-OPTIONAL = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades")}
+OPTIONAL = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades", *ADJUSTMENT_COLUMNS)}
 NO_FILE = -1  # src_file of rows that came without lineage (a frame built in memory)
 
 
@@ -130,7 +137,13 @@ def _number(
 def drop_bad_rows(
     frame: pl.DataFrame, data_kind: str, cfg: CleanConfig, report: CleanReport
 ) -> pl.DataFrame:
-    """Apply the row rules: missing values, non-positive prices, negative sizes, OHLC."""
+    """Apply the row rules: missing values, non-positive prices, negative sizes, OHLC.
+
+    Bars are first reduced to the adjustment columns `clean.adjust.method` uses; with
+    ``adj_close`` each bar is scaled before its OHLC is checked (see `clean/adjust.py`).
+    """
+    if data_kind == "bars":
+        frame = prepare(frame, cfg.adjust.method, report.adjustment)
     values = value_columns(frame)
     floats = [c for c in values if frame.schema[c] == pl.Float64]
     missing = pl.any_horizontal(
@@ -144,13 +157,16 @@ def drop_bad_rows(
         frame = _drop(frame, pl.any_horizontal(pl.col(c) <= 0 for c in prices),
                       "nonpositive_price", values_detail(values), report)  # fmt: skip
         return _drop(frame, pl.col("size") < 0, "negative_size", values_detail(values), report)
-    prices = ["open", "high", "low", "close", *(["vwap"] if "vwap" in frame.columns else [])]
+    prices = ["open", "high", "low", "close"]
+    prices += [c for c in ("vwap", "adj_close") if c in frame.columns]
     frame = _drop(frame, pl.any_horizontal(pl.col(c) <= 0 for c in prices),
                   "nonpositive_price", values_detail(values), report)  # fmt: skip
     negative = pl.col("volume") < 0
     if "trades" in frame.columns:
         negative = negative | (pl.col("trades") < 0)
     frame = _drop(frame, negative, "negative_volume", values_detail(values), report)
+    if "adj_close" in frame.columns:
+        frame = scale_by_adj_close(frame, report.adjustment)
     return repair_ohlc(frame, cfg, report)
 
 
@@ -180,8 +196,9 @@ def repair_ohlc(frame: pl.DataFrame, cfg: CleanConfig, report: CleanReport) -> p
     if bad.height:
         report.add("ohlc_violation", bad, detail)
         if cfg.bars.ohlc_violation == "refuse":
-            raise report.error("ohlc_violation", "these bars cannot be repaired safely; fix the "
-                               "source or set clean.bars.ohlc_violation=drop")  # fmt: skip
+            why = "these bars cannot be repaired safely; fix the source or set " \
+                  "clean.bars.ohlc_violation=drop"  # fmt: skip
+            raise report.error("ohlc_violation", why + adjustment_hint(bad, cfg))
         frame = frame.filter(~violation)
     report.add("ohlc_rounding", frame.filter(rounding), detail)
     repaired = frame.with_columns(
@@ -191,6 +208,31 @@ def repair_ohlc(frame: pl.DataFrame, cfg: CleanConfig, report: CleanReport) -> p
     if "vwap" in frame.columns:
         repaired = repaired.with_columns(pl.col("vwap").clip(pl.col("low"), pl.col("high")))
     return repaired
+
+
+def adjustment_hint(bad: pl.DataFrame, cfg: CleanConfig) -> str:
+    """What to say when OHLC violations may come from an adjusted close.
+
+    A close adjusted for dividends/splits next to raw open/high/low leaves the open inside
+    [low, high] and only the close outside it: the message counts those bars and names
+    the adjustment option, which keeps the bars instead of dropping them.
+    """
+    if cfg.adjust.method != "none":
+        return ""
+    inside = pl.col("open").is_between(pl.col("low"), pl.col("high"))
+    outside = ~pl.col("close").is_between(pl.col("low"), pl.col("high"))
+    close_only = bad.filter(inside & outside).height
+    shape = (
+        f"; {close_only} of them have only the close outside [low, high], as an adjusted "
+        "close next to raw open/high/low does"
+        if close_only * 2 >= bad.height
+        else ""
+    )
+    return (
+        f"{shape}. For dividend/split-adjusted prices, keep the bars with "
+        "clean.adjust.method=adj_close (map the raw close and data.columns.adj_close) or "
+        "=factors (map data.columns.split / dividend)"
+    )
 
 
 def _drop(

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from qraptor.core.atomic import atomic_dir, write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger, human_count, track
+from qraptor.data.clean.adjust import FactorAdjuster, check_columns
 from qraptor.data.clean.config import CleanConfig
 from qraptor.data.clean.order import ReorderOverflow, external_sort, reorder
 from qraptor.data.clean.report import CleanReport
@@ -69,12 +70,20 @@ def new_report(
         "gap": "flagged",
     }  # fmt: skip
     return CleanReport(data_kind, actions, files=files, strict=cfg.strict,
-                       max_examples=cfg.examples, source=source, audit=audit)  # fmt: skip
+                       max_examples=cfg.examples, source=source, audit=audit,
+                       adjust_method=cfg.adjust.method)  # fmt: skip
 
 
 def output_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """The stage's output columns: the input's contract columns, lineage dropped."""
     return frame.drop([c for c in LINEAGE_COLUMNS if c in frame.columns])
+
+
+def adjuster(data_kind: str, cfg: CleanConfig, report: CleanReport) -> FactorAdjuster | None:
+    """The forward adjustment of `clean.adjust.method: factors` (None otherwise)."""
+    if data_kind == "bars" and cfg.adjust.method == "factors":
+        return FactorAdjuster(report.adjustment, report.files)
+    return None
 
 
 def clean_folder(
@@ -129,6 +138,7 @@ def _arrival_pass(
         with readable(path):
             schema = pq.read_schema(path)
         conform(pl.from_arrow(schema.empty_table()), data_kind, source=path)  # type: ignore[arg-type]
+        check_columns(schema.names, data_kind, cfg.adjust.method, path)
     order = ArrivalOrder()
     columns = ["timestamp", *LINEAGE_COLUMNS]
     for frame, path, offset in read_batches(paths, cfg.batch_rows, columns):
@@ -177,6 +187,7 @@ def _clean_sorted(
 ) -> None:
     """Sequence rules with carry on time-sorted frames; write validated output chunks."""
     cleaner = SortedCleaner(data_kind, cfg, report)
+    factors = adjuster(data_kind, cfg, report)
     buffer: list[pl.DataFrame] = []
     buffered = 0
     last: int | None = None
@@ -184,13 +195,16 @@ def _clean_sorted(
     for frame in frames:
         empty = frame.head(0)
         kept = cleaner.push(frame, final=False)
+        if factors is not None:
+            kept = factors.push(kept)
         buffer.append(kept)
         buffered += kept.height
         if buffered >= cfg.batch_rows:
             last = _flush(buffer, data_kind, report, writer, last)
             buffer, buffered = [], 0
     if empty is not None:
-        buffer.append(cleaner.push(empty, final=True))
+        last_rows = cleaner.push(empty, final=True)
+        buffer.append(last_rows if factors is None else factors.push(last_rows))
     _flush(buffer, data_kind, report, writer, last)
 
 

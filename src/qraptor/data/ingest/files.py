@@ -28,10 +28,16 @@ from qraptor.core.atomic import atomic_dir
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger, human_count, track
-from qraptor.data.columns import INPUT_BAR_COLUMNS, QUOTE_COLUMNS, TICK_COLUMNS
+from qraptor.data.columns import (
+    ADJUSTMENT_COLUMNS,
+    INPUT_BAR_COLUMNS,
+    QUOTE_COLUMNS,
+    TICK_COLUMNS,
+)
 from qraptor.data.ingest.timestamps import (
     TimestampConfig,
     diagnose_timestamps,
+    is_date_text,
     looks_like_offset,
     parse_timestamps,
 )
@@ -39,7 +45,7 @@ from qraptor.data.parts import PartWriter, write_manifest
 
 log = get_logger(__name__)
 
-OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades")}
+OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades", *ADJUSTMENT_COLUMNS)}
 REQUIRED_COLUMNS = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
 FORMATS = ("csv", "parquet")
 _SNIFF_BYTES = 64 * 1024
@@ -244,6 +250,8 @@ def _csv_timestamp_type(cfg: TimestampConfig, first_value: str | None) -> pa.Dat
         return pa.float64()
     if cfg.format is not None or first_value is None:
         return pa.string()  # parsed by polars with the configured (chrono) format
+    if is_date_text(first_value):
+        return pa.date32()  # calendar dates, labelled D 00:00 UTC (timestamps.calendar_dates)
     if looks_like_offset(first_value):
         return pa.timestamp("ns", tz="UTC")
     return pa.timestamp("ns")  # local time in cfg.timezone, localised by polars

@@ -5,6 +5,12 @@ Inside qraptor every timestamp is timezone-aware UTC. Timestamps written with an
 configured zone (an exchange's local time, say), with daylight-saving gaps and repeats
 refused rather than guessed. A file that mixes the two is refused: nothing says which zone
 the naive rows are in.
+
+Date-only timestamps ("2020-01-06", a format without a time of day, a Date column) are
+calendar dates, not instants: the row of date D is labelled D 00:00 UTC whatever the zone,
+so a Berlin or Tokyo daily file is not shifted to the previous day and a New York one not
+to 05:00. Day, week and month bars reduced from intraday data carry the same labels (the
+local date of their window, see `qraptor.data.reduce.bars`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ class TimestampConfig:
 
     format: str | None  # strftime-style (polars/chrono); None = ISO 8601 or numeric epoch
     unit: str | None  # s | ms | us | ns when timestamps are numeric epochs
-    timezone: str  # IANA zone of timestamps written without an offset
+    timezone: str  # IANA zone of timestamps written without an offset; the exchange's
+    # zone, whose calendar day/week/month bars follow (date-only rows are never shifted)
 
     def __post_init__(self) -> None:
         check(self.unit is None or self.unit in EPOCH_UNITS, "unit", "must be s, ms, us or ns")
@@ -59,12 +66,14 @@ def parse_timestamps(
             return _localise(column.cast(pl.Datetime("ns")), cfg.timezone)
         return column.dt.convert_time_zone("UTC").cast(pl.Datetime("ns", "UTC"))
     if isinstance(dtype, pl.Date):
-        return _localise(column.cast(pl.Datetime("ns")), cfg.timezone)
+        return calendar_dates(column)
     if cfg.unit is not None or dtype.is_numeric():
         scale = EPOCH_UNITS[cfg.unit or "ns"]
         nanos = (column.cast(pl.Float64) * scale).round(0).cast(pl.Int64, strict=True)
         return pl.from_epoch(nanos, time_unit="ns").dt.replace_time_zone("UTC")
     text = column.cast(pl.String).str.strip_chars()
+    if is_date_only_format(cfg.format) or (cfg.format is None and is_date_text(first_value)):
+        return calendar_dates(text.str.to_date(cfg.format, strict=True))
     if cfg.format is not None:
         if cfg.format_has_offset:
             return text.str.to_datetime(cfg.format, time_unit="ns", time_zone="UTC", strict=True)
@@ -77,6 +86,36 @@ def parse_timestamps(
     if first_value is not None and looks_like_offset(first_value):
         return text.str.to_datetime(time_unit="ns", time_zone="UTC", strict=True)
     return _localise(text.str.to_datetime(time_unit="ns", strict=True), cfg.timezone)
+
+
+# strftime directives that name a date, not a time of day (%F = %Y-%m-%d, %D = %m/%d/%y)
+_DATE_DIRECTIVES = frozenset("YyCGgmdebBhjaAuwUWVDFx%")
+_DIRECTIVE = re.compile(r"%[-_0^#]?[.:]?\d*([A-Za-z%+])")
+_DATE_TEXT = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def is_date_only_format(fmt: str | None) -> bool:
+    """True when a strftime format writes a calendar date and no time of day ("%Y-%m-%d")."""
+    if not fmt:
+        return False
+    directives = _DIRECTIVE.findall(fmt)
+    return bool(directives) and set(directives) <= _DATE_DIRECTIVES
+
+
+def is_date_text(value: str | None) -> bool:
+    """True for an ISO 8601 date without a time of day ("2020-01-06")."""
+    return value is not None and _DATE_TEXT.match(value) is not None
+
+
+def calendar_dates(dates: pl.Expr) -> pl.Expr:
+    """Calendar dates (pl.Date) as qraptor timestamps: date D -> D 00:00 UTC.
+
+    A date-only row means "the trading day D in the exchange's zone"; localising its
+    midnight would move it to D-1 in UTC east of Greenwich (and to 05:00 west of it).
+    The label is therefore the date itself, the convention the reduce stage also uses for
+    day, week and month bars, so both agree on which day a bar is.
+    """
+    return dates.cast(pl.Datetime("ns")).dt.replace_time_zone("UTC")
 
 
 def _localise(naive: pl.Expr, zone: str) -> pl.Expr:
@@ -95,6 +134,9 @@ def diagnose_timestamps(
     Returns (problem, rule, example rows) or None when the timestamps are fine.
     """
     raw = pl.col(column).str.strip_chars()
+    mixed_dates = _diagnose_date_only(text, column, cfg)
+    if mixed_dates is not None:
+        return mixed_dates
     if cfg.unit is not None:
         bad = text.filter(raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null())
         return _report(
@@ -125,7 +167,7 @@ def diagnose_timestamps(
     found = _report(bad, column, f"timestamps do not parse as {expected}", "bad_timestamp")
     if found is not None:
         return found
-    if not cfg.format_has_offset:
+    if not cfg.format_has_offset and not is_date_only_format(cfg.format):
         local = text.filter(raw.is_not_null()).with_columns(
             parsed.dt.replace_time_zone(cfg.timezone, ambiguous="null", non_existent="null").alias(
                 "_local"
@@ -140,6 +182,24 @@ def diagnose_timestamps(
             "ambiguous_local_time",
         )
     return None
+
+
+def _diagnose_date_only(
+    text: pl.LazyFrame, column: str, cfg: TimestampConfig
+) -> tuple[str, str, list[str]] | None:
+    """Date-only ISO text (no format configured) with rows that carry a time of day."""
+    if cfg.format is not None or cfg.unit is not None:
+        return None
+    raw = pl.col(column).str.strip_chars()
+    first = text.select(raw.drop_nulls().first()).collect().item()
+    if not is_date_text(first):
+        return None
+    bad = text.filter(raw.is_not_null() & ~raw.str.contains(r"^\d{4}-\d{2}-\d{2}$"))
+    problem = (
+        "timestamps mix date-only rows (calendar dates, like the first row) and rows with a "
+        "time of day; write one shape per file"
+    )
+    return _report(bad, column, problem, "bad_timestamp")
 
 
 def _report(

@@ -3,10 +3,18 @@
 Output columns follow the bar contract in `qraptor.data`: timestamp, open, high, low, close,
 volume, vwap, trades.
 
-* Time bars cover the left-closed window [t, t + freq) and are labelled t; windows are
-  aligned to the Unix epoch in UTC (weeks start on Monday, months/quarters/years on their
-  first day), so a frequency gives the same boundaries whatever the data's first
-  timestamp. Windows without input produce no bar.
+* Time bars cover the left-closed window [t, t + freq) and are labelled t. Intraday
+  windows (s, min, h) are aligned to the Unix epoch in UTC, so a frequency gives the same
+  boundaries whatever the data's first timestamp.
+* Day-or-longer bars (d, w, mo, q, y) follow the exchange's calendar in the data's zone
+  (`data.timestamp.timezone`): a window starts at local midnight of the day, of the Monday
+  or of the 1st of the month/quarter/year, so a week holds Monday..Sunday of that week
+  even across a daylight-saving change. The bar of the window starting on local date D
+  is labelled D 00:00 UTC: a calendar label, like the date-only rows ingest reads, not
+  the instant of local midnight (which is D-1 in UTC east of Greenwich). Input whose
+  timestamps are all at 00:00 UTC is such labels (daily bars from date-only rows) and is
+  grouped by that date. In UTC the labels equal the epoch-aligned ones.
+  Windows without input produce no bar.
 * Tick, volume and dollar bars: see `InformationBarReducer` (tick i goes to bar
   floor(C_before(i) / threshold), C the cumulative count, size or price·size before it).
 * Bars to coarser bars: VWAP is the volume-weighted mean of input VWAPs (typical price
@@ -21,11 +29,12 @@ output bars.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -37,9 +46,12 @@ from qraptor.data.columns import INPUT_BAR_COLUMNS, LINEAGE_COLUMNS, TICK_COLUMN
 from qraptor.data.parts import part_paths, read_manifest
 from qraptor.data.reduce.reducers import (
     BarReducer,
+    Calendar,
     CoarserBarReducer,
     InformationBarReducer,
     TimeBarReducer,
+    all_calendar_dates,
+    is_calendar,
 )
 
 log = get_logger(__name__)
@@ -92,12 +104,28 @@ def parse_freq(freq: str, key: str = "freq") -> str:
     return "".join(f"{int(n)}{_UNITS[u]}" for n, u in terms)
 
 
+def check_bar_freq(freq: str, key: str = "freq") -> str:
+    """`parse_freq`, refusing a mix of calendar (d, w, mo...) and clock (h, min...) units.
+
+    Day-or-longer bars follow the exchange's calendar and intraday bars UTC clock time; a
+    "1d12h" would be neither, so it is refused with the clock spelling to use instead.
+    """
+    every = parse_freq(freq, key)
+    units = set(re.findall(r"\d+([a-z]+)", every))
+    mixed = bool(units & {"d", "w", "mo", "q", "y"}) and not is_calendar(every)
+    check(not mixed, key, f"'{freq}' mixes days/weeks/months with hours or less; write it in "
+          "hours (e.g. 36h, UTC clock windows) or in whole days (calendar windows)")  # fmt: skip
+    return every
+
+
 @dataclass
 class ReduceConfig:
     """Schema of `conf/reduce`: which bars to build, and how much input to hold at once.
 
     kind:            time | tick | volume | dollar (information bars need tick input)
-    freq:            time-bar length ("1min", "1h", "1d", ...), left-closed, epoch-aligned
+    freq:            time-bar length ("1min", "1h", "1d", ...), left-closed; intraday
+                     windows epoch-aligned in UTC, day/week/month windows on the
+                     exchange's calendar (the zone reduce_folder receives)
     ticks_per_bar:   ticks per tick bar
     volume_per_bar:  traded size per volume bar (units of the `size` column)
     dollars_per_bar: traded value Σ price·size per dollar bar (quote currency)
@@ -113,7 +141,7 @@ class ReduceConfig:
 
     def __post_init__(self) -> None:
         check(self.kind in BAR_KINDS, "kind", f"'{self.kind}' is not one of {list(BAR_KINDS)}")
-        parse_freq(self.freq, "freq")
+        check_bar_freq(self.freq, "freq")
         check(self.ticks_per_bar > 0, "ticks_per_bar", "must be > 0")
         check(self.volume_per_bar > 0, "volume_per_bar", "must be > 0")
         check(self.dollars_per_bar > 0, "dollars_per_bar", "must be > 0")
@@ -132,10 +160,10 @@ class ReduceConfig:
         return f"{size.get(self.kind, self.dollars_per_bar):g}-{self.kind} bars"
 
 
-def tick_reducer(cfg: ReduceConfig) -> BarReducer:
+def tick_reducer(cfg: ReduceConfig, calendar: Calendar | None = None) -> BarReducer:
     """The streaming reducer that builds `cfg.kind` bars from ticks."""
     if cfg.kind == "time":
-        return TimeBarReducer(cfg.every)
+        return TimeBarReducer(cfg.every, calendar)
     threshold = {
         "tick": cfg.ticks_per_bar,
         "volume": cfg.volume_per_bar,
@@ -144,25 +172,60 @@ def tick_reducer(cfg: ReduceConfig) -> BarReducer:
     return InformationBarReducer(cfg.kind, threshold)
 
 
-def reduce_ticks(ticks: pl.DataFrame, cfg: ReduceConfig) -> pl.DataFrame:
-    """Ticks (timestamp, price, size; in time order) to `cfg.kind` bars, in memory."""
-    reducer = tick_reducer(cfg)
+def reduce_ticks(ticks: pl.DataFrame, cfg: ReduceConfig, timezone: str = "UTC") -> pl.DataFrame:
+    """Ticks (timestamp, price, size; in time order) to `cfg.kind` bars, in memory.
+
+    `timezone` is the exchange's zone, whose calendar day-or-longer bars follow.
+    """
+    reducer = tick_reducer(cfg, _calendar([ticks], cfg.every, timezone))
     reducer.feed(ticks)
     return reducer.result()
 
 
-def reduce_bars(bars: pl.DataFrame, freq: str) -> pl.DataFrame:
-    """Bars (timestamp, OHLCV, optional vwap/trades; in time order) to `freq` time bars."""
-    reducer = CoarserBarReducer(parse_freq(freq))
+def reduce_bars(bars: pl.DataFrame, freq: str, timezone: str = "UTC") -> pl.DataFrame:
+    """Bars (timestamp, OHLCV, optional vwap/trades; in time order) to `freq` time bars.
+
+    `timezone` is the exchange's zone, whose calendar day-or-longer bars follow.
+    """
+    every = check_bar_freq(freq)
+    reducer = CoarserBarReducer(every, _calendar([bars], every, timezone))
     reducer.feed(bars)
     return reducer.result()
 
 
-def reduce_folder(in_dir: Path, data_kind: str, cfg: ReduceConfig) -> pl.DataFrame:
+def _calendar(frames: Iterable[pl.DataFrame], every: str, timezone: str) -> Calendar | None:
+    """The calendar of day-or-longer bars (None for intraday ones).
+
+    The input is read as date labels when every timestamp is at 00:00 UTC (the first frame
+    with another time of day ends the look, so intraday input costs one batch).
+    """
+    if not is_calendar(every):
+        return None
+    check_zone(timezone)
+    dates = True
+    for frame in frames:
+        if frame.height and not frame.select(all_calendar_dates(pl.col("timestamp"))).item():
+            dates = False
+            break
+    return Calendar(timezone=timezone, dates=dates)
+
+
+def check_zone(timezone: str, key: str = "data.timestamp.timezone") -> None:
+    """Refuse a time zone name the system's zone database does not know."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(key, f"unknown time zone {timezone!r} (use an IANA name)") from None
+
+
+def reduce_folder(
+    in_dir: Path, data_kind: str, cfg: ReduceConfig, timezone: str = "UTC"
+) -> pl.DataFrame:
     """Stream a part folder of ticks or bars into bars, in bounded memory.
 
     Only the columns the bars need are read (lineage and quote columns are skipped); each
-    batch holds at most `cfg.batch_rows` rows.
+    batch holds at most `cfg.batch_rows` rows. `timezone` is the exchange's zone (the
+    pipeline passes `data.timestamp.timezone`): day-or-longer bars follow its calendar.
     """
     in_dir = Path(in_dir)
     if data_kind not in DATA_KINDS:
@@ -176,11 +239,12 @@ def reduce_folder(in_dir: Path, data_kind: str, cfg: ReduceConfig) -> pl.DataFra
                 "reduce.kind",
                 f"'{cfg.kind}' bars need tick data, but the input is bars; use kind: time",
             )
-        reducer: BarReducer = CoarserBarReducer(cfg.every)
+        calendar = _calendar(_timestamp_frames(paths), cfg.every, timezone)
+        reducer: BarReducer = CoarserBarReducer(cfg.every, calendar)
         optional = [c for c in ("vwap", "trades") if c in pq.read_schema(paths[0]).names]
         columns: list[str] = [*INPUT_BAR_COLUMNS, *optional]
     else:
-        reducer = tick_reducer(cfg)
+        reducer = tick_reducer(cfg, _calendar(_timestamp_frames(paths), cfg.every, timezone))
         columns = list(TICK_COLUMNS)
     part_rows = [pq.ParquetFile(p).metadata.num_rows for p in paths]
     total = sum(part_rows)
@@ -201,6 +265,12 @@ def reduce_folder(in_dir: Path, data_kind: str, cfg: ReduceConfig) -> pl.DataFra
         len(paths),
     )
     return bars
+
+
+def _timestamp_frames(paths: Sequence[Path]) -> Iterator[pl.DataFrame]:
+    """The timestamp column of each part, one part at a time (for `_calendar`)."""
+    for path in paths:
+        yield pl.read_parquet(path, columns=["timestamp"])
 
 
 def _located_batches(

@@ -8,7 +8,8 @@ from the earlier, close from the later, high max, low min, sums added. Input is 
 order, so only that one bar can straddle a cut, and bar membership never depends on where
 the cuts fall:
 
-* time bars: a tick belongs to the window ``truncate(timestamp, freq)``;
+* time bars: a tick belongs to the window ``truncate(timestamp, freq)`` (intraday), or of
+  its local calendar date (day-or-longer bars, `Calendar`);
 * information bars: a tick belongs to bar ``floor(C_before / threshold)``, where
   ``C_before`` is the cumulative quantity before it, carried from frame to frame.
 
@@ -20,6 +21,8 @@ is identical.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,17 +209,71 @@ def _tick_aggs() -> list[pl.Expr]:
     ]
 
 
+DAY_NS = 86_400 * 1_000_000_000
+CALENDAR_UNITS = frozenset({"d", "w", "mo", "q", "y"})
+_TERM_UNIT = re.compile(r"\d+([a-z]+)")
+
+
+def is_calendar(every: str) -> bool:
+    """True for a polars duration of whole days, weeks, months, quarters or years."""
+    units = _TERM_UNIT.findall(every)
+    return bool(units) and set(units) <= CALENDAR_UNITS
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """How day-or-longer windows find each row's calendar date.
+
+    timezone: the exchange's zone; an instant's date is its local date there, so a window
+              starts at local midnight (of the day, the Monday, the 1st) whatever the
+              daylight-saving offset that day.
+    dates:    the timestamps are calendar-date labels (every one at 00:00 UTC, as ingest
+              writes date-only rows), whose date is the UTC date itself.
+    """
+
+    timezone: str = "UTC"
+    dates: bool = False
+
+    def window(self, every: str) -> pl.Expr:
+        """The bar label of each row: D 00:00 UTC, D the local date of the window start."""
+        stamp = pl.col("timestamp")
+        if not self.dates and self.timezone != "UTC":
+            stamp = stamp.dt.convert_time_zone(self.timezone)
+        day = stamp.dt.date().cast(pl.Datetime("ns")).dt.replace_time_zone("UTC")
+        return day.dt.truncate(every)
+
+
+def window_start(every: str, calendar: Calendar | None) -> pl.Expr:
+    """Label of the time window of each row (a Datetime(ns, UTC) expression).
+
+    Intraday durations are aligned to the Unix epoch in UTC; whole days, weeks, months,
+    quarters and years to the exchange's calendar (`Calendar.window`) when one is given.
+    """
+    if calendar is not None and is_calendar(every):
+        return calendar.window(every)
+    return pl.col("timestamp").dt.truncate(every)
+
+
+def all_calendar_dates(timestamps: pl.Expr) -> pl.Expr:
+    """True when every timestamp is at 00:00 UTC: date labels, not instants."""
+    return (timestamps.dt.epoch("ns") % DAY_NS == 0).all()
+
+
 class TimeBarReducer(BarReducer):
-    """Ticks to time bars: left-closed [t, t+freq), labelled t, empty windows omitted."""
+    """Ticks to time bars: left-closed [t, t+freq), labelled t, empty windows omitted.
+
+    With a `calendar`, day-or-longer bars follow the exchange's calendar (see `Calendar`).
+    """
 
     required = ("timestamp", "price", "size")
 
-    def __init__(self, every: str) -> None:
+    def __init__(self, every: str, calendar: Calendar | None = None) -> None:
         super().__init__()
         self.every = every
+        self.calendar = calendar
 
     def _partials(self, frame: pl.DataFrame, path: Path | None, first_row: int) -> pl.LazyFrame:
-        window = pl.col("timestamp").dt.truncate(self.every)
+        window = window_start(self.every, self.calendar)
         keyed = frame.lazy().with_columns(window.dt.epoch("ns").alias("_bar").set_sorted())
         partials = keyed.group_by("_bar", maintain_order=True).agg(_tick_aggs())
         return partials.with_columns(_window_start())
@@ -277,20 +334,22 @@ class CoarserBarReducer(BarReducer):
 
     VWAP is the volume-weighted mean of the input VWAPs (of the typical price (H+L+C)/3 when
     the input has no `vwap`); trades is the sum of input `trades` or else the bar count.
+    With a `calendar`, day-or-longer bars follow the exchange's calendar (see `Calendar`).
     """
 
     required = ("timestamp", "open", "high", "low", "close", "volume")
 
-    def __init__(self, every: str) -> None:
+    def __init__(self, every: str, calendar: Calendar | None = None) -> None:
         super().__init__()
         self.every = every
+        self.calendar = calendar
 
     def _partials(self, frame: pl.DataFrame, path: Path | None, first_row: int) -> pl.LazyFrame:
         typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3
         price = pl.coalesce(pl.col("vwap"), typical) if "vwap" in frame.columns else typical
         has_trades = "trades" in frame.columns
         trades = pl.col("trades").fill_null(1).sum() if has_trades else pl.len()
-        window = pl.col("timestamp").dt.truncate(self.every).dt.epoch("ns").alias("_bar")
+        window = window_start(self.every, self.calendar).dt.epoch("ns").alias("_bar")
         keyed = frame.lazy().with_columns(window.set_sorted())
         partials = keyed.group_by("_bar", maintain_order=True).agg(
             pl.col("open").first(),
