@@ -119,6 +119,7 @@ def run_features(
         features, budget = _features_and_budget(bars, cfg)
         budget.raise_if_broken()
         budget.log_warnings()
+    columns = columns_after_bars(features)
     with atomic_path(out_path) as tmp:
         features.to_parquet(tmp, index=False)
     summary = {

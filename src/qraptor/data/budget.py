@@ -65,15 +65,17 @@ class Budget:
         ]
 
     def report(self) -> dict[str, Any]:
-        """The numbers for splits.json and the stage metrics."""
-        return {
+        """The numbers for splits.json and the stage metrics (`warning` only when there is one)."""
+        out: dict[str, Any] = {
             "bars_in": self.bars_in,
             "warmup_rows": self.warmup,
             "embargo_rows": 2 * self.embargo_bars,
             "lost_share": round(self.lost_share, 6),
             "lost_share_warning": self.lost_share_warning,
-            "warning": " ".join(self.warnings()) or None,
         }
+        if self.warnings():
+            out["warning"] = " ".join(self.warnings())
+        return out
 
     def message(self) -> str:
         lines = [f"bars in: {self.bars_in}", *self.lines]

@@ -104,7 +104,7 @@ def _check_windows(windows: list[Length], key: str) -> None:
 
 def _min_window(key: str) -> int:
     """The shortest window a feature can use (a standard deviation needs two bars)."""
-    return 2 if key.split(".")[0] in ("volatility", "volume_z", "bollinger") else 1
+    return 2 if {"volatility", "volume_z", "bollinger"} & set(key.split(".")) else 1
 
 
 def resolve_windows(cfg: FeaturesConfig, timestamps: pd.Series | None) -> FeaturesConfig:

@@ -186,4 +186,5 @@ class BarClock:
 
 def describe(value: object, bars: int) -> str:
     """'48 bars' or '2d = 48 bars', for messages and reports."""
-    return f"{bars} bars" if isinstance(value, int) else f"{value} = {bars} bars"
+    unit = "bar" if bars == 1 else "bars"
+    return f"{bars} {unit}" if isinstance(value, int) else f"{value} = {bars} {unit}"
