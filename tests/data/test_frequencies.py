@@ -19,6 +19,7 @@ from qraptor.cli import data_stages as stages
 from qraptor.core.errors import DataError
 from qraptor.data.pipeline_config import PipelineConfig, load_pipeline_config
 from qraptor.env.config import load_env_config
+from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import load_market
 from qraptor.evaluation.baselines import ma_bars, run_baselines
 
@@ -42,7 +43,9 @@ def data_stages(cfg: PipelineConfig, root: Path) -> dict[str, dict]:
 
 
 def googl(freq: str) -> PipelineConfig:
-    return load_pipeline_config(["data=sample_googl", f"reduce.freq={freq}"], conf_dir=ROOT / "conf")
+    return load_pipeline_config(
+        ["data=sample_googl", f"reduce.freq={freq}"], conf_dir=ROOT / "conf"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +155,27 @@ def test_too_much_lost_to_warm_up_and_embargo_is_a_warning_in_the_metrics(
     assert metrics["features"]["budget"]["warning"] == warning
     assert "take 81 of 480 bars (17%, above split.lost_share_warning = 10%)" in warning
     assert warning in caplog.text
+
+
+def test_training_start_checks_the_env_window_against_every_split_at_once(
+    weekly: tuple[Path, dict[str, dict]],
+) -> None:
+    """conf/env's window and episode length are training's: checked where training starts,
+    with the data budget from splits.json, every short split in one error."""
+    root, _ = weekly
+    env = load_env_config(["episode.length=512", "window=32"])
+    with pytest.raises(DataError) as info:
+        check_dataset_fits(root / "dataset", env, "train", ["val", "test"])
+    text = str(info.value)
+    assert "bars in: 485; features warm-up 33, embargoes 2 (split.embargo min(48, 2d))" in text
+    assert "the train split has 216 bars; training needs 544 " \
+        "(env.episode.length 512 + env.window 32)" in text  # fmt: skip
+    assert "1 limit(s) broken" in text  # val (67) and test (68) hold a 33-bar backtest
+    wide = load_env_config(["episode.length=100", "window=70"])
+    with pytest.raises(DataError) as info:
+        check_dataset_fits(root / "dataset", wide, "train", ["val", "test"])
+    text = str(info.value)
+    assert "2 limit(s) broken" in text  # train (216) holds 170; val and test do not hold 71
+    assert "the val split has 67 bars; a backtest needs 71" in text
+    assert "the test split has 68 bars; a backtest needs 71" in text
+    check_dataset_fits(root / "dataset", load_env_config(["episode.length=128"]), "train", ["val"])

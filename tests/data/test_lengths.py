@@ -28,9 +28,7 @@ def hourly_fx() -> BarClock:
 
 @pytest.fixture(scope="module")
 def daily_stock() -> BarClock:
-    return BarClock(
-        sample_timestamps("STOCKS_GOOGL.csv", "Date", "%Y-%m-%d", "America/New_York")
-    )
+    return BarClock(sample_timestamps("STOCKS_GOOGL.csv", "Date", "%Y-%m-%d", "America/New_York"))
 
 
 def test_durations_count_the_bars_a_window_of_that_length_holds(

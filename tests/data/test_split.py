@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from qraptor.core.errors import ConfigError, DataError
-from qraptor.data.features import FeaturesConfig, compute_features, feature_columns
+from qraptor.data.features import FeaturesConfig, compute_features
 from qraptor.data.pipeline_config import load_pipeline_section
 from qraptor.data.split import (
     SplitConfig,

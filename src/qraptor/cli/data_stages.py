@@ -17,10 +17,10 @@ import pandas as pd
 from qraptor.core.atomic import atomic_path, write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.core.log import console, get_logger
-from qraptor.data.clean.frame import clean_folder
 from qraptor.data.budget import Budget
+from qraptor.data.clean.frame import clean_folder
 from qraptor.data.columns import columns_after_bars
-from qraptor.data.features import compute_features, longest_window
+from qraptor.data.features import compute_features, longest_window, resolve_windows, window_bars
 from qraptor.data.ingest.files import ingest_files
 from qraptor.data.parts import read_manifest
 from qraptor.data.pipeline_config import PipelineConfig
@@ -128,8 +128,8 @@ def run_features(
         "warmup_rows_dropped": len(bars) - len(features),
         "features": len(columns),
         "feature_columns": columns,
-        "warmup_share": features.attrs["features"]["warmup_share"],
-        "windows": features.attrs["features"]["windows"],
+        "warmup_share": round((len(bars) - len(features)) / len(bars), 6),
+        "windows": window_bars(resolve_windows(cfg.features, bars["timestamp"])),
         "budget": budget.report(),
     }
     write_json_atomic(metrics, summary)
@@ -142,16 +142,15 @@ def run_split(
     """Stage `split`: chronological and walk-forward splits, causally normalised."""
     with _reading(in_path):
         features = pd.read_parquet(in_path)
-        meta = make_dataset(features, columns_after_bars(features), cfg.split, out_dir)
+        key, _ = longest_window(cfg.features, features["timestamp"])  # named in errors only
+        meta = make_dataset(features, columns_after_bars(features), cfg.split, out_dir, key)
     write_json_atomic(metrics, _split_metrics(meta))
     dataset = pd.read_parquet(out_dir / "dataset.parquet", columns=["timestamp", "close", "split"])
     save_figure(split_overview(dataset, f"{cfg.data.name}: chronological split"), figure)
     return meta
 
 
-def _features_and_budget(
-    bars: pd.DataFrame, cfg: PipelineConfig
-) -> tuple[pd.DataFrame, Budget]:
+def _features_and_budget(bars: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, Budget]:
     """The features and the split's bar budget for them (the warm-up measured, or, when it
     takes every bar, estimated from the longest window)."""
     try:
@@ -169,9 +168,9 @@ def _features_and_budget(
             f"{len(bars)}: the warm-up takes all of them (100%)",
         )
         return bars.iloc[:0], budget
-    made = features.attrs["features"]
+    key, _ = longest_window(cfg.features, bars["timestamp"])
     _, _, budget = plan(
-        features["timestamp"], cfg.split, made["warmup_rows"], made["warmup_key"],
+        features["timestamp"], cfg.split, features.attrs["features"]["warmup_rows"], key,
         embargo_clock=bars["timestamp"],
     )  # fmt: skip
     return features, budget

@@ -26,10 +26,16 @@ RULE = "series_too_short"
 
 
 class SpanLike(Protocol):
-    name: str
-    label: str
-    start: int
-    stop: int
+    """A split span (qraptor.data.split.Span): rows [start, stop) labelled `label`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def stop(self) -> int: ...
 
 
 @dataclass
@@ -139,9 +145,7 @@ def account(
 
 def _sizes(spans: Sequence[SpanLike], rows: int) -> str:
     """'train 148, embargo_before_val 48, ...': each span's bars inside [0, rows)."""
-    return ", ".join(
-        f"{s.name} {max(0, min(s.stop, rows) - max(s.start, 0))}" for s in spans
-    )
+    return ", ".join(f"{s.name} {max(0, min(s.stop, rows) - max(s.start, 0))}" for s in spans)
 
 
 def _train_size(spans: Sequence[SpanLike], min_periods: int, where: str, key: str) -> list[str]:

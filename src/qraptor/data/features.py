@@ -116,7 +116,9 @@ def resolve_windows(cfg: FeaturesConfig, timestamps: pd.Series | None) -> Featur
     """
     sections = {"log_return": "horizons", **{name: "windows" for name in _WINDOWED}}
     if not any(
-        is_duration(w) for name, field in sections.items() for w in getattr(getattr(cfg, name), field)
+        is_duration(w)
+        for name, field in sections.items()
+        for w in getattr(getattr(cfg, name), field)
     ):
         return cfg
     if timestamps is None:
@@ -265,8 +267,7 @@ def compute_features(bars: pd.DataFrame | pl.DataFrame, cfg: FeaturesConfig) -> 
     `bars` follows the bar contract (qraptor.data.BAR_COLUMNS; `vwap` and `trades` are
     carried through when present). Windows given as durations are counted on the bars'
     timestamps first (`resolve_windows`). ``result.attrs["features"]`` holds the feature
-    column names, the windows in bars, the number of warm-up rows dropped, the config key of
-    the longest window and the first kept timestamp.
+    column names, the number of warm-up rows dropped and the first kept timestamp.
     """
     frame = bars.to_pandas() if isinstance(bars, pl.DataFrame) else bars
     frame = frame.reset_index(drop=True)
@@ -301,9 +302,6 @@ def compute_features(bars: pd.DataFrame | pl.DataFrame, cfg: FeaturesConfig) -> 
     result.attrs["features"] = {
         "columns": list(values.columns),
         "warmup_rows": warmup,
-        "warmup_share": round(warmup / len(frame), 6),
-        "warmup_key": key,
-        "windows": window_bars(cfg),
         "first_timestamp": str(result["timestamp"].iloc[0]),
     }
     log.info(

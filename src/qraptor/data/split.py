@@ -2,9 +2,10 @@
 
 Spans are half-open row ranges ``[start, stop)`` over the featurised bars, always in time
 order: train, then val, then test, never overlapping. An embargo (`embargo`: bars, or a
-duration counted on the bars, see qraptor.data.lengths) is cut from the end of the span *before* each boundary, so validation and test keep their
-length and start exactly where configured, and no training bar sits right next to a bar
-it is evaluated on (serially correlated neighbours would leak across the boundary).
+duration counted on the bars, see qraptor.data.lengths) is cut from the end of the span
+*before* each boundary, so validation and test keep their length and start exactly where
+configured, and no training bar sits right next to a bar it is evaluated on (serially
+correlated neighbours would leak across the boundary).
 
 Walk-forward folds tile a region (the bars before the chronological test span, unless
 `exclude_test` is false) into `n_folds` consecutive test windows; each fold trains on
@@ -235,12 +236,14 @@ def make_dataset(
     feature_columns: Sequence[str],
     cfg: SplitConfig,
     out_dir: Path,
+    warmup_key: str = "?",
 ) -> dict[str, Any]:
     """Split, normalise and write the dataset folder atomically; return its metadata.
 
     Every limit a too-short series breaks is reported in one DataError before anything is
     written; the feature warm-up is read from ``features.attrs["features"]`` when the
-    frame comes from the features stage (its parquet keeps it).
+    frame comes from the features stage (its parquet keeps it), `warmup_key` names the
+    feature window that set it.
     """
     frame = features.to_pandas() if isinstance(features, pl.DataFrame) else features
     made = frame.attrs.get("features", {})
@@ -250,7 +253,7 @@ def make_dataset(
     observations = z_columns(columns)
 
     spans, fold_spans, budget = plan(
-        frame["timestamp"], cfg, int(made.get("warmup_rows", 0)), made.get("warmup_key", "?")
+        frame["timestamp"], cfg, int(made.get("warmup_rows", 0)), warmup_key
     )
     budget.raise_if_broken()
     budget.log_warnings()
