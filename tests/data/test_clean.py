@@ -376,7 +376,7 @@ def test_cleaning_is_the_same_for_any_batch_size(cfg: CleanConfig, tmp_path_fact
         cfg,
         batch_rows=batch_rows,
         outliers=replace(cfg.outliers, reference_ticks=3, window=8, min_periods=3),
-        gaps=replace(cfg.gaps, ticks_seconds=5.0),
+        gaps=replace(cfg.gaps, ticks="5s"),
         trading_hours=replace(cfg.trading_hours, enabled=hours, start="09:30:05", end="09:40"),
     )
     folder = tmp_path_factory.mktemp("case")

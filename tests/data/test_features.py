@@ -33,10 +33,12 @@ def sample_bars() -> pd.DataFrame:
     return bars
 
 
-def test_default_config_selects_every_feature_with_stable_column_names() -> None:
+def test_default_config_selects_every_feature_with_stable_column_names(
+    sample_bars: pd.DataFrame,
+) -> None:
     cfg = features_config()
     assert set(cfg.include) == set(FEATURES)
-    assert feature_columns(cfg) == [
+    assert feature_columns(cfg, sample_bars["timestamp"]) == [
         "log_return_1", "log_return_6", "log_return_24", "volatility_24", "volatility_120",
         "rsi_14", "macd_12_26", "macd_hist_12_26_9", "bb_pctb_20", "bb_width_20", "atr_14",
         "volume_z_24",
@@ -55,9 +57,10 @@ def test_typo_in_a_feature_name_names_the_key_and_lists_valid_names() -> None:
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ("rsi.windows=[0]", "features.rsi.windows"),
+        ("rsi.windows=[0]", "features.rsi.windows.0"),
+        ("rsi.windows=[14,2weeks]", "features.rsi.windows.1"),
         ("log_return.horizons=[]", "features.log_return.horizons"),
-        ("volatility.windows=[1]", "features.volatility.windows"),
+        ("volatility.windows=[1]", "features.volatility.windows.0"),
         ("atr.windows=[14,14]", "features.atr.windows"),
         ("macd.fast=30", "features.macd.fast"),
         ("bollinger.num_std=0", "features.bollinger.num_std"),
@@ -76,7 +79,7 @@ def test_warmup_rows_are_dropped_counted_and_the_rest_fully_defined(
 ) -> None:
     cfg = features_config()
     out = compute_features(sample_bars, cfg)
-    columns = feature_columns(cfg)
+    columns = feature_columns(cfg, sample_bars["timestamp"])
     # volatility_120 is the longest: 120 one-bar returns need 121 closes.
     assert out.attrs["features"]["warmup_rows"] == 120
     assert len(out) == len(sample_bars) - 120

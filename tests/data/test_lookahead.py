@@ -101,14 +101,15 @@ def test_features_at_or_before_t_ignore_every_later_bar(case: tuple, include: li
     )
     later = (original["timestamp"] > cutoff).to_numpy()
     if later.sum() > 1:  # the perturbation did reach the features after t
-        columns = feature_columns(cfg)
+        columns = feature_columns(cfg, original["timestamp"])
         after_t = perturbed.loc[later, columns].to_numpy(), original.loc[later, columns].to_numpy()
         assert (after_t[0] != after_t[1]).any()
 
 
 def split_config(method: str, scheme: str, embargo: int, n_folds: int) -> SplitConfig:
     return SplitConfig(
-        embargo_bars=embargo,
+        embargo=embargo,
+        lost_share_warning=1.0,
         chrono=ChronoConfig("fractions", 0.6, 0.2, None, None),
         walk_forward=WalkForwardConfig(True, n_folds, scheme, 0.5, exclude_test=False),
         normalize=NormalizeConfig(method, window=60, min_periods=30, clip=None),
@@ -125,7 +126,7 @@ def test_normalised_values_and_folds_at_or_before_t_ignore_later_bars(
     t, bars_seed, noise_seed, scale = case
     bars = random_bars(N_BARS, bars_seed)
     features_cfg = features_config()
-    columns = feature_columns(features_cfg)
+    columns = feature_columns(features_cfg, bars["timestamp"])
     cfg = split_config(method, scheme, embargo, n_folds)
     cutoff = bars["timestamp"].iloc[t]
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +156,8 @@ def test_spans_are_ordered_disjoint_and_embargoed(
     n: int, train: float, val: float, embargo: int, n_folds: int, scheme: str, exclude_test: bool
 ) -> None:
     cfg = SplitConfig(
-        embargo_bars=embargo,
+        embargo=embargo,
+        lost_share_warning=1.0,
         chrono=ChronoConfig("fractions", train, val, None, None),
         walk_forward=WalkForwardConfig(True, n_folds, scheme, 0.5, exclude_test),
         normalize=NormalizeConfig("expanding", window=10, min_periods=2, clip=None),
@@ -175,7 +177,7 @@ def test_spans_are_ordered_disjoint_and_embargoed(
 
     region = spans[3].start if exclude_test else n
     try:
-        folds = walk_forward_folds(region, cfg)
+        folds = walk_forward_folds(region, cfg, embargo)
     except DataError:
         return
     for k, (fold_train, fold_embargo, fold_test) in enumerate(folds):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from qraptor.core.errors import ConfigError, DataError
-from qraptor.data.features import FeaturesConfig, compute_features, feature_columns
+from qraptor.data.features import FeaturesConfig, compute_features
 from qraptor.data.pipeline_config import load_pipeline_section
 from qraptor.data.split import (
     SplitConfig,
@@ -42,8 +42,8 @@ def features() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def columns() -> list[str]:
-    return feature_columns(group_config("features", FeaturesConfig))
+def columns(features: pd.DataFrame) -> list[str]:
+    return features.attrs["features"]["columns"]
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,9 @@ def columns() -> list[str]:
     [
         ("chrono.val_fraction=0.3", "split.chrono.val_fraction"),  # 0.7 + 0.3 leaves no test
         ("chrono.train_fraction=0", "split.chrono.train_fraction"),
-        ("embargo_bars=-1", "split.embargo_bars"),
+        ("embargo=-1", "split.embargo"),
+        ("embargo=2days", "split.embargo"),
+        ("lost_share_warning=2", "split.lost_share_warning"),
         ("walk_forward.n_folds=0", "split.walk_forward.n_folds"),
         ("walk_forward.scheme=anchored", "split.walk_forward.scheme"),
         ("normalize.method=global", "split.normalize.method"),
@@ -81,7 +83,7 @@ def test_dates_must_be_in_order() -> None:
 
 
 def test_chrono_fractions_cut_embargo_from_the_earlier_span(features: pd.DataFrame) -> None:
-    cfg = split_config("embargo_bars=10")
+    cfg = split_config("embargo=10")
     spans = {s.name: s for s in chrono_spans(features["timestamp"], cfg)}
     n = len(features)
     assert spans["val"].start == int(n * 0.70)  # validation starts where configured
@@ -105,7 +107,7 @@ def test_chrono_dates_start_val_and_test_at_the_first_bar_on_or_after(
 
 
 def test_an_empty_span_is_a_data_error_that_shows_the_layout(features: pd.DataFrame) -> None:
-    cfg = split_config("embargo_bars=400")  # the validation span (282 bars) vanishes
+    cfg = split_config("embargo=400")  # the validation span (282 bars) vanishes
     with pytest.raises(DataError, match="val span is empty") as info:
         chrono_spans(features["timestamp"], cfg)
     assert "train [0," in str(info.value)
@@ -125,7 +127,7 @@ def test_dataset_folder_round_trips_through_load_split(
     parts = {name: load_split(folder, name) for name in ("train", "val", "test", "embargo")}
     assert len(parts["val"]) == spans["val"]["rows"]
     assert parts["test"]["timestamp"].iloc[0].isoformat() == spans["test"]["first"]
-    assert len(parts["embargo"]) == 2 * cfg.embargo_bars
+    assert len(parts["embargo"]) == 2 * meta["embargo_bars"] == 2 * 48
     assert len(load_split(folder, "warmup")) == cfg.normalize.min_periods - 1
     for part in parts.values():  # the agent never sees an undefined observation
         assert np.isfinite(part[obs].to_numpy()).all()

@@ -17,16 +17,17 @@ import pandas as pd
 from qraptor.core.atomic import atomic_path, write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.core.log import console, get_logger
+from qraptor.data.budget import Budget
 from qraptor.data.clean.frame import clean_folder
 from qraptor.data.columns import columns_after_bars
-from qraptor.data.features import compute_features
+from qraptor.data.features import compute_features, longest_window, resolve_windows, window_bars
 from qraptor.data.ingest.files import ingest_files
 from qraptor.data.parts import read_manifest
 from qraptor.data.pipeline_config import PipelineConfig
 from qraptor.data.plots import bars_overview, save_figure, split_overview, write_plot_csv
 from qraptor.data.reduce.bars import reduce_folder
 from qraptor.data.sources import materialise_raw, raw_files
-from qraptor.data.split import make_dataset
+from qraptor.data.split import make_dataset, plan
 
 log = get_logger(__name__)
 
@@ -107,10 +108,17 @@ def run_reduce(
 def run_features(
     cfg: PipelineConfig, in_path: Path, out_path: Path, metrics: Path
 ) -> dict[str, Any]:
-    """Stage `features`: causal features over the bars (warm-up rows dropped)."""
+    """Stage `features`: causal features over the bars (warm-up rows dropped).
+
+    The bar budget of the split that follows is checked here too, before anything is
+    written: a too-short series gets one error with every limit it breaks (the warm-up
+    included), not one error per stage and rerun.
+    """
     with _reading(in_path):
         bars = pd.read_parquet(in_path)
-        features = compute_features(bars, cfg.features)
+        features, budget = _features_and_budget(bars, cfg)
+        budget.raise_if_broken()
+        budget.log_warnings()
     columns = columns_after_bars(features)
     with atomic_path(out_path) as tmp:
         features.to_parquet(tmp, index=False)
@@ -120,6 +128,9 @@ def run_features(
         "warmup_rows_dropped": len(bars) - len(features),
         "features": len(columns),
         "feature_columns": columns,
+        "warmup_share": round((len(bars) - len(features)) / len(bars), 6),
+        "windows": window_bars(resolve_windows(cfg.features, bars["timestamp"])),
+        "budget": budget.report(),
     }
     write_json_atomic(metrics, summary)
     return summary
@@ -131,11 +142,38 @@ def run_split(
     """Stage `split`: chronological and walk-forward splits, causally normalised."""
     with _reading(in_path):
         features = pd.read_parquet(in_path)
-        meta = make_dataset(features, columns_after_bars(features), cfg.split, out_dir)
+        key, _ = longest_window(cfg.features, features["timestamp"])  # named in errors only
+        meta = make_dataset(features, columns_after_bars(features), cfg.split, out_dir, key)
     write_json_atomic(metrics, _split_metrics(meta))
     dataset = pd.read_parquet(out_dir / "dataset.parquet", columns=["timestamp", "close", "split"])
     save_figure(split_overview(dataset, f"{cfg.data.name}: chronological split"), figure)
     return meta
+
+
+def _features_and_budget(bars: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, Budget]:
+    """The features and the split's bar budget for them (the warm-up measured, or, when it
+    takes every bar, estimated from the longest window)."""
+    try:
+        features = compute_features(bars, cfg.features)
+    except DataError as exc:
+        if exc.rule != "features_warmup":
+            raise
+        key, needed = longest_window(cfg.features, bars["timestamp"])
+        _, _, budget = plan(
+            bars["timestamp"].iloc[:0], cfg.split, len(bars), key, embargo_clock=bars["timestamp"]
+        )
+        budget.problems.insert(
+            0,
+            f"features warm-up: features.{key} needs about {needed} bars, the series has "
+            f"{len(bars)}: the warm-up takes all of them (100%)",
+        )
+        return bars.iloc[:0], budget
+    key, _ = longest_window(cfg.features, bars["timestamp"])
+    _, _, budget = plan(
+        features["timestamp"], cfg.split, features.attrs["features"]["warmup_rows"], key,
+        embargo_clock=bars["timestamp"],
+    )  # fmt: skip
+    return features, budget
 
 
 def _bar_summary(bars: pd.DataFrame, kind: str) -> dict[str, Any]:

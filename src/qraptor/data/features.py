@@ -20,7 +20,7 @@ undefined, are dropped and counted in ``frame.attrs["features"]``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,18 +32,19 @@ from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
 from qraptor.data.columns import INPUT_BAR_COLUMNS
+from qraptor.data.lengths import BarClock, Length, check_lengths, is_duration
 
 log = get_logger(__name__)
 
 
 @dataclass
 class LogReturnParams:
-    horizons: list[int]  # log(close_t / close_{t-h}) for each h, in bars
+    horizons: list[Length]  # log(close_t / close_{t-h}) for each h: bars or a duration
 
 
 @dataclass
 class WindowsParams:
-    windows: list[int]  # one column per trailing window, in bars
+    windows: list[Length]  # one column per trailing window: bars or a duration
 
 
 @dataclass
@@ -55,7 +56,7 @@ class MacdParams:
 
 @dataclass
 class BollingerParams:
-    windows: list[int]
+    windows: list[Length]
     num_std: float  # band half-width in standard deviations
 
 
@@ -86,7 +87,7 @@ class FeaturesConfig:
             )
         check(len(set(self.include)) == len(self.include), "include", "a feature is repeated")
         _check_windows(self.log_return.horizons, "log_return.horizons")
-        for name in ("volatility", "rsi", "atr", "volume_z", "bollinger"):
+        for name in _WINDOWED:
             _check_windows(getattr(self, name).windows, f"{name}.windows")
         check(self.bollinger.num_std > 0, "bollinger.num_std", "must be > 0")
         for key in ("fast", "slow", "signal"):
@@ -94,12 +95,45 @@ class FeaturesConfig:
         check(self.macd.fast < self.macd.slow, "macd.fast", "must be < macd.slow")
 
 
-def _check_windows(windows: list[int], key: str) -> None:
+def _check_windows(windows: list[Length], key: str) -> None:
     check(len(windows) > 0, key, "give at least one window")
-    check(all(w > 0 for w in windows), key, f"windows must be > 0, got {windows}")
-    check(len(set(windows)) == len(windows), key, f"a window is repeated in {windows}")
-    if key.split(".")[0] in ("volatility", "volume_z", "bollinger"):
-        check(all(w >= 2 for w in windows), key, "a standard deviation needs windows >= 2")
+    check_lengths(windows, key, _min_window(key))
+    bars = [w for w in windows if isinstance(w, int)]
+    check(len(set(bars)) == len(bars), key, f"a window is repeated in {windows}")
+
+
+def _min_window(key: str) -> int:
+    """The shortest window a feature can use (a standard deviation needs two bars)."""
+    return 2 if {"volatility", "volume_z", "bollinger"} & set(key.split(".")) else 1
+
+
+def resolve_windows(cfg: FeaturesConfig, timestamps: pd.Series | None) -> FeaturesConfig:
+    """`cfg` with every window and horizon in bars of the series `timestamps`.
+
+    Durations (``1mo``, ``min(120, 1mo)``) are counted on the bars (qraptor.data.lengths),
+    at least the feature's shortest window; two that come out equal give one column.
+    Without durations the config is returned as it is (no timestamps needed).
+    """
+    sections = {"log_return": "horizons", **{name: "windows" for name in _WINDOWED}}
+    if not any(
+        is_duration(w)
+        for name, field in sections.items()
+        for w in getattr(getattr(cfg, name), field)
+    ):
+        return cfg
+    if timestamps is None:
+        raise ValueError("feature windows given as durations need the bars' timestamps")
+    clock = BarClock(timestamps)
+    changes = {}
+    for name, field in sections.items():
+        key = f"features.{name}.{field}"
+        values = getattr(getattr(cfg, name), field)
+        bars = [clock.bars(w, f"{key}.{i}", _min_window(key)) for i, w in enumerate(values)]
+        changes[name] = replace(getattr(cfg, name), **{field: list(dict.fromkeys(bars))})
+    return replace(cfg, **changes)
+
+
+_WINDOWED = ("volatility", "rsi", "bollinger", "atr", "volume_z")
 
 
 Columns = dict[str, pd.Series]
@@ -107,17 +141,17 @@ Columns = dict[str, pd.Series]
 
 def _log_return(bars: pd.DataFrame, p: LogReturnParams) -> Columns:
     log_close = np.log(bars["close"])
-    return {f"log_return_{h}": log_close - log_close.shift(h) for h in p.horizons}
+    return {f"log_return_{h}": log_close - log_close.shift(int(h)) for h in p.horizons}
 
 
 def _volatility(bars: pd.DataFrame, p: WindowsParams) -> Columns:
     ret = np.log(bars["close"]).diff()
-    return {f"volatility_{w}": ret.rolling(w, min_periods=w).std() for w in p.windows}
+    return {f"volatility_{w}": ret.rolling(int(w), min_periods=int(w)).std() for w in p.windows}
 
 
 def _rsi(bars: pd.DataFrame, p: WindowsParams) -> Columns:
     close = bars["close"]
-    return {f"rsi_{w}": ta.momentum.RSIIndicator(close, window=w).rsi() for w in p.windows}
+    return {f"rsi_{w}": ta.momentum.RSIIndicator(close, window=int(w)).rsi() for w in p.windows}
 
 
 def _macd(bars: pd.DataFrame, p: MacdParams) -> Columns:
@@ -133,7 +167,7 @@ def _bollinger(bars: pd.DataFrame, p: BollingerParams) -> Columns:
     close = bars["close"]
     out: Columns = {}
     for w in p.windows:
-        bands = ta.volatility.BollingerBands(close, window=w, window_dev=p.num_std)
+        bands = ta.volatility.BollingerBands(close, window=int(w), window_dev=p.num_std)
         pctb = bands.bollinger_pband()
         # A flat window has zero-width bands: `ta` says undefined; the close sits mid-band.
         flat = bands.bollinger_hband().eq(bands.bollinger_lband())
@@ -153,7 +187,7 @@ def _atr(bars: pd.DataFrame, p: WindowsParams) -> Columns:
         axis=1,
     ).max(axis=1)
     out: Columns = {}
-    for w in p.windows:
+    for w in map(int, p.windows):
         # Wilder: seed with the mean of the first w true ranges, then atr = (atr*(w-1) + tr)/w.
         seeded = true_range.where(true_range.index >= w - 1)
         if len(seeded) >= w:
@@ -167,7 +201,7 @@ def _volume_z(bars: pd.DataFrame, p: WindowsParams) -> Columns:
     # log1p tames volume's heavy right tail so one burst does not dominate the window.
     volume = np.log1p(bars["volume"].astype("float64"))
     out: Columns = {}
-    for w in p.windows:
+    for w in map(int, p.windows):
         mean = volume.rolling(w, min_periods=w).mean()
         std = volume.rolling(w, min_periods=w).std()
         z = (volume - mean) / std
@@ -187,23 +221,41 @@ FEATURES: dict[str, Callable[[pd.DataFrame, Any], Columns]] = {
 }
 
 
-def feature_columns(cfg: FeaturesConfig) -> list[str]:
-    """Names of the raw feature columns `compute_features` adds, in output order."""
+def feature_columns(cfg: FeaturesConfig, timestamps: pd.Series | None = None) -> list[str]:
+    """Names of the raw feature columns `compute_features` adds, in output order.
+
+    Windows given as durations are named by their bars, so they need the bars' `timestamps`.
+    """
+    cfg = resolve_windows(cfg, timestamps)
     tiny = pd.DataFrame({c: [1.0, 1.0] for c in INPUT_BAR_COLUMNS[1:]})
     return [col for name in cfg.include for col in FEATURES[name](tiny, getattr(cfg, name))]
 
 
-def longest_window(cfg: FeaturesConfig) -> tuple[str, int]:
+def window_bars(cfg: FeaturesConfig) -> dict[str, list[int]]:
+    """The resolved windows of the selected features, in bars (for reports)."""
+    fields = {"log_return": "horizons", **{name: "windows" for name in _WINDOWED}}
+    out: dict[str, list[int]] = {}
+    for name in cfg.include:
+        section = getattr(cfg, name)
+        if name == "macd":
+            out[name] = [section.fast, section.slow, section.signal]
+        else:
+            out[name] = [int(w) for w in getattr(section, fields[name])]
+    return out
+
+
+def longest_window(cfg: FeaturesConfig, timestamps: pd.Series | None = None) -> tuple[str, int]:
     """The config key of the selected feature with the longest look-back, and its bars."""
+    cfg = resolve_windows(cfg, timestamps)
     lookbacks = {
-        "log_return": ("log_return.horizons", max(cfg.log_return.horizons) + 1),
+        "log_return": ("log_return.horizons", max(map(int, cfg.log_return.horizons)) + 1),
         "macd": ("macd.slow", cfg.macd.slow + cfg.macd.signal - 1),
-        "volatility": ("volatility.windows", max(cfg.volatility.windows) + 1),
+        "volatility": ("volatility.windows", max(map(int, cfg.volatility.windows)) + 1),
     }
     candidates = [
         lookbacks[name]
         if name in lookbacks
-        else (f"{name}.windows", max(getattr(cfg, name).windows) + 1)
+        else (f"{name}.windows", max(map(int, getattr(cfg, name).windows)) + 1)
         for name in cfg.include
     ]
     return max(candidates, key=lambda item: item[1])
@@ -213,12 +265,15 @@ def compute_features(bars: pd.DataFrame | pl.DataFrame, cfg: FeaturesConfig) -> 
     """The bars plus the selected raw feature columns, warm-up rows dropped.
 
     `bars` follows the bar contract (qraptor.data.BAR_COLUMNS; `vwap` and `trades` are
-    carried through when present). ``result.attrs["features"]`` holds the feature column
-    names, the number of warm-up rows dropped and the first kept timestamp.
+    carried through when present). Windows given as durations are counted on the bars'
+    timestamps first (`resolve_windows`). ``result.attrs["features"]`` holds the feature
+    column names, the number of warm-up rows dropped and the first kept timestamp.
     """
     frame = bars.to_pandas() if isinstance(bars, pl.DataFrame) else bars
     frame = frame.reset_index(drop=True)
     _validate_bars(frame)
+    cfg = resolve_windows(cfg, frame["timestamp"])
+    key, bars_needed = longest_window(cfg)
 
     columns: Columns = {}
     for name in cfg.include:
@@ -227,11 +282,10 @@ def compute_features(bars: pd.DataFrame | pl.DataFrame, cfg: FeaturesConfig) -> 
 
     defined = values.notna().all(axis=1).to_numpy()
     if not defined.any():
-        key, bars_needed = longest_window(cfg)
         raise DataError(
             None,
-            f"only {len(frame)} bars: too few to fill the longest feature window "
-            f"(features.{key} needs about {bars_needed}); use more data or shorter windows",
+            f"only {len(frame)} bars: the feature warm-up takes all of them (100%): "
+            f"features.{key} needs about {bars_needed}; use more data or shorter windows",
             rule="features_warmup",
         )
     warmup = int(defined.argmax())

@@ -1,10 +1,11 @@
 """Stage `split`: chronological train/val/test, walk-forward folds, causal normalisation.
 
 Spans are half-open row ranges ``[start, stop)`` over the featurised bars, always in time
-order: train, then val, then test, never overlapping. An embargo of `embargo_bars` bars is
-cut from the end of the span *before* each boundary, so validation and test keep their
-length and start exactly where configured, and no training bar sits right next to a bar
-it is evaluated on (serially correlated neighbours would leak across the boundary).
+order: train, then val, then test, never overlapping. An embargo (`embargo`: bars, or a
+duration counted on the bars, see qraptor.data.lengths) is cut from the end of the span
+*before* each boundary, so validation and test keep their length and start exactly where
+configured, and no training bar sits right next to a bar it is evaluated on (serially
+correlated neighbours would leak across the boundary).
 
 Walk-forward folds tile a region (the bars before the chronological test span, unless
 `exclude_test` is false) into `n_folds` consecutive test windows; each fold trains on
@@ -19,6 +20,11 @@ Output folder (written atomically, see `load_split` and issue 3's environment)::
 
 ``split`` is one of train / val / test / embargo / warmup; ``warmup`` marks training bars
 whose normalised values are still undefined (fewer than `normalize.min_periods` bars).
+
+Before anything is written, the bar budget (qraptor.data.budget) checks every limit at once
+(feature warm-up, embargoes, spans, min_periods, each fold): a too-short series gets one
+error listing all of them, and a warning when warm-up and embargoes take more than
+`lost_share_warning` of the bars.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from qraptor.core.atomic import atomic_dir
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
+from qraptor.data.budget import Budget, account
+from qraptor.data.lengths import BarClock, Length, check_length, describe
 from qraptor.data.normalize import Z_PREFIX, NormalizeConfig, normalize, z_columns
 
 log = get_logger(__name__)
@@ -70,14 +78,16 @@ class WalkForwardConfig:
 class SplitConfig:
     """Schema of conf/split. The chronological split is always made; folds optionally."""
 
-    embargo_bars: int
+    embargo: Length  # bars, a duration (2d) or min/max of them (min(48, 2d))
+    lost_share_warning: float  # warn when warm-up + embargoes take more of the bars
     chrono: ChronoConfig
     walk_forward: WalkForwardConfig
     normalize: NormalizeConfig
 
     def __post_init__(self) -> None:
         c, wf = self.chrono, self.walk_forward
-        check(self.embargo_bars >= 0, "embargo_bars", "must be >= 0")
+        check_length(self.embargo, "embargo", minimum=0)
+        check(0 <= self.lost_share_warning <= 1, "lost_share_warning", "must be in [0, 1]")
         check(c.by in ("fractions", "dates"), "chrono.by", "must be 'fractions' or 'dates'")
         if c.by == "fractions":
             check(0 < c.train_fraction < 1, "chrono.train_fraction", "must be in (0, 1)")
@@ -120,9 +130,21 @@ class Span:
     stop: int
 
 
-def chrono_spans(timestamps: pd.Series, cfg: SplitConfig) -> list[Span]:
-    """Train, embargo, val, embargo, test spans over `timestamps` (time order)."""
-    n, e, c = len(timestamps), cfg.embargo_bars, cfg.chrono
+def embargo_bars(timestamps: pd.Series, cfg: SplitConfig) -> int:
+    """`cfg.embargo` in bars of this series (a duration is counted on its bars)."""
+    return BarClock(timestamps).bars(cfg.embargo, "split.embargo", minimum=0)
+
+
+def chrono_spans(
+    timestamps: pd.Series, cfg: SplitConfig, embargo: int | None = None, strict: bool = True
+) -> list[Span]:
+    """Train, embargo, val, embargo, test spans over `timestamps` (time order).
+
+    `embargo` in bars (default: `cfg.embargo` counted on `timestamps`); `strict` raises on
+    an empty span (the bar budget collects them instead).
+    """
+    e = embargo_bars(timestamps, cfg) if embargo is None else embargo
+    n, c = len(timestamps), cfg.chrono
     if c.by == "fractions":
         val_cut, test_cut = int(n * c.train_fraction), int(n * (c.train_fraction + c.val_fraction))
     else:
@@ -136,13 +158,16 @@ def chrono_spans(timestamps: pd.Series, cfg: SplitConfig) -> list[Span]:
         Span("embargo_before_test", "embargo", test_cut - e, test_cut),
         Span("test", "test", test_cut, n),
     ]
-    _check_spans(spans, n, "split.chrono")
+    if strict:
+        _check_spans(spans, n, "split.chrono")
     return spans
 
 
-def walk_forward_folds(region_stop: int, cfg: SplitConfig) -> list[list[Span]]:
-    """Per fold: train, embargo, test spans over rows ``[0, region_stop)``."""
-    wf, e = cfg.walk_forward, cfg.embargo_bars
+def walk_forward_folds(
+    region_stop: int, cfg: SplitConfig, embargo: int, strict: bool = True
+) -> list[list[Span]]:
+    """Per fold: train, embargo, test spans over rows ``[0, region_stop)`` (`embargo` bars)."""
+    wf, e = cfg.walk_forward, embargo
     first_cut = int(region_stop * wf.train_fraction)
     test_bars = (region_stop - first_cut) // wf.n_folds
     folds = []
@@ -155,7 +180,8 @@ def walk_forward_folds(region_stop: int, cfg: SplitConfig) -> list[list[Span]]:
             Span("embargo", "embargo", cut - e, cut),
             Span("test", "test", cut, stop),
         ]
-        _check_spans(spans, region_stop, f"split.walk_forward (fold {k})")
+        if strict:
+            _check_spans(spans, region_stop, f"split.walk_forward (fold {k})")
         folds.append(spans)
     return folds
 
@@ -172,27 +198,65 @@ def _check_spans(spans: list[Span], n_rows: int, key: str) -> None:
             )
 
 
+def plan(
+    timestamps: pd.Series,
+    cfg: SplitConfig,
+    warmup: int = 0,
+    warmup_key: str = "?",
+    embargo_clock: pd.Series | None = None,
+) -> tuple[list[Span], list[list[Span]], Budget]:
+    """The chronological spans, the folds and the bar budget of these featurised bars.
+
+    `warmup` is the number of leading bars the features stage dropped (`warmup_key` names
+    the feature window that set it); the budget's problems list every broken limit (raise
+    with `Budget.raise_if_broken`). The embargo is counted on `embargo_clock` (default:
+    `timestamps`), so a stage that has the bars before the warm-up can pass them.
+    """
+    clock = timestamps if embargo_clock is None else embargo_clock
+    e = embargo_bars(clock, cfg) if len(clock) else 0
+    spans = chrono_spans(timestamps, cfg, e, strict=False)
+    fold_spans: list[list[Span]] = []
+    if cfg.walk_forward.enabled:
+        region_stop = spans[3].start if cfg.walk_forward.exclude_test else len(timestamps)
+        fold_spans = walk_forward_folds(max(0, region_stop), cfg, e, strict=False)
+    budget = Budget(
+        bars_in=len(timestamps) + warmup,
+        warmup=warmup,
+        warmup_key=warmup_key,
+        embargo=describe(cfg.embargo, e),
+        embargo_bars=e,
+        lost_share_warning=cfg.lost_share_warning,
+    )
+    account(budget, spans, fold_spans, cfg.normalize.min_periods)
+    return spans, fold_spans, budget
+
+
 def make_dataset(
     features: pd.DataFrame | pl.DataFrame,
     feature_columns: Sequence[str],
     cfg: SplitConfig,
     out_dir: Path,
+    warmup_key: str = "?",
 ) -> dict[str, Any]:
-    """Split, normalise and write the dataset folder atomically; return its metadata."""
+    """Split, normalise and write the dataset folder atomically; return its metadata.
+
+    Every limit a too-short series breaks is reported in one DataError before anything is
+    written; the feature warm-up is read from ``features.attrs["features"]`` when the
+    frame comes from the features stage (its parquet keeps it), `warmup_key` names the
+    feature window that set it.
+    """
     frame = features.to_pandas() if isinstance(features, pl.DataFrame) else features
+    made = frame.attrs.get("features", {})
     frame = frame.reset_index(drop=True)
     columns = list(feature_columns)
     _validate_features(frame, columns)
     observations = z_columns(columns)
 
-    spans = chrono_spans(frame["timestamp"], cfg)
-    fold_spans: list[list[Span]] = []
-    if cfg.walk_forward.enabled:
-        region_stop = spans[3].start if cfg.walk_forward.exclude_test else len(frame)
-        fold_spans = walk_forward_folds(region_stop, cfg)
-    _check_train_size(spans, cfg.normalize, "split.chrono")
-    for k, fold in enumerate(fold_spans):
-        _check_train_size(fold, cfg.normalize, f"split.walk_forward (fold {k})")
+    spans, fold_spans, budget = plan(
+        frame["timestamp"], cfg, int(made.get("warmup_rows", 0)), warmup_key
+    )
+    budget.raise_if_broken()
+    budget.log_warnings()
 
     # Fold frames are written as soon as they are made: only one is in memory at a time.
     fold_meta: list[dict[str, Any]] = []
@@ -212,7 +276,9 @@ def make_dataset(
             "row_convention": "spans are [start_row, stop_row) positions in dataset.parquet "
             "(a fold file holds rows [its train start_row, its test stop_row)); first/last "
             "are the timestamps of a span's first and last bar",
-            "embargo_bars": cfg.embargo_bars,
+            "embargo": cfg.embargo,
+            "embargo_bars": budget.embargo_bars,
+            "budget": budget.report(),
             "columns": {
                 "timestamp": "timestamp",
                 "bars": [c for c in frame.columns if c not in columns and c != "timestamp"],
@@ -275,18 +341,6 @@ def _normalised(
         "fitted": fitted,
     }
     return out, meta
-
-
-def _check_train_size(spans: list[Span], cfg: NormalizeConfig, key: str) -> None:
-    train = spans[0]
-    if train.stop - train.start < cfg.min_periods:
-        raise DataError(
-            None,
-            f"{key}: the training span [{train.start}, {train.stop}) has "
-            f"{train.stop - train.start} bars, fewer than split.normalize.min_periods = "
-            f"{cfg.min_periods}",
-            rule="split_spans",
-        )
 
 
 def _validate_features(frame: pd.DataFrame, columns: list[str]) -> None:

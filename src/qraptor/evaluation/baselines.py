@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from qraptor.data.lengths import BarClock
 from qraptor.env.config import ActionConfig, EnvConfig
 from qraptor.env.market import Market
 from qraptor.env.spaces import action_space
@@ -90,16 +91,25 @@ def ma_crossover(market: Market, cfg: EnvConfig, fast: int, slow: int) -> Backte
     )
 
 
+def ma_bars(market: Market, ma_windows: Sequence[int | str]) -> tuple[int, int]:
+    """The (fast, slow) `ma_windows` in bars of `market`: durations (``min(24, 1mo)``) are
+    counted on its bars (qraptor.data.lengths), and slow is at least fast + 1."""
+    clock = BarClock(market.timestamps)
+    fast = clock.bars(ma_windows[0], "session.eval.ma_windows.0")
+    slow = clock.bars(ma_windows[1], "session.eval.ma_windows.1", minimum=fast + 1)
+    return fast, slow
+
+
 def run_baselines(
     market: Market,
     cfg: EnvConfig,
     names: Sequence[str],
     random_runs: int,
     seed: int,
-    ma_windows: Sequence[int] = (24, 96),
+    ma_windows: Sequence[int | str] = (24, 96),
 ) -> dict[str, list[Backtest]]:
     """Backtests of each named baseline; `random` holds `random_runs` seeded runs;
-    `ma_crossover` uses the (fast, slow) `ma_windows`, in bars."""
+    `ma_crossover` uses the (fast, slow) `ma_windows`: bars or durations (`ma_bars`)."""
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; valid: {', '.join(BASELINES)}")
@@ -110,7 +120,7 @@ def run_baselines(
         elif name == "flat":
             results[name] = [flat(market, cfg)]
         elif name == "ma_crossover":
-            fast, slow = ma_windows
+            fast, slow = ma_bars(market, ma_windows)
             results[name] = [ma_crossover(market, cfg, fast, slow)]
         else:
             results[name] = [random_policy(market, cfg, seed + k) for k in range(random_runs)]

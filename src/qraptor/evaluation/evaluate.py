@@ -54,7 +54,7 @@ def evaluate_model(
     random_runs: int,
     seed: int,
     periods_per_year: float | None,
-    ma_windows: Sequence[int] = (24, 96),
+    ma_windows: Sequence[int | str] = (24, 96),
 ) -> SplitEvaluation:
     """Backtest `model` and the `baselines` over the whole of `market`, same costs."""
     agent = backtest_model(model, market, cfg, deterministic=deterministic)

@@ -43,7 +43,7 @@ class EvalConfig:
     deterministic: bool  # most likely action (True) or a sample from the policy
     baselines: list[str]  # buy_and_hold | flat | random | ma_crossover
     random_runs: int  # random-policy backtests per split
-    ma_windows: list[int]  # ma_crossover: [fast, slow] trailing means of closes, in bars
+    ma_windows: list[int | str]  # ma_crossover: [fast, slow] trailing means: bars or durations
 
     def __post_init__(self) -> None:
         bad = [s for s in self.splits if s not in SPLITS]
@@ -53,11 +53,17 @@ class EvalConfig:
         check(not bad, "eval.baselines", f"unknown {bad}; valid: {', '.join(BASELINE_NAMES)}")
         check(self.random_runs >= 1, "eval.random_runs", "must be >= 1")
         windows = self.ma_windows
-        check(
-            len(windows) == 2 and 1 <= windows[0] < windows[1],
-            "eval.ma_windows",
-            f"must be [fast, slow] with 1 <= fast < slow, got {windows}",
-        )
+        check(len(windows) == 2, "eval.ma_windows", f"must be [fast, slow], got {windows}")
+        # imported here: it pulls in polars, and submitting a session needs none of it
+        from qraptor.data.lengths import check_lengths
+
+        check_lengths(windows, "eval.ma_windows")
+        if all(isinstance(w, int) for w in windows):
+            check(
+                int(windows[0]) < int(windows[1]),
+                "eval.ma_windows",
+                f"must be [fast, slow] with 1 <= fast < slow, got {windows}",
+            )
 
 
 @dataclass

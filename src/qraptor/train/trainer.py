@@ -34,6 +34,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic, write_text_atomic
 from qraptor.core.log import get_logger, human_count
+from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import Market, load_market
 from qraptor.env.vector_env import BatchedTradingEnv
 from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
@@ -78,6 +79,7 @@ def train_session(
     write_text_atomic(out_dir / layout.CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset, root)
+    check_dataset_fits(dataset, cfg.env, s.train_split, s.eval.splits, s.fold)  # every limit
     market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
     env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
     model = _model(cfg, env, resume_from)

@@ -8,6 +8,7 @@ from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qraptor.core.config import check
+from qraptor.data.lengths import Duration, parse_length
 
 OUTLIER_ACTIONS = ("drop", "clip", "flag")
 OHLC_ACTIONS = ("refuse", "drop")
@@ -80,15 +81,45 @@ class TradingHoursConfig:
 
 @dataclass
 class GapsConfig:
-    """Flag (never fill or drop) holes in the data longer than a threshold, per data kind."""
+    """Flag (never fill or drop) holes in the data longer than a threshold, per data kind.
 
-    ticks_seconds: float | None  # null: do not look for gaps in ticks
-    bars_seconds: float | None
+    Bars are judged by their own rhythm as well as by the clock: a hole is a gap when it is
+    longer than `bars` *and* longer than `bars_spacings` times the usual (median) spacing
+    of the input bars. On hourly or daily bars the duration decides (a weekend or a long
+    weekend is no gap, a missing week is); on weekly or monthly bars the spacing does (a
+    monthly bar 31 days after the last is no gap, a missing month is).
+    """
+
+    ticks: str | None  # a duration (5min); null: do not look for gaps in ticks
+    bars: str | None  # a duration (4d); null: judge bars by their spacing alone
+    bars_spacings: float | None  # a multiple of the usual bar spacing; null: by `bars` alone
 
     def __post_init__(self) -> None:
-        for key in ("ticks_seconds", "bars_seconds"):
+        for key in ("ticks", "bars"):
             value = getattr(self, key)
-            check(value is None or value > 0, f"gaps.{key}", "must be > 0 or null")
+            if value is not None:
+                parsed = parse_length(value, f"gaps.{key}")
+                check(isinstance(parsed, Duration), f"gaps.{key}",
+                      f"{value!r}: give a duration such as 5min or 4d")  # fmt: skip
+        spacings = self.bars_spacings
+        check(spacings is None or spacings > 1, "gaps.bars_spacings", "must be > 1 or null")
+
+    def seconds(self, data_kind: str, spacing_seconds: float | None) -> float | None:
+        """The gap threshold for `data_kind` given the input's median spacing (None = off)."""
+        if data_kind == "ticks":
+            return _duration_seconds(self.ticks)
+        limits = [_duration_seconds(self.bars)]
+        if self.bars_spacings is not None and spacing_seconds:
+            limits.append(self.bars_spacings * spacing_seconds)
+        found = [limit for limit in limits if limit is not None]
+        return max(found) if found else None
+
+
+def _duration_seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    parsed = parse_length(value, "gaps")
+    return parsed.approx_ns / 1e9 if isinstance(parsed, Duration) else None
 
 
 @dataclass

@@ -17,7 +17,8 @@ duplicate             both   exact copy of an earlier row (all columns)         
 timestamp_conflict    bars   two different bars with the same start               refuse
 outside_trading_hours both   local time outside `trading_hours` (if enabled)      drop
 outlier               ticks  robust z-score of the return, past ticks only        drop|clip|flag
-gap                   both   no row for longer than `gaps.<kind>_seconds`         flag only
+gap                   both   no row for longer than `gaps.<kind>` (bars: and than  flag only
+                             `gaps.bars_spacings` x their median spacing)
 ====================  =====  ===================================================  ===========
 
 Every rule except `outside_trading_hours` and `gap` is a *violation*: `strict: true` turns
@@ -52,7 +53,12 @@ from qraptor.data.clean.config import (
 from qraptor.data.clean.report import CleanReport
 from qraptor.data.clean.rules import conform, drop_bad_rows
 from qraptor.data.clean.schemas import validate_frame
-from qraptor.data.clean.sequence import ArrivalOrder, SortedCleaner, sort_by_time
+from qraptor.data.clean.sequence import (
+    ArrivalOrder,
+    SortedCleaner,
+    median_spacing_seconds,
+    sort_by_time,
+)
 from qraptor.data.clean.stream import adjuster, clean_folder, new_report, output_frame
 
 __all__ = [
@@ -94,7 +100,8 @@ def clean_frame(
     if report.rules["out_of_order"].count:
         frame = sort_by_time(frame)
         report.ordering = "memory"
-    cleaned = SortedCleaner(data_kind, cfg, report).push(frame, final=True)
+    spacing = median_spacing_seconds(frame["timestamp"]) if data_kind == "bars" else None
+    cleaned = SortedCleaner(data_kind, cfg, report, spacing).push(frame, final=True)
     factors = adjuster(data_kind, cfg, report)
     cleaned = output_frame(cleaned if factors is None else factors.push(cleaned))
     report.rows_out = cleaned.height

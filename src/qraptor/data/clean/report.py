@@ -100,6 +100,7 @@ class CleanReport:
         self.rows_out = 0
         self.ordering = "arrival"  # how rows were put in time order: arrival|memory|stream|duckdb
         self.gap_longest_seconds = 0.0
+        self.gap_threshold_seconds: float | None = None  # what counted as a gap (gaps config)
         self.rules = {name: RuleTally(actions[name]) for name in KIND_RULES[data_kind]}
         self.adjustment = AdjustmentTally(adjust_method)  # clean.adjust: method, bars, factors
         self.audit = audit
@@ -187,6 +188,7 @@ class CleanReport:
             "rows_dropped": self.rows_in - self.rows_out,
             "violations": sum(self.violations.values()),
             "gap_longest_seconds": round(self.gap_longest_seconds, 3),
+            "gap_threshold_seconds": self.gap_threshold_seconds,
             "rules": {name: tally.count for name, tally in self.rules.items()},
         }
         if self.adjustment.method != "none":

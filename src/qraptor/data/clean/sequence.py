@@ -37,6 +37,7 @@ class ArrivalOrder:
         self.latest_ns: int | None = None
         self.earliest_ns: int | None = None
         self.lateness_ns = 0
+        self.spacing_seconds: float | None = None  # bars: median spacing (set by the caller)
 
     def observe(self, frame: pl.DataFrame, report: CleanReport) -> None:
         """`frame`: timestamp and lineage, in arrival order; nulls are ignored here."""
@@ -64,6 +65,15 @@ class ArrivalOrder:
         return rows * min(1.0, self.lateness_ns / span)
 
 
+def median_spacing_seconds(timestamps: pl.Series) -> float | None:
+    """The median time between consecutive distinct timestamps (any order), in seconds."""
+    ns = timestamps.drop_nulls().to_physical().unique().sort().diff().drop_nulls()
+    if ns.len() == 0:
+        return None
+    unit = {"ns": 1e9, "us": 1e6, "ms": 1e3}[timestamps.dtype.time_unit or "ns"]  # type: ignore[attr-defined]
+    return float(ns.median()) / unit  # type: ignore[arg-type]
+
+
 def sort_by_time(frame: pl.DataFrame) -> pl.DataFrame:
     """Stable sort: rows with equal timestamps keep their arrival order."""
     return frame.sort("timestamp", maintain_order=True, nulls_last=True)
@@ -78,7 +88,13 @@ def _tied() -> pl.Expr:
 class SortedCleaner:
     """Apply the sequence rules to time-sorted batches, carrying state across batches."""
 
-    def __init__(self, data_kind: str, cfg: CleanConfig, report: CleanReport) -> None:
+    def __init__(
+        self,
+        data_kind: str,
+        cfg: CleanConfig,
+        report: CleanReport,
+        spacing_seconds: float | None = None,
+    ) -> None:
         self.data_kind = data_kind
         self.cfg = cfg
         self.report = report
@@ -90,7 +106,9 @@ class SortedCleaner:
             timedelta(hours=hours.start_time.hour, minutes=hours.start_time.minute,
                       seconds=hours.start_time.second) if hours.enabled else None
         )  # fmt: skip
-        self.gap_seconds = cfg.gaps.ticks_seconds if data_kind == "ticks" else cfg.gaps.bars_seconds
+        # bars: judged against their usual spacing too (`median_spacing_seconds`)
+        self.gap_seconds = cfg.gaps.seconds(data_kind, spacing_seconds)
+        report.gap_threshold_seconds = self.gap_seconds
 
     def push(self, frame: pl.DataFrame, final: bool) -> pl.DataFrame:
         """Clean the next sorted batch; return the rows that are final (with lineage)."""

@@ -36,7 +36,7 @@ from qraptor.data.clean.order import ReorderOverflow, external_sort, reorder
 from qraptor.data.clean.report import CleanReport
 from qraptor.data.clean.rules import conform, conform_order_columns, drop_bad_rows
 from qraptor.data.clean.schemas import last_timestamp_ns, validate_frame
-from qraptor.data.clean.sequence import ArrivalOrder, SortedCleaner
+from qraptor.data.clean.sequence import ArrivalOrder, SortedCleaner, median_spacing_seconds
 from qraptor.data.columns import LINEAGE_COLUMNS
 from qraptor.data.parts import (
     PartWriter,
@@ -107,6 +107,7 @@ def clean_folder(
     report = new_report(data_kind, cfg, files, source=in_dir)
     order = _arrival_pass(paths, data_kind, cfg, report)
     lateness = order.lateness_ns if report.rules["out_of_order"].count else None
+    spacing = order.spacing_seconds
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="clean-", dir=work_dir))
     try:
@@ -114,13 +115,13 @@ def clean_folder(
         try:
             if order.rows_within_lateness(report.rows_in) > cfg.batch_rows:
                 raise ReorderOverflow("rows arrive too late to reorder in the stream")
-            _write_cleaned(paths, out_dir, data_kind, cfg, report, lateness)
+            _write_cleaned(paths, out_dir, data_kind, cfg, report, lateness, spacing)
         except ReorderOverflow as exc:  # disorder too spread out: sort out of core
             log.info("clean: %s; sorting out of core instead", exc)
             report = after_arrival
             sorted_file = external_sort(paths, scratch, cfg.external_sort,
                                         min(cfg.batch_rows, 1_000_000))  # fmt: skip
-            _write_cleaned([sorted_file], out_dir, data_kind, cfg, report, None)
+            _write_cleaned([sorted_file], out_dir, data_kind, cfg, report, None, spacing)
             report.ordering = "duckdb"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -141,10 +142,15 @@ def _arrival_pass(
         check_columns(schema.names, data_kind, cfg.adjust.method, path)
     order = ArrivalOrder()
     columns = ["timestamp", *LINEAGE_COLUMNS]
+    stamps: list[pl.Series] = []  # bars only: their usual spacing sets the gap threshold
     for frame, path, offset in read_batches(paths, cfg.batch_rows, columns):
         rows = conform_order_columns(frame, source=path, row_offset=offset)
         report.rows_in += rows.height
         order.observe(rows, report)
+        if data_kind == "bars" and cfg.gaps.bars_spacings is not None:
+            stamps.append(rows["timestamp"])
+    if stamps:
+        order.spacing_seconds = median_spacing_seconds(pl.concat(stamps))
     return order
 
 
@@ -155,6 +161,7 @@ def _write_cleaned(
     cfg: CleanConfig,
     report: CleanReport,
     lateness: int | None,
+    spacing: float | None = None,
 ) -> None:
     """The cleaning pass into a fresh `out_dir`, swapped in only when all went well."""
     with atomic_dir(out_dir) as tmp:
@@ -170,7 +177,7 @@ def _write_cleaned(
         if lateness is not None:
             rows = reorder(rows, lateness, limit=cfg.batch_rows)
             report.ordering = "stream"
-        _clean_sorted(rows, data_kind, cfg, report, writer)
+        _clean_sorted(rows, data_kind, cfg, report, writer, spacing)
         if report.rows_out == 0:
             raise report.empty_error()
         write_manifest(tmp, {"kind": data_kind, "files": report.files, "rows": report.rows_out,
@@ -184,9 +191,10 @@ def _clean_sorted(
     cfg: CleanConfig,
     report: CleanReport,
     writer: PartWriter,
+    spacing: float | None = None,
 ) -> None:
     """Sequence rules with carry on time-sorted frames; write validated output chunks."""
-    cleaner = SortedCleaner(data_kind, cfg, report)
+    cleaner = SortedCleaner(data_kind, cfg, report, spacing)
     factors = adjuster(data_kind, cfg, report)
     buffer: list[pl.DataFrame] = []
     buffered = 0
