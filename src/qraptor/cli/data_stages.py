@@ -3,6 +3,11 @@
 Each function takes the validated pipeline config and the paths `dvc.yaml` gives it, calls
 its stage's pure core, and writes outputs atomically: the paths are defined once, in
 `dvc.yaml`'s `vars`, and every parameter value once, in `conf/`.
+
+A failing stage keeps its previous outputs: `dvc.yaml` marks them `persist: true`, so DVC
+leaves them in place while the command runs, and each function here writes all of its
+outputs (data, metrics, plot CSV, figure) in one `atomic_outputs()` block, so they are
+replaced together only when the stage succeeded: never a mix of old and new.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from qraptor.core.atomic import atomic_path, write_json_atomic
+from qraptor.core.atomic import atomic_outputs, write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.core.log import console, get_logger
 from qraptor.data.budget import Budget
@@ -67,10 +72,10 @@ def run_clean(
     cfg: PipelineConfig, in_dir: Path, out_dir: Path, metrics: Path, work_dir: Path
 ) -> dict[str, Any]:
     """Stage `clean`: validate, repair what is safe, report (DVC metrics + console)."""
-    with _reading(in_dir):
+    with _reading(in_dir), atomic_outputs() as outputs:
         kind = read_manifest(in_dir)["kind"]
-        report = clean_folder(in_dir, out_dir, kind, cfg.clean, work_dir)
-    write_json_atomic(metrics, report.to_metrics())
+        report = clean_folder(in_dir, outputs.dir(out_dir), kind, cfg.clean, work_dir)
+        write_json_atomic(outputs.path(metrics), report.to_metrics())
     report.render(console)
     return report.to_metrics()
 
@@ -89,19 +94,17 @@ def run_reduce(
         bars = reduce_folder(in_dir, kind, cfg.reduce, timezone=cfg.data.timestamp.timezone)
         if bars.height == 0:
             raise DataError(in_dir, "reduction produced no bars (is the input empty?)")
-    with atomic_path(out_path) as tmp:
-        bars.write_parquet(tmp)
-    summary = _bar_summary(bars.to_pandas(), cfg.reduce.kind)
+    frame = bars.to_pandas()
+    summary = _bar_summary(frame, cfg.reduce.kind)
     summary["input_kind"] = kind
     summary["frequency"] = cfg.reduce.freq if cfg.reduce.kind == "time" else None
-    write_json_atomic(metrics, summary)
-    frame = bars.to_pandas()
-    write_plot_csv(
-        frame, plot_csv, {"timestamp": "timestamp", "close": "close", "volume": "volume"}
-    )
-    save_figure(
-        bars_overview(frame, f"{cfg.data.name}: {len(frame):,} {cfg.reduce.kind} bars"), figure
-    )
+    with atomic_outputs() as outputs:
+        bars.write_parquet(outputs.path(out_path))
+        write_json_atomic(outputs.path(metrics), summary)
+        columns = {"timestamp": "timestamp", "close": "close", "volume": "volume"}
+        write_plot_csv(frame, outputs.path(plot_csv), columns)
+        title = f"{cfg.data.name}: {len(frame):,} {cfg.reduce.kind} bars"
+        save_figure(bars_overview(frame, title), outputs.path(figure))
     return summary
 
 
@@ -120,8 +123,6 @@ def run_features(
         budget.raise_if_broken()
         budget.log_warnings()
     columns = columns_after_bars(features)
-    with atomic_path(out_path) as tmp:
-        features.to_parquet(tmp, index=False)
     summary = {
         "bars_in": len(bars),
         "rows_out": len(features),
@@ -132,7 +133,9 @@ def run_features(
         "windows": window_bars(resolve_windows(cfg.features, bars["timestamp"])),
         "budget": budget.report(),
     }
-    write_json_atomic(metrics, summary)
+    with atomic_outputs() as outputs:
+        features.to_parquet(outputs.path(out_path), index=False)
+        write_json_atomic(outputs.path(metrics), summary)
     return summary
 
 
@@ -140,13 +143,16 @@ def run_split(
     cfg: PipelineConfig, in_path: Path, out_dir: Path, metrics: Path, figure: Path
 ) -> dict[str, Any]:
     """Stage `split`: chronological and walk-forward splits, causally normalised."""
-    with _reading(in_path):
+    with _reading(in_path), atomic_outputs() as outputs:
         features = pd.read_parquet(in_path)
         key, _ = longest_window(cfg.features, features["timestamp"])  # named in errors only
-        meta = make_dataset(features, columns_after_bars(features), cfg.split, out_dir, key)
-    write_json_atomic(metrics, _split_metrics(meta))
-    dataset = pd.read_parquet(out_dir / "dataset.parquet", columns=["timestamp", "close", "split"])
-    save_figure(split_overview(dataset, f"{cfg.data.name}: chronological split"), figure)
+        folder = outputs.dir(out_dir)
+        meta = make_dataset(features, columns_after_bars(features), cfg.split, folder, key)
+        write_json_atomic(outputs.path(metrics), _split_metrics(meta))
+        columns = ["timestamp", "close", "split"]
+        dataset = pd.read_parquet(folder / "dataset.parquet", columns=columns)
+        title = f"{cfg.data.name}: chronological split"
+        save_figure(split_overview(dataset, title), outputs.path(figure))
     return meta
 
 

@@ -3,6 +3,13 @@
 Each helper writes into a temporary sibling of the target (same filesystem, so the final
 `os.replace` is atomic) and only renames it into place when the block finished without an
 exception. A crash or a bad input leaves the previous output untouched and no debris.
+
+A step with several outputs (a DVC stage's data, metrics, plot CSV and figure) prepares
+them all inside one `atomic_outputs()` block: none replaces its target before every one
+is written, so a failure half-way leaves only old outputs, never a mix of old and new.
+The DVC stages mark their outputs `persist: true` (DVC would otherwise delete them before
+the command runs); these helpers are then what keeps a failing stage's outputs intact, and
+since each output is replaced whole, a smaller output set leaves no stale files behind.
 """
 
 from __future__ import annotations
@@ -60,6 +67,32 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class AtomicOutputs:
+    """The temporaries of one `atomic_outputs()` block, one per output target."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+
+    def path(self, target: str | Path) -> Path:
+        """A temporary file that replaces `target` when the whole block succeeds."""
+        return self._stack.enter_context(atomic_path(target))
+
+    def dir(self, target: str | Path) -> Path:
+        """An empty temporary directory swapped in for `target` when the whole block succeeds
+        (the folder is replaced whole: files the new output does not have are gone)."""
+        return self._stack.enter_context(atomic_dir(target))
+
+
+@contextlib.contextmanager
+def atomic_outputs() -> Iterator[AtomicOutputs]:
+    """Write several outputs, all or none: each goes to a temporary (`.path()`, `.dir()`);
+    only when the block finishes are they renamed into place, one after the other (renames
+    on one filesystem, which do not fail on a usable disk). An exception anywhere in the
+    block removes every temporary and leaves every target as it was."""
+    with contextlib.ExitStack() as stack:
+        yield AtomicOutputs(stack)
 
 
 def _default_mode(base: int) -> int:

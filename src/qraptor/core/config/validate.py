@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from qraptor.core.errors import ConfigError
@@ -23,22 +23,74 @@ def to_schema(section: DictConfig | dict[str, Any], schema: type[S], key: str) -
     """Merge `section` onto `schema` and return a schema instance.
 
     `key` is where the section sits in the composed config (e.g. "reduce"), used to name
-    the offending key in errors.
+    the offending key in errors: in full, however deep the section that refused it
+    (``data.timestamp.unit``, not ``data.unit``).
     """
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), section)
+    except OmegaConfBaseException as exc:
+        raise _omegaconf_error(exc, key) from None
+    try:
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except ConfigError as exc:  # raised by a schema's __post_init__ range check
-        raise ConfigError(f"{key}.{exc.key}", exc.problem) from None
+        raise ConfigError(_full_key(merged, key, exc.key), exc.problem) from None
     except OmegaConfBaseException as exc:
-        inner = getattr(exc, "full_key", None) or getattr(exc, "key", None) or ""
-        full = f"{key}.{inner}" if inner else key
-        message = str(exc).strip().splitlines()[0]
-        raise ConfigError(full, message) from None
+        raise _omegaconf_error(exc, key) from None
+
+
+def _omegaconf_error(exc: OmegaConfBaseException, key: str) -> ConfigError:
+    """OmegaConf's type or key error as a ConfigError (its full_key is from the section)."""
+    inner = getattr(exc, "full_key", None) or getattr(exc, "key", None) or ""
+    full = f"{key}.{inner}" if inner else key
+    return ConfigError(full, str(exc).strip().splitlines()[0])
+
+
+def _full_key(merged: DictConfig | ListConfig, key: str, checked: str) -> str:
+    """The full dotted key of `checked`, a key a `__post_init__` named.
+
+    The check that failed is that of the first section OmegaConf could not build (it
+    builds nested sections depth first, before their parent). A nested section names its
+    keys either relative to itself (``TimestampConfig``: ``unit``) or, like most, relative
+    to its parent (``OutlierConfig``: ``outliers.z_max``); the one that exists in the
+    config is the key meant."""
+    section = _failing_section(merged, "")
+    candidates = [_join(section, checked)]
+    if section:
+        candidates.append(_join(section.rpartition(".")[0], checked))
+    missing = object()
+    found = next(
+        (c for c in candidates if OmegaConf.select(merged, c, default=missing) is not missing),
+        candidates[0],
+    )
+    return _join(key, found)
+
+
+def _failing_section(node: DictConfig | ListConfig, path: str) -> str:
+    """Path (from `node`) of the deepest section whose construction raises ConfigError, in
+    the order `OmegaConf.to_object` builds them; "" when only `node` itself does."""
+    if isinstance(node, DictConfig):
+        children = [(str(name), node[name]) for name in node]
+    else:
+        children = [(str(index), node[index]) for index in range(len(node))]
+    for name, child in children:
+        if not isinstance(child, DictConfig | ListConfig):
+            continue
+        try:
+            OmegaConf.to_object(child)
+        except ConfigError:
+            return _failing_section(child, _join(path, name))
+        except OmegaConfBaseException:
+            continue
+    return path
+
+
+def _join(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
 
 
 def check(condition: bool, key: str, problem: str) -> None:
-    """Range check for a schema's `__post_init__`: raise ConfigError naming `key`."""
+    """Range check for a schema's `__post_init__`: raise ConfigError naming `key`, relative
+    to the schema's own section or to its parent's (`to_schema` names it in full)."""
     if not condition:
         raise ConfigError(key, problem)
 
