@@ -157,7 +157,10 @@ def _log1p_regular(v: Float64Array) -> Float64Array:
     # ln(w_hi + w_lo) = ln(w_hi) + ln(1 + c), c = w_lo / w_hi in double-double, |c| <= 2^-53:
     # ln(1 + c) = c - c^2/2 + (below 2^-158). For x near 2^-52 the terms are of one size.
     c_hi = w_lo / w_hi
-    p, p_err = _two_prod(c_hi, w_hi)
-    c_lo = ((w_lo - p) - p_err) / w_hi
+    # scaled by a power of two (exact) where Dekker's split of w_hi would overflow
+    scale = np.where(w_hi > 2.0**500, 2.0**-600, 1.0)
+    w_hi_scaled, w_lo_scaled = w_hi * scale, w_lo * scale
+    p, p_err = _two_prod(c_hi, w_hi_scaled)
+    c_lo = ((w_lo_scaled - p) - p_err) / w_hi_scaled
     s, err = _two_sum(high, c_hi)
     return s + (err + low + (c_lo - 0.5 * c_hi * c_hi))
