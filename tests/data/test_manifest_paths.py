@@ -4,6 +4,7 @@ output folder does not depend on where the project was cloned (issue 13, problem
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,10 @@ def test_ingest_and_clean_manifests_hold_paths_relative_to_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, project_root: Path
 ):
     root = _project(tmp_path / "somewhere" / "qraptor")
+    shutil.copytree(project_root / "conf", root / "conf")
+    monkeypatch.delenv("QRAPTOR_CONF_DIR", raising=False)
     monkeypatch.chdir(root)  # a DVC stage runs in the project root
-    data = load_pipeline_section("data", DataConfig, ["data=files"], conf_dir=project_root / "conf")
+    data = load_pipeline_section("data", DataConfig, ["data=files"], conf_dir=root / "conf")
     files = raw_files(data, root / "data/raw/generated", root=Path.cwd())
     assert all(f.is_absolute() for f in files)  # what the stage hands to ingest
     ingest_files(
@@ -49,7 +52,7 @@ def test_ingest_and_clean_manifests_hold_paths_relative_to_the_project(
     names = ["data/raw/my_ticks/2024-01-02.csv", "data/raw/my_ticks/2024-01-03.csv"]
     assert read_manifest(root / "data/interim/ingested")["files"] == names
 
-    clean = load_pipeline_section("clean", CleanConfig, conf_dir=project_root / "conf")
+    clean = load_pipeline_section("clean", CleanConfig, conf_dir=root / "conf")
     clean_folder(
         root / "data/interim/ingested",
         root / "data/interim/clean",

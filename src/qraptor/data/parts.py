@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qraptor.core.errors import DataError
+from qraptor.core.paths import project_root
 from qraptor.data.columns import MANIFEST_NAME
 
 if TYPE_CHECKING:
@@ -116,13 +117,13 @@ class PartWriter:
 def write_manifest(folder: str | Path, manifest: dict[str, Any], root: Path | None = None) -> None:
     """Record what a part folder holds (kind, source files, row counts).
 
-    Paths inside `root` (default: the current directory, the project root a DVC stage runs
-    in) are written relative to it, with `/`: the manifest is part of the folder DVC hashes,
-    so an absolute path would give every clone of the project its own hash. A path outside
-    the project (an absolute `files.glob`) stays as configured.
+    Paths inside `root` (default: the project root, where DVC runs the stages) are written
+    relative to it, with `/`: the manifest is part of the folder DVC hashes, so an absolute
+    path would give every clone of the project its own hash. A path outside the project (an
+    absolute `files.glob`) stays as configured.
     """
     path = Path(folder) / MANIFEST_NAME
-    portable = portable_paths(manifest, Path.cwd() if root is None else root)
+    portable = portable_paths(manifest, project_root() if root is None else root)
     path.write_text(json.dumps(portable, indent=2, default=str) + "\n", encoding="utf-8")
 
 
