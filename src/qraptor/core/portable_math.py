@@ -2,7 +2,7 @@
 
 numpy's float64 `log` and `log1p` pick SIMD code at run time: on an AVX512 machine they give
 a result one unit in the last place (ulp) away from an AVX2 or SSE machine's for about 0.06%
-of inputs (1,283 of 2 M random prices here). glibc's `log`, which Python's `math.log`, numba
+of inputs (1,283 of 2 M random values here). glibc's `log`, which Python's `math.log`, numba
 and numpy's non-SIMD path call, also picks a variant by CPU (with or without fused
 multiply-add): 47 of the same 2 M differ. A log return is a difference of two logs, so one
 ulp of a price's log becomes up to 1e-12 relative in the feature, and `features.parquet`
@@ -17,7 +17,7 @@ with the `decimal` module (software arithmetic, the same everywhere). The value 
 in double-double precision and rounded once at the end: the error is below 2^-75 relative,
 so the result is the correctly rounded logarithm except within 2^-22 of an ulp of a
 rounding midpoint (about one input in four million), and equal to numpy's and glibc's
-results wherever those are correctly rounded. Cost: ~40 array passes, ~0.1 s per million
+results wherever those are correctly rounded. Cost: ~60 array passes, ~0.15 s per million
 values.
 """
 
