@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,5 +111,33 @@ def write_text_atomic(target: str | Path, text: str) -> None:
 
 
 def write_json_atomic(target: str | Path, payload: Any) -> None:
-    """Write `payload` as indented JSON atomically (DVC metrics files are read this way)."""
-    write_text_atomic(target, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    """Write `payload` as indented JSON atomically (DVC metrics files are read this way).
+
+    Keys keep the order the writer built them in (fixed by the code, so stable); numbers go
+    through `stable_json_value`, so equal results give equal bytes.
+    """
+    text = json.dumps(stable_json_value(payload), indent=2, sort_keys=False, default=str)
+    write_text_atomic(target, text + "\n")
+
+
+def stable_json_value(value: Any) -> Any:
+    """`value` with -0.0 written as 0.0, NaN/inf as null (JSON has neither) and numpy
+    scalars as Python numbers, in dicts, lists and tuples too.
+
+    Floats are then written by `repr`, the shortest text that reads back to the same double,
+    the same on every platform. -0.0 == 0.0 but is written differently, so a zero whose sign
+    comes out differently (a sum of -x and x, a rounded tiny negative) would change the
+    file's hash and show in `dvc metrics diff` while no number changed.
+    """
+    if isinstance(value, dict):
+        return {key: stable_json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [stable_json_value(item) for item in value]
+    numpy = sys.modules.get("numpy")  # never imported just for this check
+    if numpy is not None and isinstance(value, numpy.generic):
+        value = value.item()  # numpy scalar -> Python bool, int or float
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return 0.0 if value == 0 else value
+    return value

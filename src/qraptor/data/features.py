@@ -28,6 +28,7 @@ import pandas as pd
 import polars as pl
 import ta
 
+from qraptor.core import portable_math
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
@@ -139,13 +140,27 @@ _WINDOWED = ("volatility", "rsi", "bollinger", "atr", "volume_z")
 Columns = dict[str, pd.Series]
 
 
+def _log(series: pd.Series) -> pd.Series:
+    """ln of `series`, the same bits on every machine (np.log's differ by CPU: see
+    qraptor.core.portable_math); the other operations here are exact IEEE arithmetic or
+    pandas' sequential rolling/ewm loops, which do not depend on the CPU."""
+    values = portable_math.log(series.to_numpy(dtype="float64"))
+    return pd.Series(values, index=series.index, name=series.name)
+
+
+def _log1p(series: pd.Series) -> pd.Series:
+    """ln(1 + x) of `series`, the same bits on every machine (see `_log`)."""
+    values = portable_math.log1p(series.to_numpy(dtype="float64"))
+    return pd.Series(values, index=series.index, name=series.name)
+
+
 def _log_return(bars: pd.DataFrame, p: LogReturnParams) -> Columns:
-    log_close = np.log(bars["close"])
+    log_close = _log(bars["close"])
     return {f"log_return_{h}": log_close - log_close.shift(int(h)) for h in p.horizons}
 
 
 def _volatility(bars: pd.DataFrame, p: WindowsParams) -> Columns:
-    ret = np.log(bars["close"]).diff()
+    ret = _log(bars["close"]).diff()
     return {f"volatility_{w}": ret.rolling(int(w), min_periods=int(w)).std() for w in p.windows}
 
 
@@ -199,7 +214,7 @@ def _atr(bars: pd.DataFrame, p: WindowsParams) -> Columns:
 
 def _volume_z(bars: pd.DataFrame, p: WindowsParams) -> Columns:
     # log1p tames volume's heavy right tail so one burst does not dominate the window.
-    volume = np.log1p(bars["volume"].astype("float64"))
+    volume = _log1p(bars["volume"])
     out: Columns = {}
     for w in map(int, p.windows):
         mean = volume.rolling(w, min_periods=w).mean()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qraptor.core.errors import DataError
+from qraptor.core.paths import project_root
 from qraptor.data.columns import MANIFEST_NAME
 
 if TYPE_CHECKING:
@@ -112,10 +114,40 @@ class PartWriter:
         self.rows += frame.height
 
 
-def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> None:
-    """Record what a part folder holds (kind, source files, row counts)."""
+def write_manifest(folder: str | Path, manifest: dict[str, Any], root: Path | None = None) -> None:
+    """Record what a part folder holds (kind, source files, row counts).
+
+    Paths inside `root` (default: the project root, where DVC runs the stages) are written
+    relative to it, with `/`: the manifest is part of the folder DVC hashes, so an absolute
+    path would give every clone of the project its own hash. A path outside the project (an
+    absolute `files.glob`) stays as configured.
+    """
     path = Path(folder) / MANIFEST_NAME
-    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    portable = portable_paths(manifest, project_root() if root is None else root)
+    path.write_text(json.dumps(portable, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def portable_paths(value: Any, root: Path) -> Any:
+    """`value` with every path (a Path, or a string that is an absolute path) inside `root`
+    made relative to it, in lists and dicts too."""
+    if isinstance(value, dict):
+        return {key: portable_paths(item, root) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable_paths(item, root) for item in value]
+    if isinstance(value, Path) or (isinstance(value, str) and os.path.isabs(value)):
+        return relative_to_root(Path(value), root)
+    return value
+
+
+def relative_to_root(path: Path, root: Path) -> str:
+    """`path` relative to `root` as a POSIX string when it lies inside it, else as given."""
+    if not path.is_absolute():
+        return path.as_posix()
+    for base in (root, root.resolve()):
+        for candidate in (path, path.resolve()):
+            if candidate.is_relative_to(base):
+                return candidate.relative_to(base).as_posix()
+    return str(path)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:

@@ -79,9 +79,13 @@ def split_overview(dataset: pd.DataFrame, title: str) -> Figure:
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """Save a figure as PNG atomically, then free it."""
+    """Save a figure as PNG atomically, then free it.
+
+    Without matplotlib's "Software" text chunk (its version): the PNG is a DVC output, and
+    its hash should follow the picture, not the installed matplotlib's version string.
+    """
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
 
 
