@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from qraptor.core.errors import ConfigError, DataError
+from qraptor.core.paths import project_root
 from qraptor.data.ingest.files import ingest_files
 from qraptor.data.ingest.timestamps import TimestampConfig
 from qraptor.data.parts import read_folder, read_manifest
@@ -45,7 +46,9 @@ def test_sample_eurusd_bars_ingest_with_format_and_lineage(sample_eurusd_csv: Pa
     assert frame["open"][0] == pytest.approx(1.05236)
     assert frame["src_row"].to_list()[:3] == [1, 2, 3]
     assert set(frame["src_file"].unique()) == {0}
-    assert read_manifest(out)["files"] == [str(sample_eurusd_csv)]
+    # recorded relative to the project root when inside it (a clone elsewhere, same bytes)
+    (recorded,) = read_manifest(out)["files"]
+    assert (project_root() / recorded).resolve() == Path(sample_eurusd_csv).resolve()
 
 
 def test_folder_of_daily_files_keeps_file_order_and_rows(tmp_path):
