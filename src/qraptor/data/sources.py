@@ -7,7 +7,9 @@ Three sources, picked by `conf/data/<name>.yaml`:
 * ``synthetic``: seeded synthetic ticks (see `synthetic.py`), for scale tests and planted
   signals;
 * ``files``: the user's own files, kept where they are (a DVC-tracked folder under
-  `data/raw/`, usually); this stage only records where they are.
+  `data/raw/`, usually); this stage only records where they are;
+* ``dumps``, ``ccxt``, ``yfinance``: downloaded by a connector (`qraptor.data.download`)
+  into the stage's output, so DVC caches and versions what was fetched.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from qraptor.core.atomic import atomic_dir
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
+from qraptor.data.download import CONNECTORS, download
+from qraptor.data.download.config import CcxtConfig, DumpsConfig, YfinanceConfig
 from qraptor.data.ingest.files import FilesConfig
 from qraptor.data.ingest.timestamps import TimestampConfig
 from qraptor.data.synthetic.tape import SyntheticConfig, write_synthetic
 
 log = get_logger(__name__)
 
-SOURCES = ("sample", "synthetic", "files")
+SOURCES = ("sample", "synthetic", "files", *CONNECTORS)
 
 
 @dataclass
@@ -45,13 +49,17 @@ class DataConfig:
     """One raw dataset: where it comes from and how its files are written."""
 
     name: str
-    source: str  # sample | synthetic | files
+    source: str  # sample | synthetic | files | dumps | ccxt | yfinance
     kind: str  # ticks | bars
     sample: SampleConfig | None
     files: FilesConfig | None
     columns: dict[str, str]
     timestamp: TimestampConfig
     synthetic: SyntheticConfig | None
+    # the connectors' sections: absent (null) unless the source is that connector
+    dumps: DumpsConfig | None = None
+    ccxt: CcxtConfig | None = None
+    yfinance: YfinanceConfig | None = None
 
     def __post_init__(self) -> None:
         check(self.source in SOURCES, "source", f"must be one of {list(SOURCES)}")
@@ -69,7 +77,11 @@ class DataConfig:
 
 
 def materialise_raw(cfg: DataConfig, out_dir: Path) -> dict[str, Any]:
-    """Write the raw files of a sample or synthetic source into `out_dir` (atomically)."""
+    """Write the raw files of a sample, synthetic or connector source into `out_dir`
+    (atomically); return what the stage records as its metrics."""
+    if cfg.source in CONNECTORS:
+        section = getattr(cfg, cfg.source)
+        return download(cfg.source, section, out_dir, timezone=cfg.timestamp.timezone)
     if cfg.source == "sample":
         assert cfg.sample is not None
         source = _sample_path(cfg.sample)
