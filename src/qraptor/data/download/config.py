@@ -84,8 +84,8 @@ class CcxtConfig:
     start: str  # first candle's open time, UTC unless an offset is given
     end: str | None  # open time after the last candle (exclusive); null = until now
     limit: int | None  # candles per request; null = the exchange's default page
-    # null = the exchange's own rateLimit (ms between requests, ccxt's enableRateLimit);
-    # a value can only slow requests down, never go faster than the exchange allows
+    # null = the exchange's own rateLimit (ccxt's enableRateLimit waits rateLimit ms x the
+    # endpoint's cost between requests); a value can only slow requests down
     rate_limit_ms: int | None
     timeout_ms: int
     api_url: str | None  # null = the exchange's endpoints; else every API url -> this

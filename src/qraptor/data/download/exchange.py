@@ -101,11 +101,15 @@ def _exchange(ccxt: Any, cfg: CcxtConfig) -> Any:
         raise DataError(
             None, f"data.ccxt.exchange: ccxt has no exchange {cfg.exchange!r} (ccxt.exchanges)"
         )
-    exchange = getattr(ccxt, cfg.exchange)(
-        {"enableRateLimit": True, "timeout": cfg.timeout_ms, "options": dict(cfg.options)}
-    )
-    if cfg.rate_limit_ms is not None:
-        exchange.rateLimit = max(exchange.rateLimit, cfg.rate_limit_ms)
+    cls = getattr(ccxt, cfg.exchange)
+    settings: dict[str, Any] = {
+        "enableRateLimit": True,  # ccxt's throttle: requests at most every rateLimit ms
+        "timeout": cfg.timeout_ms,
+        "options": dict(cfg.options),
+    }
+    if cfg.rate_limit_ms is not None:  # the throttle is built from the constructor's value
+        settings["rateLimit"] = max(float(cls().rateLimit), float(cfg.rate_limit_ms))
+    exchange = cls(settings)
     if cfg.api_url is not None:
         exchange.urls["api"] = _rehost(exchange.urls["api"], cfg.api_url)
     return exchange
