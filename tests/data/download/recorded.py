@@ -32,6 +32,7 @@ class Request:
 class RecordedServer:
     root: Path | None = None  # static files (a bulk-dump mirror)
     routes: dict[str, Route] = field(default_factory=dict)
+    fallback: Route | None = None  # answers what no route or file does (else an S3-style 404)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
 
@@ -50,6 +51,8 @@ def _handler(server: RecordedServer) -> type[BaseHTTPRequestHandler]:
             elif server.root is not None and (server.root / parts.path.lstrip("/")).is_file():
                 status, body = 200, (server.root / parts.path.lstrip("/")).read_bytes()
                 kind = "application/octet-stream"
+            elif server.fallback is not None:
+                status, body, kind = server.fallback(query)
             else:
                 status, body, kind = 404, b"<Error><Code>NoSuchKey</Code></Error>", "text/xml"
             self.send_response(status)

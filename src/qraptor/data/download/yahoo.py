@@ -82,7 +82,7 @@ def download_yfinance(cfg: YfinanceConfig, work: Path, timezone: str) -> dict[st
         for stamp, row in zip(frame.index, frame[list(COLUMNS)].itertuples(index=False),
                               strict=True):  # fmt: skip
             when = stamp.date().isoformat() if dated else stamp.isoformat()
-            writer.writerow([when, *(_number(v) for v in row)])
+            writer.writerow([when, *(_number(v, c) for v, c in zip(row, COLUMNS, strict=True))])
     splits = frame.loc[frame["Stock Splits"] > 0, "Stock Splits"]
     return {
         "source": "yfinance",
@@ -146,8 +146,8 @@ def _plain(where: str, exc: Exception) -> DataError:
     return DataError(where, f"download failed ({name}): {text}", rule="download")
 
 
-def _number(value: Any) -> str:
+def _number(value: Any, column: str) -> str:
+    """Volume as a whole number, prices and events as the shortest text of their float."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+    return str(int(value)) if column == "Volume" else repr(float(value))
