@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import glob as globlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from qraptor.core.atomic import atomic_dir
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
-from qraptor.data.ingest.files import FilesConfig
+from qraptor.data.ingest.csvshape import CsvConfig
+from qraptor.data.ingest.files import FilesConfig, is_data_file
 from qraptor.data.ingest.timestamps import TimestampConfig
 from qraptor.data.synthetic.tape import SyntheticConfig, write_synthetic
 
@@ -52,6 +53,7 @@ class DataConfig:
     columns: dict[str, str]
     timestamp: TimestampConfig
     synthetic: SyntheticConfig | None
+    csv: CsvConfig = field(default_factory=CsvConfig)  # header or none (positions)
 
     def __post_init__(self) -> None:
         check(self.source in SOURCES, "source", f"must be one of {list(SOURCES)}")
@@ -102,8 +104,8 @@ def raw_files(cfg: DataConfig, raw_dir: Path, root: Path | None = None) -> list[
             raise DataError(None, f"data.files.glob '{cfg.files.glob}' matches no file")
         return found
     found = sorted(
-        p for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".parquet")
-    )
+        p for p in raw_dir.iterdir() if p.is_file() and is_data_file(p)
+    )  # .csv, .csv.gz, .zip (one CSV inside), .parquet
     if not found:
         raise DataError(raw_dir, "holds no raw data files; run the `raw` stage first")
     return found
