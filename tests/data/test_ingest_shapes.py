@@ -15,7 +15,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from qraptor.core.errors import DataError
+from qraptor.core.errors import ConfigError, DataError
 from qraptor.data.ingest import fastcsv
 from qraptor.data.ingest.csvshape import CsvConfig
 from qraptor.data.ingest.files import ingest_files
@@ -320,3 +320,21 @@ def test_a_fast_read_refused_midway_leaves_no_parts_behind(tmp_path, monkeypatch
     assert fast.equals(strict)
     assert fast["src_row"].to_list() == list(range(1, 11))
     assert fast["price"].null_count() == 1
+
+
+# --- the config key ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["files", "sample_eurusd", "sample_googl", "synthetic"])
+def test_every_data_config_has_a_csv_section(project_root, name):
+    from omegaconf import OmegaConf
+
+    from qraptor.core.config import to_schema
+
+    section = OmegaConf.load(project_root / "conf" / "data" / f"{name}.yaml")
+    assert to_schema(section, DataConfig, "data").csv.header is True
+    headerless = OmegaConf.merge(section, {"csv": {"header": False}})
+    assert to_schema(headerless, DataConfig, "data").csv.header is False
+    with pytest.raises(ConfigError) as caught:
+        to_schema(OmegaConf.merge(section, {"csv": {"header": "perhaps"}}), DataConfig, "data")
+    assert caught.value.key == "data.csv.header"

@@ -115,7 +115,7 @@ def open_binary(path: Path, compression: str) -> Iterator[IO[bytes]]:
     """The decompressed bytes of a CSV file as a stream (nothing is held in memory)."""
     if compression == "gzip":
         with gzip.open(path, "rb") as stream:
-            yield stream
+            yield stream  # type: ignore[misc]
     elif compression == "zip":
         with zipfile.ZipFile(path) as archive, archive.open(zip_member(path)) as stream:
             yield stream

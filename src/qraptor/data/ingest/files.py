@@ -463,10 +463,10 @@ def _diagnose(plain: Path, spec: IngestSpec, shape: CsvShape) -> DataError | Non
         raw = pl.col(stamp).str.strip_chars()
         as_number = raw.cast(pl.Float64, strict=False)
         integral = first is not None and first.strip().lstrip("+-").isdigit()
-        bad = raw.is_not_null() & (
+        wrong = raw.is_not_null() & (
             as_number.is_null() | (~raw.str.contains(r"^[+-]?\d+$") if integral else pl.lit(False))
         )
-        found = _rows(text.filter(bad), stamp)
+        found = _rows(text.filter(wrong), stamp)
         if found:
             shape_word = "integer epochs" if integral else "numeric epochs"
             return DataError(
