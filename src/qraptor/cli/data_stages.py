@@ -81,6 +81,7 @@ def run_ingest(cfg: PipelineConfig, raw_dir: Path, out_dir: Path) -> dict[str, A
         columns=cfg.data.columns,
         timestamp=cfg.data.timestamp,
         fmt=cfg.data.files.format if cfg.data.files else "auto",
+        csv=cfg.data.csv,
     )
 
 

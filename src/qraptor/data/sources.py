@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import glob as globlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
 from qraptor.data.download import CONNECTORS, download
 from qraptor.data.download.config import CcxtConfig, DumpsConfig, YfinanceConfig
-from qraptor.data.ingest.files import FilesConfig
+from qraptor.data.ingest.csvshape import CsvConfig
+from qraptor.data.ingest.files import FilesConfig, is_data_file
 from qraptor.data.ingest.timestamps import TimestampConfig
 from qraptor.data.synthetic.tape import SyntheticConfig, write_synthetic
 
@@ -56,6 +57,7 @@ class DataConfig:
     columns: dict[str, str]
     timestamp: TimestampConfig
     synthetic: SyntheticConfig | None
+    csv: CsvConfig = field(default_factory=CsvConfig)  # header or none (positions)
     # the connectors' sections: absent (null) unless the source is that connector
     dumps: DumpsConfig | None = None
     ccxt: CcxtConfig | None = None
@@ -114,8 +116,8 @@ def raw_files(cfg: DataConfig, raw_dir: Path, root: Path | None = None) -> list[
             raise DataError(None, f"data.files.glob '{cfg.files.glob}' matches no file")
         return found
     found = sorted(
-        p for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".parquet")
-    )
+        p for p in raw_dir.iterdir() if p.is_file() and is_data_file(p)
+    )  # .csv, .csv.gz, .zip (one CSV inside), .parquet
     if not found:
         raise DataError(raw_dir, "holds no raw data files; run the `raw` stage first")
     return found
