@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 import pytest
 from recorded import FIXTURES, RecordedServer
 
+from qraptor.cli.data_stages import run_ingest
 from qraptor.core.errors import DataError
 from qraptor.core.extras import MissingExtra
 from qraptor.data.download import download
 from qraptor.data.download.config import CcxtConfig
 from qraptor.data.download.exchange import download_ccxt
+from qraptor.data.parts import read_folder
+from qraptor.data.pipeline_config import load_pipeline_config
 
 RECORDED = FIXTURES / "ccxt-binance"
 KLINES = json.loads((RECORDED / "klines-BTCUSDT-1h.json").read_text())
@@ -135,3 +138,17 @@ def test_without_the_extra_the_error_names_it():
     message = str(MissingExtra("ccxt", "connectors"))
     assert "pip install 'qraptor[connectors]'" in message
     assert "data=binance_klines" in message  # the dumps connector needs no extra
+
+
+def test_the_conf_file_ingests_what_the_connector_wrote(binance, tmp_path):
+    cfg = load_pipeline_config(
+        ["data=ccxt_btc", f"data.ccxt.api_url={binance.url}", "data.ccxt.end=2024-01-02",
+         "data.ccxt.limit=10", "+data.ccxt.options.fetchMarkets.types=[spot]"]
+    )  # fmt: skip
+    raw = tmp_path / "raw"
+    download("ccxt", cfg.data.ccxt, raw, timezone="UTC")
+    run_ingest(cfg, raw, tmp_path / "ingested")
+    bars = read_folder(tmp_path / "ingested")
+    assert bars.height == 24
+    assert bars["timestamp"][0] == datetime(2024, 1, 1, tzinfo=UTC)
+    assert bars["close"][23] == pytest.approx(42_235.0)

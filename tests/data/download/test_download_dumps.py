@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 
+from qraptor.cli.data_stages import run_ingest
 from qraptor.cli.main import main
 from qraptor.core.errors import DataError
 from qraptor.data.download import download
 from qraptor.data.download.config import DumpsConfig
 from qraptor.data.download.record import RECORD_NAME
+from qraptor.data.parts import read_folder
+from qraptor.data.pipeline_config import load_pipeline_config
 
 from recorded import FIXTURES, RecordedServer
 
@@ -157,3 +160,31 @@ def test_qraptor_data_download_writes_the_data_and_the_stage_metrics(mirror, tmp
     assert status == 2
     printed = " ".join(capsys.readouterr().err.split())
     assert "config key 'data.source': 'sample' downloads nothing" in printed
+
+
+@pytest.mark.parametrize(
+    ("conf", "path", "rows"),
+    [
+        ("binance_klines", "data/spot/{period}/klines/{symbol}/{interval}/{symbol}-{interval}-{date}.zip", 10),
+        ("binance_aggtrades", "data/spot/{period}/aggTrades/{symbol}/{symbol}-aggTrades-{date}.zip", 12),
+    ],
+)  # fmt: skip
+def test_the_conf_file_ingests_the_zips_across_the_ms_to_us_switch(mirror, tmp_path, conf, path, rows):
+    """2024-12-31 is stamped in ms and 2025-01-01 in us (Binance's spot switch): ingest
+    detects the unit per file and both days land at their own dates."""
+    cfg = load_pipeline_config(
+        [f"data={conf}", f"data.dumps.base_url={mirror.url}", f"data.dumps.start={DAYS[0]}",
+         f"data.dumps.end={DAYS[1]}"]
+    )  # fmt: skip
+    assert cfg.data.dumps is not None and cfg.data.dumps.path == path
+    raw = tmp_path / "raw"
+    download("dumps", cfg.data.dumps, raw, timezone="UTC")
+    manifest = run_ingest(cfg, raw, tmp_path / "ingested")
+    frame = read_folder(tmp_path / "ingested")
+    assert manifest["rows"] == frame.height == rows
+    days = frame["timestamp"].dt.date().unique().sort().to_list()
+    assert [d.isoformat() for d in days] == list(DAYS)
+    assert frame["timestamp"][0] == datetime(2024, 12, 31, tzinfo=UTC)
+    if conf == "binance_klines":
+        assert frame["open"][0] == pytest.approx(93_500.0)
+        assert frame["trades"].to_list()[:2] == [40, 41]

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from recorded import FIXTURES, RecordedServer
 
+from qraptor.data.parts import read_manifest
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -81,6 +83,10 @@ def test_two_clones_download_the_same_bytes_and_dvc_skips_an_unchanged_source(
     assert metrics["source"] == "dumps" and metrics["downloaded_at"].endswith("Z")
     assert {f["checksum"] for f in metrics["files"]} == {"verified"}
     assert _run(["dvc", "metrics", "show"], first).count("raw.json") >= 1
+
+    _run(["dvc", "repro", "ingest"], first)  # the zips, headerless, ms then us: 10 bars
+    ingested = read_manifest(first / "data/interim/ingested")
+    assert ingested["rows"] == 10 and ingested["kind"] == "bars"
 
     recorded_server.requests.clear()
     assert "didn't change, skipping" in _run(["dvc", "repro", "raw"], first)

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from recorded import FIXTURES, RecordedServer
 
+from qraptor.cli.data_stages import run_ingest
 from qraptor.core.errors import DataError
 from qraptor.data.download import download
 from qraptor.data.download.config import YfinanceConfig
 from qraptor.data.download.yahoo import download_yfinance
-from qraptor.data.ingest.files import ingest_files
-from qraptor.data.ingest.timestamps import TimestampConfig
 from qraptor.data.parts import read_folder
 from qraptor.data.pipeline_config import load_pipeline_config
 
@@ -92,14 +90,7 @@ def test_the_conf_file_ingests_what_the_connector_wrote(yahoo, tmp_path):
                                 "data.yfinance.start=2020-08-25", "data.yfinance.end=2020-09-03"])  # fmt: skip
     raw = tmp_path / "raw"
     download("yfinance", cfg.data.yfinance, raw, timezone=cfg.data.timestamp.timezone)
-    ingest_files(
-        sorted(raw.glob("*.csv")),
-        tmp_path / "ingested",
-        kind=cfg.data.kind,
-        columns=cfg.data.columns,
-        timestamp=cfg.data.timestamp,
-    )
+    run_ingest(cfg, raw, tmp_path / "ingested")
     bars = read_folder(tmp_path / "ingested")
     assert bars.height == 7
     assert bars["close"].to_list()[4] == pytest.approx(129.04)
-    assert isinstance(cfg.data.timestamp, TimestampConfig) and isinstance(raw, Path)
