@@ -38,7 +38,9 @@ def _klines(query: dict[str, str]) -> tuple[int, bytes, str]:
     return 200, json.dumps(page).encode(), "application/json"
 
 
-def _answer(status: int, body: dict[str, object]) -> Callable[[dict[str, str]], tuple[int, bytes, str]]:
+def _answer(
+    status: int, body: dict[str, object]
+) -> Callable[[dict[str, str]], tuple[int, bytes, str]]:
     return lambda query: (status, json.dumps(body).encode(), "application/json")
 
 
@@ -79,11 +81,19 @@ def test_pages_by_since_within_the_rate_limit_and_drops_the_forming_candle(binan
     rows = _rows(tmp_path / "binance-BTCUSDT-1h.csv")
     assert len(rows) == 29 == record["files"][0]["rows"]
     assert [int(r["timestamp"]) for r in rows] == [START_MS + i * HOUR_MS for i in range(29)]
-    assert rows[0] == {"timestamp": str(START_MS), "open": "42000.0", "high": "42025.0",
-                       "low": "41985.0", "close": "42005.0", "volume": "100.0"}  # fmt: skip
+    assert rows[0] == {
+        "timestamp": str(START_MS),
+        "open": "42000.0",
+        "high": "42025.0",
+        "low": "41985.0",
+        "close": "42005.0",
+        "volume": "100.0",
+    }
     pages = [r for r in binance.requests if r.path == "/api/v3/klines"]
     assert [int(p.query["startTime"]) for p in pages[:3]] == [
-        START_MS, START_MS + 10 * HOUR_MS, START_MS + 20 * HOUR_MS
+        START_MS,
+        START_MS + 10 * HOUR_MS,
+        START_MS + 20 * HOUR_MS,
     ]
     assert {p.query["limit"] for p in pages} == {"10"}
     # ccxt's throttle spaces requests by rateLimit x the endpoint's cost: 500 ms x 0.4 for
@@ -106,9 +116,12 @@ def test_end_is_exclusive_and_the_raw_stage_writes_the_record(binance, tmp_path)
 def test_a_geo_block_names_the_exchange_and_the_way_out(binance, tmp_path):
     binance.routes["/api/v3/klines"] = _answer(
         451,
-        {"code": 0, "msg": "Service unavailable from a restricted location according to 'b. "
-         "Eligibility' in https://www.binance.com/en/terms."},
-    )  # fmt: skip
+        {
+            "code": 0,
+            "msg": "Service unavailable from a restricted location according to 'b. "
+            "Eligibility' in https://www.binance.com/en/terms.",
+        },
+    )
     with pytest.raises(DataError) as caught:
         download("ccxt", _cfg(binance), tmp_path / "raw", timezone="UTC")
     assert caught.value.rule == "geo_block"
@@ -142,9 +155,14 @@ def test_without_the_extra_the_error_names_it():
 
 def test_the_conf_file_ingests_what_the_connector_wrote(binance, tmp_path):
     cfg = load_pipeline_config(
-        ["data=ccxt_btc", f"data.ccxt.api_url={binance.url}", "data.ccxt.end=2024-01-02",
-         "data.ccxt.limit=10", "+data.ccxt.options.fetchMarkets.types=[spot]"]
-    )  # fmt: skip
+        [
+            "data=ccxt_btc",
+            f"data.ccxt.api_url={binance.url}",
+            "data.ccxt.end=2024-01-02",
+            "data.ccxt.limit=10",
+            "+data.ccxt.options.fetchMarkets.types=[spot]",
+        ]
+    )
     raw = tmp_path / "raw"
     download("ccxt", cfg.data.ccxt, raw, timezone="UTC")
     run_ingest(cfg, raw, tmp_path / "ingested")

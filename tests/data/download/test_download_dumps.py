@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from recorded import FIXTURES, RecordedServer
 
 from qraptor.cli.data_stages import run_ingest
 from qraptor.cli.main import main
@@ -19,8 +20,6 @@ from qraptor.data.download.config import DumpsConfig
 from qraptor.data.download.record import RECORD_NAME
 from qraptor.data.parts import read_folder
 from qraptor.data.pipeline_config import load_pipeline_config
-
-from recorded import FIXTURES, RecordedServer
 
 KLINES = FIXTURES / "binance/data/spot/daily/klines/BTCUSDT/1m"
 DAYS = ("2024-12-31", "2025-01-01")
@@ -103,13 +102,17 @@ def test_a_file_without_a_published_checksum_is_refused_unless_unchecked(mirror,
     root = tmp_path / "mirror"
     target = root / "data/spot/daily/klines/BTCUSDT/1m"
     target.mkdir(parents=True)
-    (target / "BTCUSDT-1m-2024-12-31.zip").write_bytes((KLINES / "BTCUSDT-1m-2024-12-31.zip").read_bytes())
+    (target / "BTCUSDT-1m-2024-12-31.zip").write_bytes(
+        (KLINES / "BTCUSDT-1m-2024-12-31.zip").read_bytes()
+    )
     mirror.root = root
     cfg = _cfg(mirror, end=DAYS[0])
-    with pytest.raises(DataError, match="no .CHECKSUM next to it") as caught:
+    with pytest.raises(DataError, match=r"no \.CHECKSUM next to it") as caught:
         download("dumps", cfg, tmp_path / "raw", timezone="UTC")
     assert caught.value.rule == "checksum"
-    metrics = download("dumps", replace(cfg, verify_checksum=False), tmp_path / "raw", timezone="UTC")
+    metrics = download(
+        "dumps", replace(cfg, verify_checksum=False), tmp_path / "raw", timezone="UTC"
+    )
     assert metrics["files"][0]["checksum"] == "not checked"
 
 
@@ -133,9 +136,7 @@ def test_monthly_dumps_and_aggregate_trades(mirror, tmp_path):
         interval=None,
     )
     metrics = download("dumps", aggs, tmp_path / "agg", timezone="UTC")
-    assert [f["file"] for f in metrics["files"]] == [
-        f"BTCUSDT-aggTrades-{d}.zip" for d in DAYS
-    ]
+    assert [f["file"] for f in metrics["files"]] == [f"BTCUSDT-aggTrades-{d}.zip" for d in DAYS]
     monthly = _cfg(mirror, period="monthly", start="2024-12-01", end="2025-01-31")
     with pytest.raises(DataError, match="no monthly file for 2024-12") as caught:
         download("dumps", monthly, tmp_path / "monthly", timezone="UTC")
@@ -146,11 +147,18 @@ def test_qraptor_data_download_writes_the_data_and_the_stage_metrics(mirror, tmp
     out, metrics = tmp_path / "raw", tmp_path / "metrics" / "raw.json"
     status = main(
         [
-            "data", "download", "--out", str(out), "--metrics", str(metrics),
-            "data=binance_klines", f"data.dumps.base_url={mirror.url}",
-            f"data.dumps.start={DAYS[0]}", f"data.dumps.end={DAYS[1]}",
+            "data",
+            "download",
+            "--out",
+            str(out),
+            "--metrics",
+            str(metrics),
+            "data=binance_klines",
+            f"data.dumps.base_url={mirror.url}",
+            f"data.dumps.start={DAYS[0]}",
+            f"data.dumps.end={DAYS[1]}",
         ]
-    )  # fmt: skip
+    )
     assert status == 0
     written = json.loads(metrics.read_text())
     assert written["source"] == "dumps" and len(written["files"]) == 2
@@ -165,17 +173,31 @@ def test_qraptor_data_download_writes_the_data_and_the_stage_metrics(mirror, tmp
 @pytest.mark.parametrize(
     ("conf", "path", "rows"),
     [
-        ("binance_klines", "data/spot/{period}/klines/{symbol}/{interval}/{symbol}-{interval}-{date}.zip", 10),
-        ("binance_aggtrades", "data/spot/{period}/aggTrades/{symbol}/{symbol}-aggTrades-{date}.zip", 12),
+        (
+            "binance_klines",
+            "data/spot/{period}/klines/{symbol}/{interval}/{symbol}-{interval}-{date}.zip",
+            10,
+        ),
+        (
+            "binance_aggtrades",
+            "data/spot/{period}/aggTrades/{symbol}/{symbol}-aggTrades-{date}.zip",
+            12,
+        ),
     ],
-)  # fmt: skip
-def test_the_conf_file_ingests_the_zips_across_the_ms_to_us_switch(mirror, tmp_path, conf, path, rows):
+)
+def test_the_conf_file_ingests_the_zips_across_the_ms_to_us_switch(
+    mirror, tmp_path, conf, path, rows
+):
     """2024-12-31 is stamped in ms and 2025-01-01 in us (Binance's spot switch): ingest
     detects the unit per file and both days land at their own dates."""
     cfg = load_pipeline_config(
-        [f"data={conf}", f"data.dumps.base_url={mirror.url}", f"data.dumps.start={DAYS[0]}",
-         f"data.dumps.end={DAYS[1]}"]
-    )  # fmt: skip
+        [
+            f"data={conf}",
+            f"data.dumps.base_url={mirror.url}",
+            f"data.dumps.start={DAYS[0]}",
+            f"data.dumps.end={DAYS[1]}",
+        ]
+    )
     assert cfg.data.dumps is not None and cfg.data.dumps.path == path
     raw = tmp_path / "raw"
     download("dumps", cfg.data.dumps, raw, timezone="UTC")

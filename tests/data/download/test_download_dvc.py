@@ -36,8 +36,11 @@ def _copy(dest: Path, server: RecordedServer) -> Path:
     """The repository's files, set to download 2024-12-31..2025-01-01 from `server`."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in listed:
         if (ROOT / name).is_file() and not name.startswith("tests/"):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +80,7 @@ def test_two_clones_download_the_same_bytes_and_dvc_skips_an_unchanged_source(
         assert "Running stage 'raw'" in _run(["dvc", "repro", "raw"], repo)
     assert _raw_out(first)["md5"] == _raw_out(second)["md5"]  # same data hash, other folder
     downloaded = sorted(p.name for p in (first / "data/raw/generated").iterdir())
-    assert downloaded == ["BTCUSDT-1m-2024-12-31.zip", "BTCUSDT-1m-2025-01-01.zip",
-                          "download.json"]  # fmt: skip
+    assert downloaded == ["BTCUSDT-1m-2024-12-31.zip", "BTCUSDT-1m-2025-01-01.zip", "download.json"]
     metrics = json.loads((first / "reports/metrics/raw.json").read_text())
     assert metrics["source"] == "dumps" and metrics["downloaded_at"].endswith("Z")
     assert {f["checksum"] for f in metrics["files"]} == {"verified"}
@@ -95,5 +97,6 @@ def test_two_clones_download_the_same_bytes_and_dvc_skips_an_unchanged_source(
     _configure(first, base_url=recorded_server.url, end="2024-12-31")
     assert "Running stage 'raw'" in _run(["dvc", "repro", "raw"], first)
     assert sorted(p.name for p in (first / "data/raw/generated").iterdir()) == [
-        "BTCUSDT-1m-2024-12-31.zip", "download.json"
-    ]  # fmt: skip
+        "BTCUSDT-1m-2024-12-31.zip",
+        "download.json",
+    ]

@@ -54,7 +54,9 @@ def test_raw_bars_with_adjusted_close_dividends_and_splits(yahoo, tmp_path):
     assert lines[4] == "2020-08-28,126.01,126.44,124.58,124.81,122.3138,187630000,0.205,0.0"
     assert lines[5] == "2020-08-31,127.58,131.0,126.0,129.04,126.4592,225702700,0.0,4.0"
     assert len(lines) == 1 + 7
-    chart = [r for r in yahoo.requests if r.path == "/v8/finance/chart/AAPL" and "period1" in r.query]
+    chart = [
+        r for r in yahoo.requests if r.path == "/v8/finance/chart/AAPL" and "period1" in r.query
+    ]
     assert chart and chart[0].query["events"].startswith("div,splits")  # actions=True
     files = record["files"][0]
     assert files["splits"] == {"2020-08-31": 4.0} and files["dividends"] == 1
@@ -71,8 +73,12 @@ def test_daily_dates_in_another_zone_than_the_exchange_are_refused(yahoo, tmp_pa
 
 
 def test_an_unknown_ticker_and_a_rate_limit_are_reported_plainly(yahoo, tmp_path):
-    missing = {"chart": {"result": None, "error": {"code": "Not Found",
-               "description": "No data found, symbol may be delisted"}}}  # fmt: skip
+    missing = {
+        "chart": {
+            "result": None,
+            "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+        }
+    }
     not_found = json.dumps(missing).encode()
     yahoo.fallback = lambda q: (404, not_found, "application/json")  # Yahoo answers JSON
     with pytest.raises(DataError) as caught:
@@ -86,8 +92,14 @@ def test_an_unknown_ticker_and_a_rate_limit_are_reported_plainly(yahoo, tmp_path
 
 
 def test_the_conf_file_ingests_what_the_connector_wrote(yahoo, tmp_path):
-    cfg = load_pipeline_config(["data=yfinance_aapl", f"data.yfinance.base_url={yahoo.url}",
-                                "data.yfinance.start=2020-08-25", "data.yfinance.end=2020-09-03"])  # fmt: skip
+    cfg = load_pipeline_config(
+        [
+            "data=yfinance_aapl",
+            f"data.yfinance.base_url={yahoo.url}",
+            "data.yfinance.start=2020-08-25",
+            "data.yfinance.end=2020-09-03",
+        ]
+    )
     raw = tmp_path / "raw"
     download("yfinance", cfg.data.yfinance, raw, timezone=cfg.data.timestamp.timezone)
     run_ingest(cfg, raw, tmp_path / "ingested")

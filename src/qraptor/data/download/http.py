@@ -62,7 +62,7 @@ class _Transient(Exception):
     pass
 
 
-def _open(url: str, timeout: float) -> Iterator[bytes]:
+def _open(url: str, timeout: float) -> _Chunks:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         response = urllib.request.urlopen(request, timeout=timeout)

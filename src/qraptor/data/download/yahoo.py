@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,21 +45,27 @@ def download_yfinance(cfg: YfinanceConfig, work: Path, timezone: str) -> dict[st
     where = f"yfinance {cfg.ticker}"
     session = _rehosting_session(cfg.base_url) if cfg.base_url else None
     ticker = yf.Ticker(cfg.ticker, session=session)
-    try:
-        frame = ticker.history(
-            start=cfg.start,
-            end=cfg.end,
-            interval=cfg.interval,
-            auto_adjust=False,
-            back_adjust=False,
-            actions=True,
-            repair=False,
-            raise_errors=True,
-            timeout=cfg.timeout_seconds,
-        )
-        meta = ticker.get_history_metadata()
-    except Exception as exc:  # yfinance raises its own and its HTTP backend's exceptions
-        raise _plain(where, exc) from None
+    hidden = yf.config.debug.hide_exceptions
+    yf.config.debug.hide_exceptions = False  # raise, not log and return an empty frame
+    with warnings.catch_warnings():
+        # yfinance 1.7 calls pandas APIs that pandas 3.1 deprecates: its noise, not the user's
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        try:
+            frame = ticker.history(
+                start=cfg.start,
+                end=cfg.end,
+                interval=cfg.interval,
+                auto_adjust=False,
+                back_adjust=False,
+                actions=True,
+                repair=False,
+                timeout=cfg.timeout_seconds,
+            )
+            meta = ticker.get_history_metadata()
+        except Exception as exc:  # yfinance raises its own and its HTTP backend's exceptions
+            raise _plain(where, exc) from None
+        finally:
+            yf.config.debug.hide_exceptions = hidden
     if frame.empty:
         raise DataError(where, f"Yahoo returned no {cfg.interval} bars from {cfg.start} to "
                         f"{cfg.end} (end exclusive)", rule="empty")  # fmt: skip
@@ -122,7 +129,7 @@ def _rehosting_session(base_url: str) -> Any:
 
     base = base_url.rstrip("/")
 
-    class Rehosting(backend.Session):  # type: ignore[misc, name-defined]
+    class Rehosting(backend.Session):
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             parts = urlsplit(url)
             moved = base + parts.path + (f"?{parts.query}" if parts.query else "")
@@ -140,8 +147,8 @@ def _plain(where: str, exc: Exception) -> DataError:
     if " 451" in text or " 403" in text or "Forbidden" in text:
         return DataError(where, f"Yahoo refused the request (a block for this network or "
                          f"region): {text}", rule="geo_block")  # fmt: skip
-    if "delisted" in text or "no price data" in text.lower() or "Missing" in name:
-        return DataError(where, f"Yahoo has no data for this ticker and range: {text}",
+    if "delisted" in text or "404" in text or "no price data" in text.lower() or "Missing" in name:
+        return DataError(where, f"Yahoo has no such ticker, or no data in this range: {text}",
                          rule="symbol")  # fmt: skip
     return DataError(where, f"download failed ({name}): {text}", rule="download")
 
