@@ -15,6 +15,7 @@ Three sources, picked by `conf/data/<name>.yaml`:
 from __future__ import annotations
 
 import glob as globlib
+import hashlib
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
@@ -90,7 +91,15 @@ def materialise_raw(cfg: DataConfig, out_dir: Path) -> dict[str, Any]:
         with atomic_dir(out_dir) as tmp:
             shutil.copyfile(source, tmp / Path(cfg.sample.resource).name)
         log.info("raw: copied sample %s from %s", Path(source).name, cfg.sample.package)
-        return {"source": "sample", "files": 1}
+        copied = out_dir / Path(cfg.sample.resource).name
+        return {
+            "source": "sample",
+            "files": 1,
+            "package": cfg.sample.package,
+            "resource": cfg.sample.resource,
+            "sha256": hashlib.sha256(copied.read_bytes()).hexdigest(),
+            "bytes": copied.stat().st_size,
+        }
     if cfg.source == "synthetic":
         assert cfg.synthetic is not None
         summary = write_synthetic(cfg.synthetic, out_dir)
