@@ -64,7 +64,8 @@ def download_dumps(cfg: DumpsConfig, work: Path, previous: Path | None) -> dict[
     reused = 0
     scratch = work / ".checksums"
     scratch.mkdir()
-    for when in track(dump_dates(cfg), "download", total=len(dump_dates(cfg))):
+    dates = dump_dates(cfg)
+    for when in track(dates, "download", total=len(dates)):
         url = dump_url(cfg, when)
         name = url.rsplit("/", 1)[-1]
         expected = _published_sha256(cfg, url, name, scratch) if cfg.verify_checksum else None

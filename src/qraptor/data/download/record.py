@@ -29,15 +29,6 @@ def write_record(folder: Path, record: dict[str, Any]) -> None:
     )
 
 
-def read_record(folder: Path) -> dict[str, Any] | None:
-    """The record of a previous download in `folder`, if there is one."""
-    path = folder / RECORD_NAME
-    if not path.is_file():
-        return None
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return loaded
-
-
 def stage_metrics(record: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """The stage's metrics: the record with the download time (UTC) and qraptor's version."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
