@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -170,3 +172,17 @@ def test_the_conf_file_ingests_what_the_connector_wrote(binance, tmp_path):
     assert bars.height == 24
     assert bars["timestamp"][0] == datetime(2024, 1, 1, tzinfo=UTC)
     assert bars["close"][23] == pytest.approx(42_235.0)
+
+
+def test_validating_a_connector_config_imports_neither_ccxt_nor_yfinance():
+    """Both take ~0.5-1 s to import; every stage validates the whole config first."""
+    code = (
+        "import sys\n"
+        "from qraptor.cli import data_stages\n"
+        "from qraptor.data.pipeline_config import load_pipeline_config\n"
+        "for name in ('ccxt_btc', 'yfinance_aapl', 'binance_klines'):\n"
+        "    load_pipeline_config([f'data={name}'])\n"
+        "print(sorted(m for m in ('ccxt', 'yfinance') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
