@@ -17,6 +17,9 @@ own; seconds are the median of `--repeat` runs, measured inside the child around
 trades and volume exactly; VWAP to 1e-9 relative, the order of float sums differs): the run
 fails loudly if they do not. `--rows 20000000,100000000` runs both sizes and shows whether
 peak RSS grows with the input. Inputs are cached in `--workdir`, so reruns do not regenerate.
+The e2e-csv row is also set against duckdb's CSV query run by run: each repeat runs the two
+back to back, and the ratio printed is the median of those paired ratios (robust to a shared
+machine's load changing within the run).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ BAR_FREQ = "1min"
 GIB = 1024**3
 TARGET_VS_PANDAS = 10.0
 TARGET_VS_DUCKDB = 1.5
+TARGET_CSV_VS_DUCKDB = 1.0  # issue 13: the first run from raw CSV at least as fast as duckdb's
 TARGET_RSS = 1 * GIB
 FLAT_RSS_GROWTH = 1.25  # "flat": peak RSS at the largest size within 25% of the smallest
 VWAP_RTOL = 1e-9
@@ -348,13 +352,25 @@ def run_size(rows: int, args: argparse.Namespace) -> dict:
     for row in table.values():
         row["targets"] = judge(row, table)
     n_bars = next(iter(bars.values())).height
-    return {
+    size = {
         "rows": rows,
         "bars": n_bars,
         "identical": True,
         "vwap_max_rel_diff": max_rel,
         "results": list(table.values()),
     }
+    if "qraptor-e2e-csv" in runs and "duckdb-csv" in runs:
+        paired = [
+            e2e["seconds"] / duck["seconds"]
+            for e2e, duck in zip(runs["qraptor-e2e-csv"], runs["duckdb-csv"], strict=True)
+        ]
+        size["e2e_csv_vs_duckdb_csv"] = {
+            "paired_ratios": paired,
+            "median": statistics.median(paired),
+            "target": TARGET_CSV_VS_DUCKDB,
+            "met": statistics.median(paired) <= TARGET_CSV_VS_DUCKDB,
+        }
+    return size
 
 
 def print_table(size: dict) -> None:
@@ -375,6 +391,19 @@ def print_table(size: dict) -> None:
             f"{row['method']:<20} {row['format']:<8} {row['rows_per_s'] / 1e6:>9.1f} "
             f"{row['seconds']:>8.2f} {row['peak_rss'] / GIB:>7.2f} G {x_pandas:>12} "
             f"{vs_duck:>9}  {'; '.join(row['targets'])}"
+        )
+    for row in size["results"]:
+        if "ingest_seconds" in row["runs"][0]:
+            ingest = statistics.median(r["ingest_seconds"] for r in row["runs"])
+            reduce = statistics.median(r["reduce_seconds"] for r in row["runs"])
+            print(f"  {row['method']}: ingest {ingest:.2f} s + reduce {reduce:.2f} s")
+    ratio = size.get("e2e_csv_vs_duckdb_csv")
+    if ratio:
+        runs = ", ".join(f"{r:.2f}" for r in ratio["paired_ratios"])
+        verdict = "MET" if ratio["met"] else "missed"
+        print(
+            f"qraptor-e2e-csv / duckdb-csv (same run, paired by repeat): {ratio['median']:.2f}x "
+            f"[{runs}]; target <= {ratio['target']:.2f}x: {verdict}"
         )
 
 

@@ -47,6 +47,9 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
+DOWNLOAD = ["qraptor.cli.main", "data", "download", "--out", "{tmp}/raw"]
+
+
 @pytest.mark.parametrize(
     ("blocked", "command", "extra"),
     [
@@ -55,14 +58,18 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
         ("pymongo,secantus", ["qraptor.cli.main", "sessions", "list"], "store"),
         ("dash,plotly", ["qraptor.cli.main", "dashboard", "--no-db"], "dashboard"),
         ("nbclient,nbformat", ["qraptor.analysis.run_notebook", "x.ipynb"], "notebooks"),
+        ("ccxt", [*DOWNLOAD, "data=ccxt_btc"], "connectors"),
+        ("yfinance", [*DOWNLOAD, "data=yfinance_aapl"], "connectors"),
     ],
 )
 def test_a_command_without_its_extra_says_which_to_install(
-    blocked: str, command: list[str], extra: str, project_root
+    blocked: str, command: list[str], extra: str, project_root, tmp_path
 ) -> None:
     """As on a core install: the packages are made unimportable in a fresh interpreter."""
     import subprocess
     import sys
+
+    command = [part.replace("{tmp}", str(tmp_path)) for part in command]
 
     done = subprocess.run(
         [sys.executable, "-c", BLOCKER, blocked, *command],

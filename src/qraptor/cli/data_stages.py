@@ -20,11 +20,12 @@ from typing import Any
 import pandas as pd
 
 from qraptor.core.atomic import atomic_outputs, write_json_atomic
-from qraptor.core.errors import DataError
+from qraptor.core.errors import ConfigError, DataError
 from qraptor.core.log import console, get_logger
 from qraptor.data.budget import Budget
 from qraptor.data.clean.frame import clean_folder
 from qraptor.data.columns import columns_after_bars
+from qraptor.data.download import CONNECTORS
 from qraptor.data.features import compute_features, longest_window, resolve_windows, window_bars
 from qraptor.data.ingest.files import ingest_files
 from qraptor.data.parts import read_manifest
@@ -50,9 +51,30 @@ def _reading(path: Path) -> Iterator[None]:
         raise
 
 
-def run_raw(cfg: PipelineConfig, out_dir: Path) -> dict[str, Any]:
-    """Stage `raw`: copy the sample or generate synthetic ticks into `out_dir`."""
-    return materialise_raw(cfg.data, out_dir)
+def run_raw(cfg: PipelineConfig, out_dir: Path, metrics: Path | None = None) -> dict[str, Any]:
+    """Stage `raw`: copy the sample, generate synthetic ticks or download into `out_dir`."""
+    summary = materialise_raw(cfg.data, out_dir)
+    if metrics is not None:
+        write_json_atomic(metrics, summary)
+    return summary
+
+
+def run_download(cfg: PipelineConfig, out_dir: Path, metrics: Path | None) -> dict[str, Any]:
+    """`qraptor data download`: the `raw` stage of a connector source, on its own."""
+    if cfg.data.source not in CONNECTORS:
+        raise ConfigError(
+            "data.source",
+            f"'{cfg.data.source}' downloads nothing; a connector source is one of "
+            f"{list(CONNECTORS)} (conf/data/binance_klines.yaml, ccxt_btc.yaml, yfinance_aapl"
+            ".yaml); `qraptor data raw` materialises the others",
+        )
+    summary = run_raw(cfg, out_dir, metrics)
+    files = summary.get("files", [])
+    console.print(
+        f"downloaded {len(files)} file(s) into {out_dir}"
+        + (f", {len(summary['missing'])} missing" if summary.get("missing") else "")
+    )
+    return summary
 
 
 def run_ingest(cfg: PipelineConfig, raw_dir: Path, out_dir: Path) -> dict[str, Any]:
@@ -65,6 +87,7 @@ def run_ingest(cfg: PipelineConfig, raw_dir: Path, out_dir: Path) -> dict[str, A
         columns=cfg.data.columns,
         timestamp=cfg.data.timestamp,
         fmt=cfg.data.files.format if cfg.data.files else "auto",
+        csv=cfg.data.csv,
     )
 
 

@@ -24,6 +24,7 @@ from qraptor.core.log import console, setup_logging
 EXAMPLES = {
     "data": """examples:
   dvc repro                                   # every stage, cached (what you normally run)
+  qraptor data download --out /tmp/btc data=binance_klines data.dumps.end=2024-01-31
   qraptor data reduce --in data/interim/clean --out /tmp/bars.parquet \\
       --metrics /tmp/reduce.json --plot-csv /tmp/bars.csv --figure /tmp/bars.png reduce=minute""",
     "db": """examples:
@@ -132,12 +133,23 @@ def _parser() -> argparse.ArgumentParser:
         "dvc.yaml, parameters from conf/pipeline.yaml (+ Hydra overrides).",
     )
     stages = data.add_subparsers(title="stages", metavar="STAGE")
-    _stage(
+    raw = _stage(
         stages,
         "raw",
-        "materialise the sample or synthetic raw data",
+        "materialise the configured raw data (sample, synthetic, or downloaded)",
         [("--out", "folder for the raw files")],
         _run_raw,
+    )
+    raw.add_argument("--metrics", type=Path, help="what was materialised (DVC metrics JSON)")
+    download = _stage(
+        stages,
+        "download",
+        "fetch a connector source (dumps | ccxt | yfinance) into a folder, verified",
+        [("--out", "folder for the downloaded files")],
+        _run_download,
+    )
+    download.add_argument(
+        "--metrics", type=Path, help="source, URLs, checksums and download time (JSON)"
     )
     _stage(
         stages,
@@ -363,12 +375,13 @@ def _stage(
     summary: str,
     paths: list[tuple[str, str]],
     handler: Callable[[argparse.Namespace, list[str]], None],
-) -> None:
+) -> argparse.ArgumentParser:
     sub = stages.add_parser(name, help=summary, description=f"{summary}. {OVERRIDES_HELP}.")
     for flag, text in paths:
         sub.add_argument(flag, type=Path, required=True, help=text)
     sub.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     sub.set_defaults(handler=handler)
+    return sub
 
 
 def _config(args: argparse.Namespace, extra: list[str]):  # -> PipelineConfig
@@ -380,7 +393,13 @@ def _config(args: argparse.Namespace, extra: list[str]):  # -> PipelineConfig
 def _run_raw(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.cli import data_stages as stages
 
-    stages.run_raw(_config(args, extra), args.out)
+    stages.run_raw(_config(args, extra), args.out, args.metrics)
+
+
+def _run_download(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_download(_config(args, extra), args.out, args.metrics)
 
 
 def _run_ingest(args: argparse.Namespace, extra: list[str]) -> None:

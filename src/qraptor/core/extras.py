@@ -22,11 +22,14 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "keras": ("the Keras HDF5 export of trained policies", ("tensorflow", "h5py")),
     "dashboard": ("`qraptor dashboard`", ("dash", "plotly")),
     "notebooks": ("executing notebooks", ("nbclient", "nbformat", "ipykernel")),
+    "connectors": ("the ccxt and yfinance download connectors (`qraptor data download`)",
+                   ("ccxt", "yfinance")),
 }  # fmt: skip
 # what else a user can do instead of installing the extra
 ALTERNATIVES = {
     "tracking": "or train without them: tracking.enabled=false tracking.tensorboard=false",
     "keras": "or skip the export: tracking.artifacts.keras_h5=false",
+    "connectors": "or download without them: data=binance_klines (public dumps, stdlib HTTP)",
 }
 
 

@@ -2,7 +2,8 @@
 
 Stages (one module each, a pure core plus a thin entry point in `stages.py`), in flow order:
 
-    raw       sources.py / synthetic.py  materialise the sample or synthetic raw files
+    raw       sources.py / synthetic.py  materialise the sample or synthetic raw files,
+              download/                  or download them (bulk dumps, ccxt, yfinance)
     ingest    ingest.py                  read CSV/Parquet, map columns, parse time to UTC
     clean     schemas.py / clean.py      validate (pandera), repair what is safe, report
     reduce    reduce.py                  ticks -> time/tick/volume/dollar bars, out of core

@@ -3,15 +3,18 @@
 Raw market data arrives in every shape: other column names, local or epoch timestamps, a
 folder of daily files. Ingest maps columns, parses time to UTC, and writes a part folder
 (see `data/__init__.py` for the contract) so every later stage reads one format, fast.
-Files are streamed with polars (bounded memory), and a file that is not data at all
-(empty, binary, wrong columns, unparseable values, mixed timezones) is refused by name.
-Parsing is strict on the fast path; only when it fails does a diagnostic pass run to find
-the offending rows, so good files pay nothing for good error messages.
+Files are streamed (bounded memory), and a file that is not data at all (empty, binary,
+wrong columns, unparseable values, mixed timezones or epoch units) is refused by name, with
+the option that would read it when one would. CSV may be headerless (columns by position),
+carry pandas' unnamed index column, or come as .csv.gz or a .zip holding one CSV (see
+`csvshape`). Good CSV files go through duckdb's reader (`fastcsv`); anything it cannot vouch
+for is read by the strict pyarrow reader, and only when that fails does a diagnostic pass run
+to find the offending rows, so good files pay nothing for good error messages.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +37,18 @@ from qraptor.data.columns import (
     QUOTE_COLUMNS,
     TICK_COLUMNS,
 )
+from qraptor.data.ingest.csvshape import (
+    CsvConfig,
+    CsvShape,
+    compression_of,
+    csv_shape,
+    looks_numeric,
+    open_binary,
+    plain_text,
+    read_head,
+)
+from qraptor.data.ingest.epochs import UNIT_HINT, detect_unit
+from qraptor.data.ingest.fastcsv import FastPathRefused, duckdb_batches, timestamp_mode
 from qraptor.data.ingest.timestamps import (
     TimestampConfig,
     diagnose_timestamps,
@@ -48,6 +63,9 @@ log = get_logger(__name__)
 OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades", *ADJUSTMENT_COLUMNS)}
 REQUIRED_COLUMNS = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
 FORMATS = ("csv", "parquet")
+# names the raw-file listing and format detection accept (compressed CSV included)
+CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".txt.gz", ".gz", ".zip")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 64 * 1024
 _CSV_BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow parses blocks in parallel; 16 MiB measured best
 
@@ -89,12 +107,19 @@ def ingest_files(
     timestamp: TimestampConfig,
     fmt: str = "auto",
     batch_rows: int = 2_000_000,
+    csv: CsvConfig | None = None,
+    fast: bool = True,
 ) -> dict[str, Any]:
     """Convert `files` (in the given order) into the part folder `out_dir`, atomically.
 
+    `csv` describes CSV files (header or none); `fast=False` skips the duckdb fast path
+    (the strict reader alone: what the tests compare the fast path with).
     Returns the manifest: kind, source files, rows per file, total rows, skipped files.
     """
-    spec = IngestSpec(kind=kind, columns=dict(columns), timestamp=timestamp)
+    spec = IngestSpec(
+        kind=kind, columns={k: str(v) for k, v in columns.items()}, timestamp=timestamp
+    )
+    csv_cfg = csv or CsvConfig()
     if not files:
         raise DataError(None, "no input files: check the data source's glob")
     started = time.perf_counter()
@@ -104,7 +129,14 @@ def ingest_files(
         writer = PartWriter(tmp)
         for file_index, path in enumerate(track(files, "ingest", total=len(files))):
             rows = _ingest_one(
-                Path(path), file_index, spec, _format_of(Path(path), fmt), writer, batch_rows
+                Path(path),
+                file_index,
+                spec,
+                _format_of(Path(path), fmt),
+                writer,
+                batch_rows,
+                csv_cfg,
+                fast,
             )
             rows_per_file.append(rows)
             if rows == 0:
@@ -137,12 +169,21 @@ def ingest_files(
 def _format_of(path: Path, fmt: str) -> str:
     if fmt != "auto":
         return fmt
-    suffixes = [s.lower() for s in path.suffixes]
-    if ".parquet" in suffixes or ".pq" in suffixes:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
-    if ".csv" in suffixes or ".txt" in suffixes:
+    if name.endswith(CSV_SUFFIXES):
         return "csv"
-    raise DataError(path, "cannot tell the format from the extension; set files.format")
+    raise DataError(
+        path,
+        "cannot tell the format from the extension (.csv, .csv.gz, .zip, .parquet are known); "
+        "set data.files.format: csv or parquet",
+    )
+
+
+def is_data_file(path: Path) -> bool:
+    """True for names ingest reads by extension: CSV (plain, gzip, zip) and Parquet."""
+    return path.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)
 
 
 def _ingest_one(
@@ -152,71 +193,143 @@ def _ingest_one(
     fmt: str,
     writer: PartWriter,
     batch_rows: int,
+    csv_cfg: CsvConfig,
+    fast: bool,
 ) -> int:
     """Stream one source file into `writer` in parts of about `batch_rows` rows."""
-    _refuse_non_data(path, fmt)
+    compression = compression_of(path) if fmt == "csv" and path.is_file() else "none"
+    _refuse_non_data(path, fmt, compression)
+    shape = csv_shape(path, spec.columns, csv_cfg, compression) if fmt == "csv" else None
+    if shape is not None and fast and compression != "zip":
+        mode = timestamp_mode(spec.timestamp, shape.first_row.get("timestamp"))
+        if mode is not None:
+            parts, written = writer.parts, writer.rows
+            types = {c: "BIGINT" if c == "trades" else "DOUBLE" for c in spec.columns}
+            types.pop("timestamp")
+            try:
+                batches = duckdb_batches(path, shape, types, mode)
+                return _write_batches(path, batches, spec, shape, file_index, writer, batch_rows)
+            except (
+                FastPathRefused,
+                DataError,
+                pl.exceptions.PolarsError,
+                pa.ArrowException,
+            ) as exc:
+                log.debug("%s: fast reader refused (%s); strict reader", path, exc)
+                _rewind(writer, parts, written)  # the strict reader decides (and explains)
+    try:
+        batches = _read_batches(path, fmt, spec, shape, batch_rows)
+        return _write_batches(path, batches, spec, shape, file_index, writer, batch_rows)
+    except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
+        raise _explain_failure(path, fmt, spec, shape, exc, writer.folder) from None
+
+
+def _rewind(writer: PartWriter, parts: int, rows: int) -> None:
+    """Drop the parts a refused fast read wrote for this file (inside ingest's temp dir)."""
+    for index in range(parts, writer.parts):
+        (writer.folder / f"part-{index:05d}.parquet").unlink(missing_ok=True)
+    writer.parts, writer.rows = parts, rows
+
+
+def _write_batches(
+    path: Path,
+    batches: Iterator[pl.DataFrame],
+    spec: IngestSpec,
+    shape: CsvShape | None,
+    file_index: int,
+    writer: PartWriter,
+    batch_rows: int,
+) -> int:
+    """Canonicalise and write `batches` as parts of about `batch_rows` rows; rows read."""
+    source = {c: shape.field(c) if shape else spec.columns[c] for c in spec.columns}
     rows = 0
     pending: list[pl.DataFrame] = []
     pending_rows = 0
+    unit = spec.timestamp.unit
     # Parquet encoding of one part overlaps parsing of the next (both release the GIL);
     # at most one part is in flight, so memory stays about two parts.
     with ThreadPoolExecutor(max_workers=1) as pool:
         in_flight: Future[None] | None = None
-        try:
-            for raw in _read_batches(path, fmt, spec, batch_rows):
-                frame = _canonical(raw, spec, file_index, first_row=rows + 1)
-                rows += frame.height
-                pending.append(frame)
-                pending_rows += frame.height
-                if pending_rows >= batch_rows:
-                    if in_flight is not None:
-                        in_flight.result()
-                    in_flight = pool.submit(writer.write, pl.concat(pending))
-                    pending, pending_rows = [], 0
-            if in_flight is not None:
-                in_flight.result()
-            if pending:
-                writer.write(pl.concat(pending))
-        except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
-            raise _explain_failure(path, fmt, spec, exc) from None
+        for raw in batches:
+            stamps = raw.get_column(source["timestamp"])
+            stamp_cfg = spec.timestamp
+            if stamps.dtype.is_numeric() and spec.timestamp.unit is None:
+                label = _label(shape, "timestamp", source)
+                unit = detect_unit(stamps, path, label, rows + 1, unit)
+                stamp_cfg = dataclasses.replace(spec.timestamp, unit=unit)
+            frame = _canonical(raw, spec, source, stamp_cfg, file_index, first_row=rows + 1)
+            rows += frame.height
+            pending.append(frame)
+            pending_rows += frame.height
+            if pending_rows >= batch_rows:
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = pool.submit(writer.write, pl.concat(pending))
+                pending, pending_rows = [], 0
+        if in_flight is not None:
+            in_flight.result()
+        if pending:
+            writer.write(pl.concat(pending))
     return rows
 
 
-def _refuse_non_data(path: Path, fmt: str) -> None:
-    """Refuse, by name, files that are not data at all before any parser sees them."""
+def _label(shape: CsvShape | None, ours: str, source: Mapping[str, str]) -> str:
+    """How an error names the file's column that `ours` is mapped to."""
+    return f"column '{source[ours]}'" if shape is None or shape.header else source[ours]
+
+
+def _refuse_non_data(path: Path, fmt: str, compression: str) -> None:
+    """Refuse, by name, files that are not data at all before any parser sees them.
+
+    The text checks apply to the decompressed text of a .csv.gz or a zip's CSV.
+    """
     if not path.is_file():
         raise DataError(path, "no such file")
     if path.stat().st_size == 0:
         raise DataError(path, "the file is empty (0 bytes)", rule="empty_file")
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
     if fmt == "parquet":
-        if not head.startswith(b"PAR1"):
-            raise DataError(path, "not a Parquet file (no PAR1 magic bytes)", rule="not_data")
+        with path.open("rb") as handle:
+            if not handle.read(4).startswith(b"PAR1"):
+                raise DataError(
+                    path,
+                    "not a Parquet file (no PAR1 magic bytes); if it is CSV, set "
+                    "data.files.format: csv",
+                    rule="not_data",
+                )
         return
+    head = read_head(path, compression, _SNIFF_BYTES)
+    packed = "" if compression == "none" else f" (after {compression} decompression)"
     if head.startswith(b"PAR1"):
-        raise DataError(path, "is a Parquet file, not CSV: set files.format", rule="not_data")
+        raise DataError(
+            path, "is a Parquet file, not CSV: set data.files.format: parquet", rule="not_data"
+        )
     if b"\x00" in head:
-        raise DataError(path, "binary data, not CSV text (NUL bytes)", rule="not_data")
+        raise DataError(
+            path,
+            f"binary data, not CSV text (NUL bytes){packed}. CSV as .csv.gz or in a .zip is "
+            "read directly; this file is neither, nor Parquet (data.files.format)",
+            rule="not_data",
+        )
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # a multi-byte char cut at the sniff boundary is fine
-            raise DataError(path, "not UTF-8 text", rule="not_data") from None
+            raise DataError(path, f"not UTF-8 text{packed}", rule="not_data") from None
     if not head.strip():
-        raise DataError(path, "the file holds only whitespace", rule="empty_file")
+        raise DataError(path, f"the file holds only whitespace{packed}", rule="empty_file")
 
 
 def _read_batches(
-    path: Path, fmt: str, spec: IngestSpec, batch_rows: int
+    path: Path, fmt: str, spec: IngestSpec, shape: CsvShape | None, batch_rows: int
 ) -> Iterator[pl.DataFrame]:
-    """The mapped columns of a file, batch by batch, as in the file (names and all).
+    """The mapped columns of a file, batch by batch (CSV columns named as `shape.fields`).
 
     CSV goes through pyarrow's streaming reader (multi-threaded, several times faster than
-    row-wise parsers); ISO 8601 timestamps are parsed natively there, other shapes as text.
+    row-wise parsers) on the decompressed stream; ISO 8601 timestamps are parsed natively
+    there, other shapes as text.
     """
-    wanted = list(dict.fromkeys(spec.columns.values()))
     if fmt == "parquet":
+        wanted = list(dict.fromkeys(spec.columns.values()))
         metadata = pq.ParquetFile(path).metadata
         _check_columns(path, spec, metadata.schema.to_arrow_schema().names)
         source = pl.scan_parquet(path).select(wanted)
@@ -224,32 +337,41 @@ def _read_batches(
         for offset in range(0, metadata.num_rows, batch_rows):
             yield source.slice(offset, batch_rows).collect()
         return
-    header, first_row = _csv_head(path)
-    _check_columns(path, spec, header)
+    assert shape is not None
     types: dict[str, pa.DataType] = {
-        spec.columns[c]: pa.int64() if c == "trades" else pa.float64()
+        shape.field(c): pa.int64() if c == "trades" else pa.float64()
         for c in spec.columns
         if c != "timestamp"
     }
-    types[spec.columns["timestamp"]] = _csv_timestamp_type(
-        spec.timestamp, first_row.get(spec.columns["timestamp"])
+    types[shape.field("timestamp")] = _csv_timestamp_type(
+        spec.timestamp, shape.first_row.get("timestamp")
     )
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=True),
-        convert_options=pacsv.ConvertOptions(column_types=types, include_columns=wanted),
-    )
-    for batch in reader:
-        if batch.num_rows:
-            yield pl.from_arrow(batch)  # type: ignore[misc]
+    with open_binary(path, shape.compression) as stream:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                block_size=_CSV_BLOCK_BYTES,
+                use_threads=True,
+                column_names=shape.fields,
+                skip_rows=1 if shape.header else 0,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=list(dict.fromkeys(types))
+            ),
+        )
+        for batch in reader:
+            if batch.num_rows:
+                yield pl.from_arrow(batch)  # type: ignore[misc]
 
 
 def _csv_timestamp_type(cfg: TimestampConfig, first_value: str | None) -> pa.DataType:
     """How pyarrow should read the timestamp column of a CSV file."""
-    if cfg.unit is not None:
-        return pa.float64()
     if cfg.format is not None or first_value is None:
         return pa.string()  # parsed by polars with the configured (chrono) format
+    if looks_numeric(first_value):  # epochs: integers stay exact (ns need all 64 bits)
+        return pa.int64() if first_value.strip().lstrip("+-").isdigit() else pa.float64()
+    if cfg.unit is not None:
+        return pa.float64()  # fails on this text; the diagnosis names the rows
     if is_date_text(first_value):
         return pa.date32()  # calendar dates, labelled D 00:00 UTC (timestamps.calendar_dates)
     if looks_like_offset(first_value):
@@ -258,35 +380,31 @@ def _csv_timestamp_type(cfg: TimestampConfig, first_value: str | None) -> pa.Dat
 
 
 def _canonical(
-    raw: pl.DataFrame, spec: IngestSpec, file_index: int, first_row: int
+    raw: pl.DataFrame,
+    spec: IngestSpec,
+    source: Mapping[str, str],
+    stamp_cfg: TimestampConfig,
+    file_index: int,
+    first_row: int,
 ) -> pl.DataFrame:
     """qraptor's column names and types, UTC timestamps and lineage for one batch."""
-    timestamp = raw.get_column(spec.columns["timestamp"])
+    timestamp = raw.get_column(source["timestamp"])
     first_value = None
-    if timestamp.dtype == pl.String and spec.timestamp.format is None:
+    if timestamp.dtype == pl.String and stamp_cfg.format is None:
         non_null = timestamp.drop_nulls()
         first_value = non_null[0] if len(non_null) else None
     return raw.select(
         parse_timestamps(
-            pl.col(spec.columns["timestamp"]), timestamp.dtype, spec.timestamp, first_value
+            pl.col(source["timestamp"]), timestamp.dtype, stamp_cfg, first_value
         ).alias("timestamp"),
         *[
-            pl.col(spec.columns[c]).cast(pl.Int64 if c == "trades" else pl.Float64).alias(c)
+            pl.col(source[c]).cast(pl.Int64 if c == "trades" else pl.Float64).alias(c)
             for c in spec.columns
             if c != "timestamp"
         ],
         pl.lit(file_index, pl.Int32).alias("src_file"),
         pl.int_range(first_row, first_row + raw.height, dtype=pl.Int64).alias("src_row"),
     )
-
-
-def _csv_head(path: Path) -> tuple[list[str], dict[str, str]]:
-    """The header and the first data row of a CSV file (for column checks and type choice)."""
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
-        lines = csv.reader(handle)
-        header = [name.strip() for name in next(lines, [])]
-        first = next(lines, [])
-    return header, dict(zip(header, first, strict=False))
 
 
 def _check_columns(path: Path, spec: IngestSpec, available: Sequence[str]) -> None:
@@ -304,43 +422,102 @@ def _check_columns(path: Path, spec: IngestSpec, available: Sequence[str]) -> No
         )
 
 
-def _explain_failure(path: Path, fmt: str, spec: IngestSpec, exc: Exception) -> DataError:
+OPTIONS_HINT = (
+    "If the file is of another shape, these options read it: data.csv.header (false for "
+    "no header, with data.columns as positions), data.timestamp.format / .unit, "
+    "data.files.format; .csv.gz and .zip are read directly."
+)
+
+
+def _explain_failure(
+    path: Path,
+    fmt: str,
+    spec: IngestSpec,
+    shape: CsvShape | None,
+    exc: Exception,
+    scratch: Path,
+) -> DataError:
     """Turn a parser failure into a DataError that names the rows; re-reads as text."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if fmt != "csv":
+    if fmt != "csv" or shape is None:
         return DataError(path, f"cannot be read: {reason}", rule="unreadable")
     try:
-        text = pl.scan_csv(
-            path,
-            infer_schema=False,
-            row_index_name="src_row",
-            row_index_offset=1,
-            truncate_ragged_lines=False,
-        )
-        bad_ts = diagnose_timestamps(text, spec.columns["timestamp"], spec.timestamp)
-        if bad_ts is not None:
-            return DataError(path, bad_ts[0], rule=bad_ts[1], rows=bad_ts[2])
-        for ours, theirs in spec.columns.items():
-            if ours == "timestamp":
-                continue
-            target = pl.Int64 if ours == "trades" else pl.Float64
-            bad = (
-                text.filter(
-                    pl.col(theirs).is_not_null()
-                    & pl.col(theirs).cast(target, strict=False).is_null()
-                )
-                .select("src_row", theirs)
-                .head(5)
-                .collect()
-            )
-            if bad.height:
-                rows = [f"row {r}: {theirs}={v!r}" for r, v in bad.iter_rows()]
-                return DataError(
-                    path,
-                    f"column '{theirs}' ({ours}) holds values that are not numbers",
-                    rule="not_numeric",
-                    rows=rows,
-                )
+        with plain_text(path, shape.compression, scratch) as plain:
+            found = _diagnose(plain, spec, shape)
+        if found is not None:
+            problem = found.problem
+            if not shape.header and found.rows and found.rows[0].startswith("row 1:"):
+                problem += " Row 1 looks like a header: set data.csv.header: true."
+            return DataError(path, problem, rule=found.rule, rows=found.rows)
     except pl.exceptions.PolarsError:
         pass  # the text re-read failed too: the parser's own reason is the best we have
-    return DataError(path, f"cannot be read as CSV: {reason}", rule="unreadable")
+    return DataError(path, f"cannot be read as CSV: {reason}. {OPTIONS_HINT}", rule="unreadable")
+
+
+def _diagnose(plain: Path, spec: IngestSpec, shape: CsvShape) -> DataError | None:
+    """The first rule the file's text breaks, as an error without a path (or None)."""
+    text = pl.scan_csv(
+        plain,
+        has_header=shape.header,
+        new_columns=shape.fields,
+        infer_schema=False,
+        row_index_name="src_row",
+        row_index_offset=1,
+        truncate_ragged_lines=False,
+    )
+    stamp = shape.field("timestamp")
+    first = shape.first_row.get("timestamp")
+    if spec.timestamp.format is None and looks_numeric(first):
+        raw = pl.col(stamp).str.strip_chars()
+        as_number = raw.cast(pl.Float64, strict=False)
+        integral = first is not None and first.strip().lstrip("+-").isdigit()
+        wrong = raw.is_not_null() & (
+            as_number.is_null() | (~raw.str.contains(r"^[+-]?\d+$") if integral else pl.lit(False))
+        )
+        found = _rows(text.filter(wrong), stamp)
+        if found:
+            shape_word = "integer epochs" if integral else "numeric epochs"
+            return DataError(
+                None,
+                f"timestamps in {stamp} are not all {shape_word} like the first row's {first!r}; "
+                f"{UNIT_HINT}, or data.timestamp.format for text",
+                rule="bad_timestamp",
+                rows=found,
+            )
+    else:
+        bad_ts = diagnose_timestamps(text, stamp, spec.timestamp)
+        if bad_ts is not None:
+            hint = (
+                " Set data.timestamp.format (strftime-style) or data.timestamp.unit "
+                "(numeric epochs) to read other shapes."
+                if bad_ts[1] == "bad_timestamp"
+                else ""
+            )
+            return DataError(None, bad_ts[0] + hint, rule=bad_ts[1], rows=bad_ts[2])
+    for ours in spec.columns:
+        if ours == "timestamp":
+            continue
+        theirs = shape.field(ours)
+        target = pl.Int64 if ours == "trades" else pl.Float64
+        bad = (
+            text.filter(
+                pl.col(theirs).is_not_null() & pl.col(theirs).cast(target, strict=False).is_null()
+            )
+            .select("src_row", theirs)
+            .head(5)
+            .collect()
+        )
+        if bad.height:
+            rows = [f"row {r}: {theirs}={v!r}" for r, v in bad.iter_rows()]
+            return DataError(
+                None,
+                f"column '{theirs}' ({ours}) holds values that are not numbers.",
+                rule="not_numeric",
+                rows=rows,
+            )
+    return None
+
+
+def _rows(bad: pl.LazyFrame, column: str) -> list[str]:
+    examples = bad.select("src_row", column).head(5).collect()
+    return [f"row {r}: {column}={v!r}" for r, v in examples.iter_rows()]

@@ -69,7 +69,14 @@ def parse_timestamps(
         return calendar_dates(column)
     if cfg.unit is not None or dtype.is_numeric():
         scale = EPOCH_UNITS[cfg.unit or "ns"]
-        nanos = (column.cast(pl.Float64) * scale).round(0).cast(pl.Int64, strict=True)
+        if dtype.is_integer():  # integer epochs stay exact (ns ones need all 64 bits)
+            nanos = column.cast(pl.Int64, strict=True) * scale
+        else:  # whole units exactly, the fraction to the microsecond a double carries
+            number = column.cast(pl.Float64)
+            whole = number.floor()
+            step = 1_000 if scale >= 1_000_000 else 1
+            fraction = ((number - whole) * (scale // step)).round(0).cast(pl.Int64) * step
+            nanos = whole.cast(pl.Int64, strict=True) * scale + fraction
         return pl.from_epoch(nanos, time_unit="ns").dt.replace_time_zone("UTC")
     text = column.cast(pl.String).str.strip_chars()
     if is_date_only_format(cfg.format) or (cfg.format is None and is_date_text(first_value)):
