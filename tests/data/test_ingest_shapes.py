@@ -6,6 +6,7 @@ against the strict (pyarrow) reader on the same files, parts and all.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zipfile
 from datetime import UTC, datetime
@@ -295,6 +296,7 @@ def test_a_configured_unit_wins_over_detection(tmp_path):
             TimestampConfig(None, None, "America/New_York"),
         ),
         ("2024-01-02T10:00:00.123456789Z,1.5,2\n", AUTO),  # ns: strict reader only
+        ("2024-01-02T10:00:00.1Z,1.5,2\n2024-01-02T10:00:00.123456789Z,1,1\n", AUTO),
         ("2024-01-02T10:00:00+01:00,1.5,2\n", AUTO),
         ("1704189600.5,1.5,2\n1704189601,,3\n", AUTO),
         ("2024-01-02T10:00:00Z,NA,2\n", AUTO),  # a null the fast reader does not know
@@ -307,6 +309,8 @@ def test_fast_and_strict_readers_agree(tmp_path, body, timestamp):
     strict = _ingest(path, tmp_path / "strict", timestamp=timestamp, fast=False)
     assert fast.equals(strict)
     assert fast.schema["timestamp"] == pl.Datetime("ns", "UTC")
+    if "123456789" in body:  # never truncated to duckdb's microseconds
+        assert fast["timestamp"].cast(pl.Int64)[-1] % 1000 == 789
 
 
 def test_a_fast_read_refused_midway_leaves_no_parts_behind(tmp_path, monkeypatch):
@@ -338,3 +342,27 @@ def test_every_data_config_has_a_csv_section(project_root, name):
     with pytest.raises(ConfigError) as caught:
         to_schema(OmegaConf.merge(section, {"csv": {"header": "perhaps"}}), DataConfig, "data")
     assert caught.value.key == "data.csv.header"
+
+
+def test_good_files_take_the_fast_reader_and_doubtful_ones_do_not(tmp_path, caplog):
+    good = {
+        "z.csv": "2024-01-02T10:00:00.000001Z,1.5,2\n2024-01-02T10:00:01.5Z,1.25,3\n",
+        "local.csv": "2024-03-08 09:30:00,1.5,2\n2024-03-11 09:30:00,1.25,3\n",
+        "ms.csv": "1704189600000,1,2\n1704189600001,1,2\n",
+    }
+    doubtful = {  # a naive row in a 'Z' file; nanoseconds: the strict reader decides
+        "mixed.csv": "2024-01-02T10:00:00Z,1,1\n2024-01-02T10:00:01,1,1\n",
+        "ns.csv": "2024-01-02T10:00:00.1Z,1,1\n2024-01-02T10:00:00.123456789Z,1,1\n",
+    }
+    caplog.set_level("DEBUG", logger="qraptor.data.ingest.files")
+    for name, body in {**good, **doubtful}.items():
+        path = tmp_path / name
+        path.write_text("timestamp,price,size\n" + body)
+        with contextlib.suppress(DataError):
+            _ingest(path, tmp_path / f"out-{name}")
+    refused = {
+        r.getMessage().split(":")[0]
+        for r in caplog.records
+        if "fast reader refused" in r.getMessage()
+    }
+    assert refused == {str(tmp_path / name) for name in doubtful}
