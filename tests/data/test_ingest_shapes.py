@@ -171,6 +171,18 @@ def test_binary_inside_gzip_is_refused_after_decompression(tmp_path):
     assert "NUL bytes" in str(error) and "after gzip decompression" in str(error)
 
 
+def test_a_truncated_gzip_is_refused_by_name(tmp_path):
+    rows = [
+        f"2024-01-02T{10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,{i},1"
+        for i in range(40000)
+    ]
+    packed = gzip.compress(("timestamp,price,size\n" + "\n".join(rows) + "\n").encode())
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    error = _refused(tmp_path, path)
+    assert error.rule == "unreadable" and "gzip file is damaged or cut short" in str(error)
+
+
 def test_raw_folder_lists_compressed_files(tmp_path):
     for name in ("a.csv", "b.csv.gz", "c.zip", "d.parquet", "notes.md"):
         (tmp_path / name).write_bytes(b"x")

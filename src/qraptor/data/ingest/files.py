@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -219,6 +221,9 @@ def _ingest_one(
         return _write_batches(path, batches, spec, shape, file_index, writer, batch_rows)
     except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
         raise _explain_failure(path, fmt, spec, shape, exc, writer.folder) from None
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        what = f"{compression} file is damaged or cut short" if compression != "none" else "file"
+        raise DataError(path, f"cannot read this {what} ({exc})", rule="unreadable") from None
 
 
 def _rewind(writer: PartWriter, parts: int, rows: int) -> None:
