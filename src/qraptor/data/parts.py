@@ -94,16 +94,10 @@ def read_folder(folder: str | Path, columns: Sequence[str] | None = None) -> pl.
 class PartWriter:
     """Write frames to `folder/part-NNNNN.parquet`, one part per `write` call."""
 
-    def __init__(
-        self,
-        folder: str | Path,
-        compression: ParquetCompression = "zstd",
-        compression_level: int | None = None,
-    ) -> None:
+    def __init__(self, folder: str | Path, compression: ParquetCompression = "zstd") -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.compression = compression
-        self.compression_level = compression_level  # None: the codec's default
         self.parts = 0
         self.rows = 0
 
@@ -113,9 +107,7 @@ class PartWriter:
         if frame.height == 0:
             return
         path = self.folder / f"part-{self.parts:05d}.parquet"
-        frame.write_parquet(  # ~2x pyarrow's writer here
-            path, compression=self.compression, compression_level=self.compression_level
-        )
+        frame.write_parquet(path, compression=self.compression)  # ~2x pyarrow's writer here
         self.parts += 1
         self.rows += frame.height
 
