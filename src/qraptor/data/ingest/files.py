@@ -167,8 +167,8 @@ class _IngestPartWriter(PartWriter):
 
     Floats byte-stream-split, integers and timestamps delta-encoded, no dictionaries, zstd:
     writing 4 M ticks took 0.33 s of CPU instead of polars' 0.80 s (dictionary attempts on
-    every column), and the parts are no larger (38 vs 33-40 MB) and read as fast. The
-    parts' columns, types and rows are the same; only the bytes on disk differ.
+    every column); the parts are ~20% larger (47 vs 39 MB for 5 M ticks) and `reduce` reads
+    them as fast. Their columns, types and rows are the same; only the bytes differ.
     """
 
     def write(self, frame: pl.DataFrame | pa.Table) -> None:
