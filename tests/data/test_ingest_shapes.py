@@ -180,7 +180,7 @@ def test_a_truncated_gzip_is_refused_by_name(tmp_path):
 
 
 def test_raw_folder_lists_compressed_files(tmp_path):
-    for name in ("a.csv", "b.csv.gz", "c.zip", "d.parquet", "notes.md"):
+    for name in ("a.csv", "b.csv.gz", "c.zip", "c.zip.CHECKSUM", "d.parquet", "e.json.gz"):
         (tmp_path / name).write_bytes(b"x")
     cfg = DataConfig(
         name="x",

@@ -58,7 +58,7 @@ OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades")}
 REQUIRED_COLUMNS = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
 FORMATS = ("csv", "parquet")
 # names the raw-file listing and format detection accept (compressed CSV included)
-CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".txt.gz", ".gz", ".zip")
+CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".txt.gz", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 64 * 1024
 _PART_ROW_GROUP = 512 * 512  # polars' default: what the later stages were measured with
