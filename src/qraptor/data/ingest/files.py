@@ -7,20 +7,21 @@ Files are streamed (bounded memory), and a file that is not data at all (empty, 
 wrong columns, unparseable values, mixed timezones or epoch units) is refused by name, with
 the option that would read it when one would. CSV may be headerless (columns by position),
 carry pandas' unnamed index column, or come as .csv.gz or a .zip holding one CSV (see
-`csvshape`). Good CSV files go through duckdb's reader (`fastcsv`); anything it cannot vouch
-for is read by the strict pyarrow reader, and only when that fails does a diagnostic pass run
-to find the offending rows, so good files pay nothing for good error messages.
+`csvshape`). Parsing is strict on the fast path; only when it fails does a diagnostic pass
+run to find the offending rows, so good files pay nothing for good error messages.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 import pyarrow as pa
@@ -48,7 +49,6 @@ from qraptor.data.ingest.csvshape import (
     read_head,
 )
 from qraptor.data.ingest.epochs import UNIT_HINT, detect_unit
-from qraptor.data.ingest.fastcsv import FastPathRefused, duckdb_batches, timestamp_mode
 from qraptor.data.ingest.timestamps import (
     TimestampConfig,
     diagnose_timestamps,
@@ -64,10 +64,15 @@ OPTIONAL_COLUMNS = {"ticks": QUOTE_COLUMNS, "bars": ("vwap", "trades", *ADJUSTME
 REQUIRED_COLUMNS = {"ticks": TICK_COLUMNS, "bars": INPUT_BAR_COLUMNS}
 FORMATS = ("csv", "parquet")
 # names the raw-file listing and format detection accept (compressed CSV included)
-CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".txt.gz", ".gz", ".zip")
+CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".txt.gz", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 64 * 1024
-_CSV_BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow parses blocks in parallel; 16 MiB measured best
+_PART_ROW_GROUP = 512 * 512  # polars' default: what the later stages were measured with
+# CSV is cut into chunks of whole lines, each parsed by pyarrow's multi-threaded reader.
+# Its streaming reader parses on one core (0.77 s wall for 0.80 s CPU per 5 M ticks, where
+# read_csv takes 0.56 s wall on 2 cores): chunks give the parallel parse in bounded memory.
+_CSV_CHUNK_BYTES = 64 * 1024 * 1024
+_CSV_BLOCK_BYTES = 4 * 1024 * 1024  # pyarrow's unit of parallel work inside a chunk
 
 
 @dataclass
@@ -108,12 +113,10 @@ def ingest_files(
     fmt: str = "auto",
     batch_rows: int = 2_000_000,
     csv: CsvConfig | None = None,
-    fast: bool = True,
 ) -> dict[str, Any]:
     """Convert `files` (in the given order) into the part folder `out_dir`, atomically.
 
-    `csv` describes CSV files (header or none); `fast=False` skips the duckdb fast path
-    (the strict reader alone: what the tests compare the fast path with).
+    `csv` describes CSV files (a header row or none).
     Returns the manifest: kind, source files, rows per file, total rows, skipped files.
     """
     spec = IngestSpec(
@@ -126,7 +129,7 @@ def ingest_files(
     rows_per_file: list[int] = []
     skipped: list[str] = []
     with atomic_dir(out_dir) as tmp:
-        writer = PartWriter(tmp)
+        writer = _IngestPartWriter(tmp)
         for file_index, path in enumerate(track(files, "ingest", total=len(files))):
             rows = _ingest_one(
                 Path(path),
@@ -136,7 +139,6 @@ def ingest_files(
                 writer,
                 batch_rows,
                 csv_cfg,
-                fast,
             )
             rows_per_file.append(rows)
             if rows == 0:
@@ -164,6 +166,39 @@ def ingest_files(
         human_count(manifest["rows"] / max(seconds, 1e-9)),
     )
     return manifest
+
+
+class _IngestPartWriter(PartWriter):
+    """Ingest's parts, with the Parquet encodings that suit market data.
+
+    Floats byte-stream-split, integers and timestamps delta-encoded, no dictionaries, zstd:
+    writing 4 M ticks took 0.33 s of CPU instead of polars' 0.80 s (dictionary attempts on
+    every column); the parts are ~20% larger (47 vs 39 MB for 5 M ticks) and `reduce` reads
+    them as fast. Their columns, types and rows are the same; only the bytes differ.
+    """
+
+    def write(self, frame: pl.DataFrame | pa.Table) -> None:
+        table = frame if isinstance(frame, pa.Table) else frame.to_arrow()
+        if table.num_rows == 0:
+            return
+        encoding = {}
+        for field in table.schema:
+            if pa.types.is_floating(field.type):
+                encoding[field.name] = "BYTE_STREAM_SPLIT"
+            elif pa.types.is_int64(field.type) or pa.types.is_timestamp(field.type):
+                encoding[field.name] = "DELTA_BINARY_PACKED"
+            else:
+                encoding[field.name] = "PLAIN"
+        pq.write_table(
+            table,
+            self.folder / f"part-{self.parts:05d}.parquet",
+            compression="zstd",
+            use_dictionary=False,
+            column_encoding=encoding,
+            row_group_size=_PART_ROW_GROUP,
+        )
+        self.parts += 1
+        self.rows += table.num_rows
 
 
 def _format_of(path: Path, fmt: str) -> str:
@@ -194,41 +229,19 @@ def _ingest_one(
     writer: PartWriter,
     batch_rows: int,
     csv_cfg: CsvConfig,
-    fast: bool,
 ) -> int:
     """Stream one source file into `writer` in parts of about `batch_rows` rows."""
     compression = compression_of(path) if fmt == "csv" and path.is_file() else "none"
     _refuse_non_data(path, fmt, compression)
     shape = csv_shape(path, spec.columns, csv_cfg, compression) if fmt == "csv" else None
-    if shape is not None and fast and compression != "zip":
-        mode = timestamp_mode(spec.timestamp, shape.first_row.get("timestamp"))
-        if mode is not None:
-            parts, written = writer.parts, writer.rows
-            types = {c: "BIGINT" if c == "trades" else "DOUBLE" for c in spec.columns}
-            types.pop("timestamp")
-            try:
-                batches = duckdb_batches(path, shape, types, mode)
-                return _write_batches(path, batches, spec, shape, file_index, writer, batch_rows)
-            except (
-                FastPathRefused,
-                DataError,
-                pl.exceptions.PolarsError,
-                pa.ArrowException,
-            ) as exc:
-                log.debug("%s: fast reader refused (%s); strict reader", path, exc)
-                _rewind(writer, parts, written)  # the strict reader decides (and explains)
     try:
         batches = _read_batches(path, fmt, spec, shape, batch_rows)
         return _write_batches(path, batches, spec, shape, file_index, writer, batch_rows)
     except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
         raise _explain_failure(path, fmt, spec, shape, exc, writer.folder) from None
-
-
-def _rewind(writer: PartWriter, parts: int, rows: int) -> None:
-    """Drop the parts a refused fast read wrote for this file (inside ingest's temp dir)."""
-    for index in range(parts, writer.parts):
-        (writer.folder / f"part-{index:05d}.parquet").unlink(missing_ok=True)
-    writer.parts, writer.rows = parts, rows
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        what = f"{compression} file is damaged or cut short" if compression != "none" else "file"
+        raise DataError(path, f"cannot read this {what} ({exc})", rule="unreadable") from None
 
 
 def _write_batches(
@@ -346,22 +359,40 @@ def _read_batches(
     types[shape.field("timestamp")] = _csv_timestamp_type(
         spec.timestamp, shape.first_row.get("timestamp")
     )
+    convert = pacsv.ConvertOptions(column_types=types, include_columns=list(dict.fromkeys(types)))
     with open_binary(path, shape.compression) as stream:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(
+        for index, chunk in enumerate(_line_chunks(stream, _CSV_CHUNK_BYTES)):
+            read = pacsv.ReadOptions(
                 block_size=_CSV_BLOCK_BYTES,
                 use_threads=True,
                 column_names=shape.fields,
-                skip_rows=1 if shape.header else 0,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=list(dict.fromkeys(types))
-            ),
-        )
-        for batch in reader:
-            if batch.num_rows:
-                yield pl.from_arrow(batch)  # type: ignore[misc]
+                skip_rows=1 if shape.header and index == 0 else 0,
+            )
+            table = pacsv.read_csv(pa.py_buffer(chunk), read_options=read, convert_options=convert)
+            if table.num_rows:
+                yield pl.from_arrow(table)  # type: ignore[misc]
+
+
+def _line_chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """The stream in pieces of about `size` bytes, each ending at a line break.
+
+    Cutting at any newline is what pyarrow's reader does too: it reads CSV without
+    newlines inside quoted values (`newlines_in_values=False`), so a newline ends a row.
+    """
+    rest = b""
+    while True:
+        block = stream.read(size)
+        if not block:
+            if rest:
+                yield rest
+            return
+        block = rest + block if rest else block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than `size`: keep reading
+            rest = block
+            continue
+        rest = block[cut:]
+        yield block[:cut]
 
 
 def _csv_timestamp_type(cfg: TimestampConfig, first_value: str | None) -> pa.DataType:
