@@ -92,9 +92,12 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
         metrics["splits"]["test"]["agent"]["sharpe"]
     )
     # One summary shape: the document keeps what the trainer's metrics.json keeps, every
-    # baseline metric included (compare's beat_metric=sortino needs them), plus the worker's.
+    # baseline metric included (compare's beat_metric=sortino needs them), plus the
+    # wall-clock figures (the run folder keeps them in timings.json, out of DVC's hash) and
+    # the worker's.
     assert {k: v for k, v in metrics.items() if k in stored} == stored
     assert set(metrics) - set(stored) == {
+        "seconds", "timesteps_per_second", "eval_seconds",
         "resumed_from_timesteps", "timesteps_trained", "timings", "worker_id"
     }  # fmt: skip
     baseline = metrics["splits"]["val"]["baselines"]["buy_and_hold"]

@@ -4,6 +4,7 @@
         config.yaml                 the resolved config
         model.zip                   the final SB3 model
         metrics.json                the session summary (qraptor.train.summary)
+        timings.json                its wall-clock figures (kept out of DVC's hash)
         policy.h5                   the Keras HDF5 export (when tracking exports it)
         eval/<split>/               trades.csv, equity.csv, baselines_equity.csv, metrics.json
 
@@ -19,6 +20,7 @@ from pathlib import Path
 CONFIG = "config.yaml"
 MODEL = "model.zip"
 METRICS = "metrics.json"
+TIMINGS = "timings.json"
 KERAS_H5 = "policy.h5"
 EVAL_DIR = "eval"
 TRADES = "trades.csv"

@@ -21,6 +21,7 @@ from stable_baselines3.common.logger import KVWriter
 
 from qraptor.core.atomic import atomic_path
 from qraptor.core.log import get_logger
+from qraptor.train.model_zip import save_deterministic
 
 log = get_logger(__name__)
 CHECKPOINT_DIR = "checkpoints"
@@ -51,9 +52,10 @@ def checkpoint_path(out_dir: Path, timesteps: int) -> Path:
 
 
 def save_model(model: object, path: Path) -> Path:
-    """`model.save` into a temporary file renamed into place: never a half-written zip."""
+    """The model's zip, without wall-clock bytes (qraptor.train.model_zip), written to a
+    temporary file renamed into place: never a half-written zip."""
     with atomic_path(path) as tmp, tmp.open("wb") as stream:
-        model.save(stream)  # type: ignore[attr-defined]
+        save_deterministic(model, stream)
     return path
 
 

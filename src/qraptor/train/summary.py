@@ -19,6 +19,12 @@ policy's Sharpe ratios and the share of them the agent beats.
         ...
       }
     }
+
+The run folder's metrics.json is the summary without the three wall-clock figures (seconds,
+timesteps_per_second, eval_seconds): it is part of the train stage's DVC output, whose hash
+must be the same on every rerun of the same session; they go to timings.json next to it
+(`session_timings`; .dvcignore keeps it out of the hash). Everywhere else (the session
+document, the ledger, MLflow) the summary keeps them.
 """
 
 from __future__ import annotations
@@ -44,8 +50,20 @@ def beats_random_share(
     return sum(agent_sharpe > s for s in sharpes) / len(sharpes)
 
 
-def session_summary(result: TrainResult, objective_metric: str) -> dict[str, Any]:
-    """The summary of a trained (or stopped) session, JSON-ready (non-finite numbers: null)."""
+def session_timings(result: TrainResult) -> dict[str, float]:
+    """The session's wall-clock figures: they differ on every run of the same session."""
+    return {
+        "seconds": round(result.seconds, 3),
+        "timesteps_per_second": round(result.timesteps_per_second, 1),
+        "eval_seconds": round(result.eval_seconds, 3),
+    }
+
+
+def session_summary(
+    result: TrainResult, objective_metric: str, timings: bool = True
+) -> dict[str, Any]:
+    """The summary of a trained (or stopped) session, JSON-ready (non-finite numbers: null);
+    `timings=False`: without the wall-clock figures (the run folder's metrics.json)."""
     splits: dict[str, Any] = {}
     for split, metrics in result.metrics.items():
         random_sharpes = [json_number(s) for s in result.random_sharpes.get(split, [])]
@@ -60,8 +78,6 @@ def session_summary(result: TrainResult, objective_metric: str) -> dict[str, Any
         "objective_metric": objective_metric,
         "timesteps": int(result.timesteps),
         "stopped_early": bool(result.stopped_early),
-        "seconds": round(result.seconds, 3),
-        "timesteps_per_second": round(result.timesteps_per_second, 1),
-        "eval_seconds": round(result.eval_seconds, 3),
+        **(session_timings(result) if timings else {}),
         "splits": splits,
     }

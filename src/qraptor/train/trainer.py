@@ -13,7 +13,13 @@ CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
                                        TensorBoard curves, qraptor.tracking)
     model.zip                          the final model
     eval/<split>/                      trades.csv, equity.csv, baselines_equity.csv, metrics.json
-    metrics.json                       per split: agent and baselines; training speed; objective
+    metrics.json                       per split: agent and baselines; objective
+    timings.json                       training and evaluation seconds, timesteps per second
+
+Wall-clock values stay out of the files DVC hashes (the `train` stage's out): timings go
+to timings.json, model zips are saved without time stamps (qraptor.train.model_zip); the
+logs, TensorBoard events, train.log and .hydra/hydra.yaml, volatile by nature, are left
+out of the hash by .dvcignore. The rest is the same bytes whenever the weights are.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from qraptor.train.algos import build_model, load_model
 from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
 from qraptor.train.config import TrainConfig, resolve_dataset
 from qraptor.train.result import TrainResult
-from qraptor.train.summary import session_summary
+from qraptor.train.summary import session_summary, session_timings
 
 log = get_logger(__name__)
 __all__ = ["TrainHooks", "TrainResult", "resolve_dataset", "seed_everything", "train_session"]
@@ -113,7 +119,9 @@ def train_session(
     if not callback.stopped:
         save_model(model, result.model_path)
         _evaluate(cfg, model, dataset, market, out_dir, result)
-    write_json_atomic(out_dir / layout.METRICS, session_summary(result, cfg.session.objective))
+    summary = session_summary(result, cfg.session.objective, timings=False)
+    write_json_atomic(out_dir / layout.METRICS, summary)
+    write_json_atomic(out_dir / layout.TIMINGS, session_timings(result))
     return result
 
 
