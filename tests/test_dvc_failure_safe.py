@@ -12,39 +12,21 @@ too), and a good run afterwards succeeds again. Data stages only, to stay quick.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from project_copy import copy_project, run
 
 pytestmark = pytest.mark.slow
 
 DATA_STAGES = ("raw", "ingest", "clean", "reduce", "features", "split")
 RAW = Path("data/raw/mine")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    env.pop("QRAPTOR_CONF_DIR", None)
-    return env
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
-    if check and done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-    return done
 
 
 def ran_stages(output: str) -> list[str]:
@@ -89,22 +71,10 @@ def changed(path: Path, text: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def project(
-    tmp_path_factory: pytest.TempPathFactory, project_root: Path, sample_eurusd_csv: Path
-) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, sample_eurusd_csv: Path) -> Path:
     """A copy of the project (what a clone has) whose data source is the sample CSV under
     data/raw/mine/ (conf/data/mine.yaml: the sample's mapping, source `files`)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=project_root, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    dest = tmp_path_factory.mktemp("qraptor-failsafe")
-    for name in listed:
-        source = project_root / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    dest = copy_project(tmp_path_factory.mktemp("qraptor-failsafe"))
     (dest / RAW).mkdir(parents=True)
     shutil.copyfile(sample_eurusd_csv, dest / RAW / "eurusd.csv")
     conf = yaml.safe_load((dest / "conf/data/sample_eurusd.yaml").read_text())
@@ -116,7 +86,6 @@ def project(
     text = pipeline.read_text()
     assert "data: sample_eurusd" in text
     pipeline.write_text(text.replace("data: sample_eurusd", "data: mine", 1))
-    run(["git", "init", "-q"], dest)
     return dest
 
 

@@ -9,15 +9,14 @@ checks share runs instead of repeating them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from project_copy import commit_all, copy_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -25,52 +24,17 @@ STAGES = ("raw", "ingest", "clean", "reduce", "features", "split", "train", "eva
 UPSTREAM_OF_SPLIT = {"raw", "ingest", "clean", "reduce", "features"}
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    env.pop("QRAPTOR_CONF_DIR", None)
-    return env
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
-    if check and done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-    return done
-
-
 def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Path:
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the repository's files (what a clone has), as its own git repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=project_root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    dest = tmp_path_factory.mktemp("qraptor-clone")
-    for name in listed:
-        source = project_root / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    (dest / "dvc.lock").unlink(missing_ok=True)  # start as if nothing ever ran here
+    dest = copy_project(tmp_path_factory.mktemp("qraptor-clone"))
     train = dest / "conf/train.yaml"  # a short training session: this tests the pipeline
     train.write_text(re.sub(r"total_timesteps: \d+", "total_timesteps: 4096", train.read_text()))
-    run(["git", "init", "-q"], dest)
-    run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A"], dest)
-    run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "copy"],
-        dest,
-    )
+    commit_all(dest, "copy")
     return dest
 
 
@@ -193,13 +157,11 @@ def test_an_experiment_with_a_changed_parameter_reruns_training_only(repo: Path,
     before = json.loads((repo / "reports/metrics/evaluate.json").read_text())
     git_identity = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
                     for what, value in (("NAME", "t"), ("EMAIL", "t@example.com"))}  # fmt: skip
-    env = {**_env(), **git_identity}
     try:
-        done = subprocess.run(
+        done = run(
             ["dvc", "exp", "run", "-S", "conf/train.yaml:session.seed=7"],
-            cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+            repo, extra_env=git_identity,
         )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
         assert ran_stages(done.stdout) == {"train", "evaluate"}
         assert "seed: 7" in train.read_text()
         after = json.loads((repo / "reports/metrics/evaluate.json").read_text())

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from project_copy import ROOT, copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_FOLDERS = (
     "data/interim",
     "data/processed",
@@ -38,25 +36,12 @@ TICKS = "data/raw/my_ticks"
 
 
 def _copy_project(dest: Path) -> Path:
-    """The files a clone has (tracked and unignored ones), without dvc.lock's history."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in listed:
-        source = ROOT / name
-        if source.is_file() and not name.startswith(("tests/", "notebooks/", "benchmarks/")):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    """A clone-like copy reading three days of generated ticks as the user's own files."""
+    copy_project(dest, skip=("tests/", "notebooks/", "benchmarks/"))
     pipeline = dest / "conf/pipeline.yaml"
     text = re.sub(r"(?m)^(\s+data:\s*)\S+", r"\1files", pipeline.read_text())
     pipeline.write_text(re.sub(r"(?m)^(\s+reduce:\s*)\S+", r"\1minute", text))
     _write_ticks(dest / TICKS)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)  # DVC wants a repository
     return dest
 
 
@@ -98,15 +83,6 @@ def _other_machine() -> dict[str, str]:
     return extra
 
 
-def _env(project: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(project / "src")  # each copy runs its own sources
-    env["DVC_NO_ANALYTICS"] = "1"
-    env.pop("QRAPTOR_CONF_DIR", None)
-    return {**env, **(extra or {})}
-
-
 def _outputs(project: Path) -> dict[str, str]:
     """md5 of every file under the stages' output folders, by path relative to `project`."""
     found = {}
@@ -133,7 +109,7 @@ def test_two_copies_in_different_folders_on_different_machines_write_identical_b
         subprocess.Popen(
             ["dvc", "repro", "split"],
             cwd=project,
-            env=_env(project, extra),
+            env=project_env(project, extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -163,9 +139,12 @@ def test_the_committed_dvc_lock_matches_this_trees_code_and_config():
     """What `dvc status` finds changed among the inputs no stage produces (code, conf/):
     each such change would rerun its stage on a fresh clone and modify dvc.lock there.
     Outputs need not be present (their own changes are left out)."""
-    if not (ROOT / "dvc.lock").is_file() or shutil.which("dvc", path=_env(ROOT)["PATH"]) is None:
+    if (
+        not (ROOT / "dvc.lock").is_file()
+        or shutil.which("dvc", path=project_env(ROOT)["PATH"]) is None
+    ):
         pytest.skip("no dvc.lock or no dvc here")
-    env = _env(ROOT)
+    env = project_env(ROOT)
     env.pop("PYTHONPATH")  # dvc itself needs none; the stages do not run
     done = subprocess.run(
         ["dvc", "status", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300

@@ -6,52 +6,32 @@ outside it), an unchanged source is not fetched again, and a changed one is."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from project_copy import commit_all, copy_project, run
 from recorded import FIXTURES, RecordedServer
 
 from qraptor.data.parts import read_manifest
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run(args: list[str], cwd: Path) -> str:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PYTHONPATH=str(cwd / "src"))
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("QRAPTOR_CONF_DIR", None)
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    done = run(args, cwd, check=False)
     assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
 
 def _copy(dest: Path, server: RecordedServer) -> Path:
     """The repository's files, set to download 2024-12-31..2025-01-01 from `server`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in listed:
-        if (ROOT / name).is_file() and not name.startswith("tests/"):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    copy_project(dest, skip=("tests/",))
     pipeline = dest / "conf/pipeline.yaml"
     pipeline.write_text(re.sub(r"(?m)^  data: \S+", "  data: binance_klines", pipeline.read_text()))
     _configure(dest, base_url=server.url, end="2025-01-01")
-    _run(["git", "init", "-q"], dest)
-    _run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A"], dest)
-    _run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "c"], dest)
+    commit_all(dest, "c")
     return dest
 
 
