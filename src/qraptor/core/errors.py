@@ -22,6 +22,10 @@ class ConfigError(QraptorError):
         self.problem = problem
         super().__init__(f"config key '{key}': {problem}")
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        # pickled by keyword-free arguments (joblib's sweep processes send errors back)
+        return (type(self), (self.key, self.problem))
+
 
 class DataError(QraptorError):
     """A data file is unusable or breaks a validation rule.
@@ -47,6 +51,17 @@ class DataError(QraptorError):
         lines = [f"{where}{what}{problem}"]
         lines += [f"    {row}" for row in self.rows]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception's default pickling passes only the message to __init__, which needs the
+        # problem and the keywords: joblib's sweep processes send errors back pickled
+        return (_data_error, (type(self), self.path, self.problem, self.rule, self.rows))
+
+
+def _data_error(
+    cls: type[DataError], path: str | None, problem: str, rule: str | None, rows: list[str]
+) -> DataError:
+    return cls(path, problem, rule=rule, rows=rows)
 
 
 class SessionTakenAway(QraptorError):
