@@ -35,7 +35,7 @@ def ran_stages(output: str) -> list[str]:
 
 def status(repo: Path) -> str:
     """`dvc status --json` of the data stages (what `dvc repro split` would run)."""
-    return run(["dvc", "status", "split", "--json"], repo).stdout
+    return run(["dvc", "status", "split", "--with-deps", "--json"], repo).stdout
 
 
 def stage_outputs(repo: Path) -> dict[str, list[str]]:
