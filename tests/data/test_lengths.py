@@ -40,7 +40,6 @@ def test_durations_count_the_bars_a_window_of_that_length_holds(
     assert [daily_stock.bars(v, "k") for v in ("1d", "1w", "1mo", "4mo")] == [1, 5, 21, 84]
     monthly = BarClock(pd.date_range("1985-01-01", periods=480, freq="MS", tz="UTC"))
     assert [monthly.bars(v, "k") for v in ("1d", "1mo", "4mo", "1y")] == [1, 1, 4, 12]
-    assert monthly.spacing() == pd.Timedelta(days=31)  # the median of 28..31 days
 
 
 def test_plain_integers_stay_bars_and_min_max_pick_per_frequency(

@@ -198,10 +198,10 @@ def _features_and_budget(bars: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.Da
         )
         return bars.iloc[:0], budget
     key, _ = longest_window(cfg.features, bars["timestamp"])
+    # the embargo counted on the featurised bars, as the split stage counts it
     _, _, budget = plan(
-        features["timestamp"], cfg.split, features.attrs["features"]["warmup_rows"], key,
-        embargo_clock=bars["timestamp"],
-    )  # fmt: skip
+        features["timestamp"], cfg.split, features.attrs["features"]["warmup_rows"], key
+    )
     return features, budget
 
 

@@ -98,6 +98,12 @@ def _stages(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
     return (yaml.load(Path(path).read_text(), Loader=loader) or {}).get("stages") or {}
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of one file, read in blocks (what downloads and copied samples record)."""
+    with Path(path).open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def _sha256_of(folder: Path, names: list[str]) -> str:
     """One digest over every file's relative name and bytes, in name order."""
     digest = hashlib.sha256()

@@ -144,13 +144,6 @@ class BarClock:
     def n_bars(self) -> int:
         return len(self.stamps)
 
-    def spacing(self) -> pd.Timedelta | None:
-        """The median time between consecutive bars (None with fewer than 2 bars)."""
-        if len(self.stamps) < 2:
-            return None
-        gaps = np.diff(self.stamps.asi8)
-        return pd.Timedelta(int(np.median(gaps[gaps > 0])), unit="ns")
-
     def bars(self, value: object, key: str, minimum: int = 1) -> int:
         """`value` (a length) in bars of this series, at least `minimum`."""
         return max(minimum, self._resolve(parse_length(value, key)))

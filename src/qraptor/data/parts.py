@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qraptor.core.atomic import stable_json_value
 from qraptor.core.errors import DataError
 from qraptor.core.paths import project_root
 from qraptor.data.columns import MANIFEST_NAME
@@ -124,7 +125,9 @@ def write_manifest(folder: str | Path, manifest: dict[str, Any], root: Path | No
     """
     path = Path(folder) / MANIFEST_NAME
     portable = portable_paths(manifest, project_root() if root is None else root)
-    path.write_text(json.dumps(portable, indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(stable_json_value(portable), indent=2, default=str) + "\n", encoding="utf-8"
+    )
 
 
 def portable_paths(value: Any, root: Path) -> Any:

@@ -15,7 +15,6 @@ Three sources, picked by `conf/data/<name>.yaml`:
 from __future__ import annotations
 
 import glob as globlib
-import hashlib
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +25,7 @@ from qraptor.core.atomic import atomic_dir
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
+from qraptor.core.provenance import file_sha256
 from qraptor.data.download import CONNECTORS, download
 from qraptor.data.download.config import CcxtConfig, DumpsConfig, YfinanceConfig
 from qraptor.data.ingest.csvshape import CsvConfig
@@ -97,7 +97,7 @@ def materialise_raw(cfg: DataConfig, out_dir: Path) -> dict[str, Any]:
             "files": 1,
             "package": cfg.sample.package,
             "resource": cfg.sample.resource,
-            "sha256": hashlib.sha256(copied.read_bytes()).hexdigest(),
+            "sha256": file_sha256(copied),
             "bytes": copied.stat().st_size,
         }
     if cfg.source == "synthetic":

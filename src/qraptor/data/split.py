@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from qraptor.core.atomic import atomic_dir
+from qraptor.core.atomic import atomic_dir, stable_json_value
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
@@ -210,7 +210,8 @@ def plan(
     `warmup` is the number of leading bars the features stage dropped (`warmup_key` names
     the feature window that set it); the budget's problems list every broken limit (raise
     with `Budget.raise_if_broken`). The embargo is counted on `embargo_clock` (default:
-    `timestamps`), so a stage that has the bars before the warm-up can pass them.
+    `timestamps`, as the split stage counts it); only an estimate for bars the warm-up took
+    entirely passes the bars themselves.
     """
     clock = timestamps if embargo_clock is None else embargo_clock
     e = embargo_bars(clock, cfg) if len(clock) else 0
@@ -291,7 +292,7 @@ def make_dataset(
             "chrono": {**asdict(cfg.chrono), **chrono_meta},
             "walk_forward": {**asdict(cfg.walk_forward), "folds": fold_meta},
         }
-        text = json.dumps(metadata, indent=2) + "\n"
+        text = json.dumps(stable_json_value(metadata), indent=2) + "\n"
         (tmp / METADATA_FILE).write_text(text, encoding="utf-8")
     counts = chrono_meta["counts"]
     log.info(

@@ -13,7 +13,7 @@ them in, the train stage's `models/agent` hash changed on every `dvc repro` alth
 weights were the same bytes. `save_deterministic` leaves them out (dates fixed to
 1980-01-01, the zip format's first date; the library versions stay in system_info.txt),
 so a checkpoint or model.zip is byte-identical whenever the model is, and loads and
-resumes exactly as before (tests/train/test_model_zip.py).
+resumes exactly as before (tests/train/test_reproducible_run.py).
 """
 
 from __future__ import annotations

@@ -12,17 +12,16 @@ again: extending `end` by a day downloads one day.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger, track
+from qraptor.core.provenance import file_sha256
 from qraptor.data.download.config import DumpsConfig
 from qraptor.data.download.http import fetch, fetch_text
 
@@ -71,7 +70,10 @@ def download_dumps(cfg: DumpsConfig, work: Path, previous: Path | None) -> dict[
         expected = _published_sha256(cfg, url, name, scratch) if cfg.verify_checksum else None
         target = work / name
         old = previous / name if previous is not None else None
-        if expected is not None and old is not None and old.is_file() and _sha256(old) == expected:
+        reuse = (
+            old is not None and old.is_file() and bool(expected) and file_sha256(old) == expected
+        )
+        if reuse and old is not None:
             _link_or_copy(old, target)
             reused += 1
         elif not fetch(url, target, timeout=cfg.timeout_seconds, retries=cfg.retries):
@@ -82,7 +84,7 @@ def download_dumps(cfg: DumpsConfig, work: Path, previous: Path | None) -> dict[
             raise DataError(url, "the server has this file but no .CHECKSUM next to it; "
                             "set data.dumps.verify_checksum: false to take it unverified",
                             rule="checksum")  # fmt: skip
-        actual = _sha256(target)
+        actual = expected if reuse else file_sha256(target)
         if expected is not None and actual != expected:
             raise DataError(
                 url,
@@ -160,18 +162,6 @@ def _missing(cfg: DumpsConfig, when: str, url: str) -> dict[str, str]:
             rule="missing_file",
         )
     return {"date": when, "url": url}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in _blocks(handle):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _blocks(handle) -> Iterator[bytes]:
-    return iter(lambda: handle.read(1 << 20), b"")
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

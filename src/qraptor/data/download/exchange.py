@@ -11,7 +11,6 @@ refused credentials and rate-limit bans are reported with the exchange named.
 from __future__ import annotations
 
 import csv
-import hashlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 from qraptor.core.errors import DataError
 from qraptor.core.extras import require
 from qraptor.core.log import get_logger
+from qraptor.core.provenance import file_sha256
 from qraptor.data.download.config import CcxtConfig
 
 log = get_logger(__name__)
@@ -86,7 +86,7 @@ def download_ccxt(cfg: CcxtConfig, work: Path, *, now_ms: int | None = None) -> 
         "files": [
             {
                 "file": target.name,
-                "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                "sha256": file_sha256(target),
                 "bytes": target.stat().st_size,
                 "rows": len(candles),
                 "first": _iso(candles[0][0]),

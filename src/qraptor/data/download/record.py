@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qraptor import __version__
+from qraptor.core.atomic import stable_json_value
 
 RECORD_NAME = "download.json"
 
@@ -25,7 +26,7 @@ RECORD_NAME = "download.json"
 def write_record(folder: Path, record: dict[str, Any]) -> None:
     """The stable record, inside the (temporary) output folder: sorted keys, no times."""
     (folder / RECORD_NAME).write_text(
-        json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        json.dumps(stable_json_value(record), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
 
 

@@ -15,7 +15,6 @@ must be that zone; a mismatch is refused here). Intraday rows keep their UTC off
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 
 from qraptor.core.errors import DataError
 from qraptor.core.extras import require
+from qraptor.core.provenance import file_sha256
 from qraptor.data.download.config import YfinanceConfig
 
 COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends", "Stock Splits")
@@ -103,7 +103,7 @@ def download_yfinance(cfg: YfinanceConfig, work: Path, timezone: str) -> dict[st
             {
                 "file": target.name,
                 "url": f"{_base(cfg)}/v8/finance/chart/{cfg.ticker}",
-                "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                "sha256": file_sha256(target),
                 "bytes": target.stat().st_size,
                 "rows": len(frame),
                 "dividends": int((frame["Dividends"] > 0).sum()),
