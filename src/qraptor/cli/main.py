@@ -109,10 +109,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="qraptor",
         description="From raw market data to honestly evaluated RL trading agents.",
         epilog="key=value items are Hydra overrides: of conf/train.yaml (train, sessions "
-        "submit), conf/pipeline.yaml (data) or conf/qraptor.yaml (db, sessions, worker, "
-        "compare, dashboard), where a key that names no group belongs to the command's own "
-        "(`qraptor worker lease_seconds=30` is store.lease_seconds). `qraptor COMMAND -h` "
-        "for each command.",
+        "submit), conf/pipeline.yaml (data), conf/study.yaml (study) or conf/qraptor.yaml (db, "
+        "sessions, worker, compare, dashboard), where a key that names no group belongs to the "
+        "command's own (`qraptor worker lease_seconds=30` is store.lease_seconds). `qraptor "
+        "COMMAND -h` for each command.",
     )
     parser.add_argument("--version", action="version", version=f"qraptor {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -337,6 +337,26 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-html", action="store_true", help="print the tables only")
     compare.set_defaults(handler=_run_compare)
 
+    from qraptor.cli.study import DESCRIPTION as STUDY_DESCRIPTION
+    from qraptor.cli.study import EXAMPLES as STUDY_EXAMPLES
+
+    study = groups.add_parser(
+        "study",
+        epilog=STUDY_EXAMPLES,
+        formatter_class=_ExamplesFormatter,
+        help="a purged walk-forward study: trials x folds x seeds, selection on the folds, "
+        "the held-out test once, PBO, DSR and a verdict",
+        description=STUDY_DESCRIPTION,
+    )
+    study.add_argument("--no-progress", action="store_true", help="no progress bar")
+    study.add_argument(
+        "overrides",
+        nargs="*",
+        help="overrides of conf/study.yaml (seeds=5, study=ppo_search, store.*) and, for "
+        "experiment/session/algo/env/tracking keys, of the sessions' conf/train.yaml",
+    )
+    study.set_defaults(handler=_run_study)
+
     dashboard = groups.add_parser(
         "dashboard",
         epilog=EXAMPLES["dashboard"],
@@ -519,6 +539,12 @@ def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
         write_html=not args.no_html,
         overrides=[t for t in items if "=" in t],
     )
+
+
+def _run_study(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.study import run
+
+    run([*args.overrides, *extra], progress=not args.no_progress)
 
 
 def _run_dashboard(args: argparse.Namespace, extra: list[str]) -> None:
