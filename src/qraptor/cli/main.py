@@ -50,12 +50,35 @@ EXAMPLES = {
   qraptor compare --sweep sweep-20261125-174749-3fa9c2
   qraptor compare --experiment quick split=test bootstrap.reps=20000
   qraptor compare 6f3a 9b1c --no-html""",
+    "study": """examples:
+  qraptor study experiment=tiny                      # 1 config x 4 folds x 3 seeds, seconds
+  qraptor study experiment=tiny seeds=2 folds=[2,3]  # fewer sessions
+  qraptor study                                      # the default session at full size
+  qraptor study study=ppo_search                     # Optuna: 20 trials, median pruning
+  qraptor study study=ppo_search n_trials=8 score=lcb
+  qraptor study runner=queue experiment=quick        # sessions for `qraptor worker`s
+  qraptor study experiment=tiny tracking.enabled=false out_dir=/tmp/my-study""",
     "dashboard": """examples:
   qraptor dashboard                           # http://127.0.0.1:8050
   qraptor dashboard --no-db                   # data pages only
   qraptor dashboard --port 8060 store.database=team""",
 }
 
+STUDY_DESCRIPTION = (
+    "Run a walk-forward study: every trial (one configuration of a training session) is "
+    "trained on each walk-forward fold's training span with `seeds` seeds (default 3) and "
+    "evaluated on the fold's test window; the out-of-sample bar returns are stitched across "
+    "folds per seed and the trial is scored on the median across seeds of their per-bar "
+    "Sharpe (score=lcb: a lower confidence bound), never on the best seed. Trials come from "
+    "the sessions' own config (search=none), a grid, or Optuna's TPE (search=optuna, a "
+    "global n_trials budget). The best trial is then retrained on the chronological train "
+    "split per seed and evaluated ONCE on the held-out test span; nothing else touches it. "
+    "Writes study.json (trials, PBO, DSR, the bars of live or paper record still needed, "
+    "the held-out verdict), oos_returns.parquet and oos_equity.png to study.out_dir "
+    "(default reports/studies/<name>). Sessions train here (runner=process, each an MLflow "
+    "run under the study's parent run) or on `qraptor worker`s (runner=queue). Defaults: "
+    "conf/study/default.yaml."
+)
 OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
 
 
@@ -337,12 +360,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-html", action="store_true", help="print the tables only")
     compare.set_defaults(handler=_run_compare)
 
-    from qraptor.cli.study import DESCRIPTION as STUDY_DESCRIPTION
-    from qraptor.cli.study import EXAMPLES as STUDY_EXAMPLES
-
     study = groups.add_parser(
         "study",
-        epilog=STUDY_EXAMPLES,
+        epilog=EXAMPLES["study"],
         formatter_class=_ExamplesFormatter,
         help="a purged walk-forward study: trials x folds x seeds, selection on the folds, "
         "the held-out test once, PBO, DSR and a verdict",

@@ -93,11 +93,14 @@ class StudyConfig:
     prune_startup_trials: int
     out_dir: str
     queue: QueueConfig
-    space: dict[str, DistributionConfig] = field(default_factory=dict)
-    grid: list[dict[str, Any]] = field(default_factory=list)
+    space: dict[str, DistributionConfig] | None = None  # null in conf/: a dict replaces it
+    grid: list[dict[str, Any]] | None = None
     overrides: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # conf/ leaves them null (Hydra cannot override an empty dict); code sees containers
+        self.space = dict(self.space or {})
+        self.grid = list(self.grid or [])
         check(bool(self.name.strip()) and "/" not in self.name, "name", "a non-empty name, no /")
         check(self.seeds >= 1, "seeds", "must be >= 1")
         check(self.first_seed >= 0, "first_seed", "must be >= 0")

@@ -11,22 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+import rich.progress as bars
 
 from qraptor.core.log import console, get_logger
 from qraptor.data.split import DATASET_FILE
 from qraptor.evaluation.metrics import bars_per_year
-from qraptor.store.config import StoreConfig
 from qraptor.study.config import StudyConfig
 from qraptor.study.folds import purged_layout
 from qraptor.study.process_runner import ProcessRunner
@@ -34,6 +26,9 @@ from qraptor.study.report import write_report
 from qraptor.study.run import Runner, Study, new_study_id
 from qraptor.study.sessions import session_config
 from qraptor.train.config import resolve_dataset, train_config_from
+
+if TYPE_CHECKING:
+    from qraptor.store.config import StoreConfig
 
 log = get_logger(__name__)
 SESSIONS_DIR = "sessions"
@@ -56,8 +51,15 @@ def run_study(
     layout = purged_layout(dataset, cfg.folds)
     # the base config with the study's settings, validated once: a typo fails here
     train_config_from(
-        session_config(base, {}, study_id="check", name=cfg.name, trial=0,
-                       fold=layout.folds[0].number, seed=cfg.first_seed)  # fmt: skip
+        session_config(
+            base,
+            {},
+            study_id="check",
+            name=cfg.name,
+            trial=0,
+            fold=layout.folds[0].number,
+            seed=cfg.first_seed,
+        )
     )
     out_dir = study_dir(cfg, root)
     study_id = new_study_id(cfg.name)
@@ -91,16 +93,16 @@ def _runner(
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[tuple[Any, Any]]:
     """A bar over the study's sessions with its ETA; (advance per session, skip n)."""
-    bar = Progress(
-        TextColumn("study"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("sessions"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+    bar = bars.Progress(
+        bars.TextColumn("study"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn("sessions"),
+        bars.TimeElapsedColumn(),
+        bars.TextColumn("ETA"),
+        bars.TimeRemainingColumn(),
         console=console,
-        disable=not enabled,
+        disable=not (enabled and console.is_terminal),  # a log file gets the log lines only
     )
     with bar:
         task = bar.add_task("sessions", total=total)

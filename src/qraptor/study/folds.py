@@ -10,6 +10,7 @@ span, and the study refuses it, naming the key, before anything is trained.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +157,7 @@ def check_purged(layout: Layout, exclude_test: bool) -> None:
                 rule="study_embargo",
             )
     ordered = sorted(layout.folds, key=lambda f: f.test.start)
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         if before.test.overlaps(after.test):
             raise DataError(
                 where,

@@ -78,7 +78,10 @@ class QueueRunner:
             ):
                 for i, session_id in queued.items():
                     self.store.cancel(session_id)
-                    error = f"no outcome after {self.cfg.timeout_seconds:g} s; session {session_id} cancelled"
+                    error = (
+                        f"no outcome after {self.cfg.timeout_seconds:g} s; "
+                        f"session {session_id} cancelled"
+                    )
                     outcomes[i] = SessionOutcome(specs[i], "failed", error=error, run=session_id)
                     if on_done is not None:
                         on_done(outcomes[i])

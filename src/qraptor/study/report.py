@@ -1,14 +1,14 @@
 """A study's report, written atomically into its folder, and what the terminal shows.
 
-    study.json            every trial (params, status, per-fold/per-seed Sharpe, score), the
-                          sessions run, the selection, PBO, DSR, the track record still
-                          needed, the held-out test result and its verdict
-    oos_returns.parquet   T x trials: each trial's seed-averaged out-of-sample bar returns
-                          (failed and pruned trials too: NaN where they have no fold)
-    oos_seed_returns.parquet  T x (trial, seed): the per-seed stitched series
-    oos_baselines.parquet T x baselines: buy-and-hold and flat stitched the same way
-    oos_equity.png        the selected configuration's stitched equity, per seed and the
-                          median, against buy-and-hold and flat
+study.json            every trial (params, status, per-fold/per-seed Sharpe, score), the
+                      sessions run, the selection, PBO, DSR, the track record still
+                      needed, the held-out test result and its verdict
+oos_returns.parquet   T x trials: each trial's seed-averaged out-of-sample bar returns
+                      (failed and pruned trials too: NaN where they have no fold)
+oos_seed_returns.parquet  T x (trial, seed): the per-seed stitched series
+oos_baselines.parquet T x baselines: buy-and-hold and flat stitched the same way
+oos_equity.png        the selected configuration's stitched equity, per seed and the
+                      median, against buy-and-hold and flat
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 from rich import box
 from rich.table import Table
 
-from qraptor.core.atomic import atomic_path, write_json_atomic
+from qraptor.core.atomic import atomic_path, stable_json_value, write_json_atomic
 from qraptor.data.plots import save_figure
 from qraptor.evaluation.statistics import probabilistic_sharpe_ratio, return_moments
 from qraptor.study.run import StudyResult, TrialRecord
@@ -130,7 +130,9 @@ def stitched_baselines(trial: TrialRecord) -> pd.DataFrame:
     return stitch([trial.baseline_returns[k] for k in trial.folds_done])
 
 
-def held_out_entry(result: StudyResult, periods_per_year: float, pbo: float | None, variance: float) -> dict[str, Any] | None:
+def held_out_entry(
+    result: StudyResult, periods_per_year: float, pbo: float | None, variance: float
+) -> dict[str, Any] | None:
     held = result.held_out
     if held is None:
         return None
@@ -185,10 +187,14 @@ def summarise(result: StudyResult, periods_per_year: float) -> dict[str, Any]:
             "Sharpe of each seed's stitched out-of-sample returns (folds only; the test "
             "span never seen)",
             "oos_verdict": verdict(
-                oos.to_numpy(), bench.to_numpy(), split="folds (out-of-sample, stitched)",
-                periods_per_year=periods_per_year, n_trials=len(result.trials),
-                trials_sharpe_variance=variance, pbo=pbo.get("pbo"),
-            ),  # fmt: skip
+                oos.to_numpy(),
+                bench.to_numpy(),
+                split="folds (out-of-sample, stitched)",
+                periods_per_year=periods_per_year,
+                n_trials=len(result.trials),
+                trials_sharpe_variance=variance,
+                pbo=pbo.get("pbo"),
+            ),
         }
     return {
         "study_id": result.study_id,
@@ -217,7 +223,7 @@ def write_report(result: StudyResult, out_dir: Path, periods_per_year: float) ->
     if result.selected is not None:
         _write_parquet(stitched_baselines(result.selected), out_dir / OOS_BASELINES)
         save_figure(oos_figure(result), out_dir / OOS_FIGURE)
-    summary = summarise(result, periods_per_year)
+    summary = stable_json_value(summarise(result, periods_per_year))  # as study.json has it
     write_json_atomic(out_dir / STUDY_JSON, summary)
     return summary
 
@@ -243,11 +249,13 @@ def oos_figure(result: StudyResult):  # -> Figure
     assert selected is not None
     fig, ax = plt.subplots(figsize=(11, 5))
     equities = {s: equity_of(r) for s, r in selected.seed_returns().items()}
-    for seed, equity in equities.items():
+    for i, equity in enumerate(equities.values()):
         ax.plot(equity.index, equity.to_numpy(), color="#1f4e79", alpha=0.35, linewidth=0.8,
-                label=f"seed {seed}")  # fmt: skip
+                label=f"each of {len(equities)} seeds" if i == 0 else None)  # fmt: skip
     median = pd.concat(equities, axis=1).median(axis=1)
-    ax.plot(median.index, median.to_numpy(), color="#1f4e79", linewidth=1.8, label="median")
+    ax.plot(
+        median.index, median.to_numpy(), color="#1f4e79", linewidth=1.8, label="median of the seeds"
+    )
     baselines = stitched_baselines(selected)
     for name in ("buy_and_hold", "flat"):
         if name in baselines:

@@ -154,7 +154,7 @@ class Study:
                     trial=proposal.number,
                     fold=fold,
                     seed=seed,
-                ),  # fmt: skip
+                ),
             )
             for seed in self.cfg.seed_list
         ]
@@ -211,8 +211,8 @@ class Study:
             returns = bar_returns(outcome.equity)
             record.fold_returns[fold][outcome.spec.seed] = returns["agent"]
             record.fold_sharpes[fold][outcome.spec.seed] = bar_sharpe(returns["agent"])
-            if fold not in record.baseline_returns:  # buy-and-hold and flat ignore the seed
-                record.baseline_returns[fold] = returns.drop(columns="agent")
+            if fold not in record.baseline_returns:
+                record.baseline_returns[fold] = _seedless_baselines(returns)
 
     def _held_out(self, selected: TrialRecord) -> HeldOut:
         """The one place sessions touch the test span: the selected trial, once."""
@@ -224,8 +224,14 @@ class Study:
                 frame = bar_returns(outcome.equity)
                 returns[outcome.spec.seed] = frame["agent"]
                 if baselines is None:
-                    baselines = frame.drop(columns="agent")
+                    baselines = _seedless_baselines(frame)
         return HeldOut(selected.number, outcomes, returns, baselines)
+
+
+def _seedless_baselines(returns: pd.DataFrame) -> pd.DataFrame:
+    """The baselines whose returns do not depend on the session's seed (buy-and-hold, flat,
+    the MA crossover): one seed's are every seed's. Random policies are left out."""
+    return returns[[c for c in returns.columns if c != "agent" and not c.startswith("random")]]
 
 
 def select(trials: Sequence[TrialRecord]) -> TrialRecord | None:

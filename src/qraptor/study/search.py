@@ -33,7 +33,7 @@ class Search:
         self.asked = 0
 
     def ask(self) -> Proposal:
-        params = dict(self.cfg.grid[self.asked]) if self.cfg.search == "grid" else {}
+        params = dict((self.cfg.grid or [])[self.asked]) if self.cfg.search == "grid" else {}
         self.asked += 1
         return Proposal(self.asked - 1, params)
 
@@ -67,7 +67,7 @@ class OptunaSearch(Search):
 
     def ask(self) -> Proposal:
         trial = self.study.ask()
-        params = {key: _suggest(trial, key, dist) for key, dist in self.cfg.space.items()}
+        params = {key: _suggest(trial, key, dist) for key, dist in (self.cfg.space or {}).items()}
         self.asked += 1
         return Proposal(trial.number, params, trial)
 

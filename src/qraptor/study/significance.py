@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qraptor.evaluation.statistics import return_moments, sweep_significance
+from qraptor.evaluation.statistics import (
+    minimum_track_record_length,
+    probability_of_backtest_overfitting,
+    return_moments,
+    sweep_significance,
+)
 from qraptor.study.run import TrialRecord
 from qraptor.study.search import FINISHED
 from qraptor.study.stitch import bar_sharpe
@@ -48,23 +53,15 @@ def backtest_overfitting(trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """PBO over the finished trials (complete series only), or why there is none."""
     finished = [t for t in trials if t.status == FINISHED]
     if len(finished) < 2:
-        return {"pbo": None, "n_trials": len(finished),
-                "reason": "PBO compares configurations: it needs 2 or more finished trials"}  # fmt: skip
+        reason = "PBO compares configurations: it needs 2 or more finished trials"
+        return {"pbo": None, "n_trials": len(finished), "reason": reason}
     matrix = oos_matrix(finished).dropna()
-    from qraptor.evaluation.statistics import probability_of_backtest_overfitting
-
     try:
         result = probability_of_backtest_overfitting(matrix, n_blocks=PBO_BLOCKS)
     except ValueError as exc:  # too few bars for the blocks
         return {"pbo": None, "n_trials": len(finished), "reason": str(exc)}
     return {
-        "pbo": float(result.pbo),
-        "n_trials": int(result.n_trials),
-        "n_blocks": int(result.n_blocks),
-        "n_combinations": int(result.n_combinations),
-        "prob_oos_loss": float(result.prob_oos_loss),
-        "degradation_slope": float(result.degradation_slope),
-        "degradation_intercept": float(result.degradation_intercept),
+        **result.to_dict(),
         "logits": [float(v) for v in np.asarray(result.logits)],
         "bars": len(matrix),
     }
@@ -89,8 +86,6 @@ def deflated(trials: Sequence[TrialRecord], selected: TrialRecord) -> dict[str, 
 
 def track_record(selected: TrialRecord, periods_per_year: float) -> dict[str, Any]:
     """MinTRL of the selected series and the bars of live or paper record still needed."""
-    from qraptor.evaluation.statistics import minimum_track_record_length
-
     returns = selected.returns().dropna().to_numpy()
     bars = float(minimum_track_record_length(returns, 0.0, MIN_TRL_CONFIDENCE))
     observed = len(returns)
