@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from study_helpers import pipeline
+from study_helpers import WINDOW, pipeline
 
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.study.config import compose_study, study_config_from
@@ -92,3 +92,23 @@ def test_the_study_command_refuses_before_training(features: Path, tmp_path: Pat
     with pytest.raises(DataError, match="exclude_test"):
         study(dataset)
     assert not (tmp_path / "study").exists()  # no session folder, no report
+
+
+def test_a_trial_failing_at_a_later_fold_keeps_its_partial_series(
+    sample_dataset: Path, study, tmp_path: Path
+) -> None:
+    """Episodes of 3,000 bars fit fold 3's training span (~4,400 bars), not fold 0's (~2,500):
+    the trial fails at its second fold and keeps fold 3's out-of-sample returns."""
+    import pandas as pd
+
+    summary = study(
+        sample_dataset, "search=grid", "grid=[{env.episode.length: 3000}]", "folds=[3,0]",
+        "seeds=1", out=tmp_path / "partial",
+    )  # fmt: skip
+    (trial,) = summary["trials"]
+    assert trial["status"] == "failed" and "env.episode.length" in trial["error"]
+    assert trial["folds_done"] == [3]
+    returns = pd.read_parquet(tmp_path / "partial" / "oos_returns.parquet")["trial_000"]
+    fold3 = summary["layout"]["folds"][0]["test"]["rows"]
+    assert returns.notna().sum() == fold3 - WINDOW
+    assert summary["held_out"] is None  # nothing selected: the test span untouched

@@ -84,7 +84,7 @@ def verdict(
     )
     parts = [f"PSR {psr_bench:.2f}"]
     if dsr is not None:
-        parts.append(f"DSR {dsr:.2f} over {n_trials} trials")
+        parts.append(f"DSR {dsr:.2f} over {n_trials} trials")  # n_trials > 1 here
     if pbo is not None:
         parts.append(f"PBO {pbo:.2f}")
     head = "evidence of an edge" if edge else "no evidence of an edge"
@@ -299,7 +299,8 @@ def closing_lines(summary: dict[str, Any]) -> list[str]:
         return [*lines, "no trial finished: nothing selected, the test span left untouched"]
     dsr, record = stats["dsr"], stats["track_record"]
     lines.insert(0, f"selected trial {selection['trial']} (score {_num(selection['score'])})")
-    lines.append(f"DSR {_num(dsr['dsr'])} over {dsr['n_trials']} trials (PSR {_num(dsr['psr'])})")
+    trials = f"{dsr['n_trials']} trial{'s' if dsr['n_trials'] != 1 else ''}"
+    lines.append(f"DSR {_num(dsr['dsr'])} over {trials} (PSR {_num(dsr['psr'])})")
     needed = record["bars_still_needed"]
     lines.append(
         "bars of live or paper record still needed: "
