@@ -29,7 +29,13 @@ def test_the_run_folder_summary_keeps_every_metric_of_the_agent_and_every_baseli
     for split in ("val", "test"):
         section = summary["splits"][split]
         agent_keys = set(section["agent"])
-        assert set(section["baselines"]) == {"buy_and_hold", "flat", "random", "ma_crossover"}
+        assert set(section["baselines"]) == {
+            "buy_and_hold",
+            "flat",
+            "random",
+            "random_uniform",
+            "ma_crossover",
+        }
         for metrics in section["baselines"].values():
             assert set(metrics) == agent_keys  # sortino, calmar... for baselines too
         assert len(section["random_sharpes"]) == 4

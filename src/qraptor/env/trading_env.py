@@ -12,6 +12,7 @@ the info dict.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -98,6 +99,26 @@ class TradingEnv(gym.Env):
                 tau = self._targets[action]
             except (KeyError, TypeError):
                 tau = self._target_of(action)
+        return self._step_target(tau)
+
+    def close_out(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step with a flat target that always trades: the position is sold (or bought
+        back) at the next bar's fill price, paying the kernel's fees and slippage, so the
+        account ends in cash. Evaluation calls it instead of the policy's last decision of
+        a span; training never does. `min_trade` cannot hold a small position open (the
+        held target is set out of reach first), and flat discrete levels need not exist.
+
+        After a stop ended the episode early, the exit is the one bar more that a real
+        account would need to get out: the episode is extended to the next bar, if the
+        market has one.
+        """
+        account = self._account
+        if account[kernel.BAR] >= account[kernel.LAST] and self._bar + 1 < len(self.market):
+            account[kernel.LAST] = self._bar + 1
+        account[kernel.TARGET] = math.inf  # |0 - inf| > any min_trade: the trade happens
+        return self._step_target(0.0)
+
+    def _step_target(self, tau: float) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         slot = self._slot + 1
         if slot == CHUNK_STEPS:
             self._new_chunk()
@@ -140,6 +161,16 @@ class TradingEnv(gym.Env):
     def bar(self) -> int:
         """Index of the last bar the agent has seen (its current decision bar)."""
         return self._bar
+
+    @property
+    def last_bar(self) -> int:
+        """The episode's last bar: the step whose fill lands there ends it (truncated)."""
+        return int(self._account[kernel.LAST])
+
+    @property
+    def target(self) -> float:
+        """The target exposure the account holds (set by its last trade; 0 at the start)."""
+        return float(self._account[kernel.TARGET])
 
     @property
     def equity(self) -> float:
