@@ -13,7 +13,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from qraptor.dashboard.pipeline_outputs import thinned
-from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.compare.comparison import Comparison, flatten
 from qraptor.evaluation.report import BASELINE_COLOURS
 
@@ -30,10 +29,7 @@ def equity_figure(equity: pd.DataFrame, split: str) -> go.Figure:
         if name in view:
             fig.add_trace(
                 go.Scatter(
-                    x=view["timestamp"],
-                    y=view[name],
-                    name=baseline_label(name),
-                    line={"color": colour, "width": 1},
+                    x=view["timestamp"], y=view[name], name=name, line={"color": colour, "width": 1}
                 )
             )
     fig.add_trace(
