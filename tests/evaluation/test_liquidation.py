@@ -148,3 +148,10 @@ def test_the_last_open_period_counts_as_marked_without_liquidation(market, exact
     assert compute_metrics(closed.curve, 252)["total_return"] == pytest.approx(-0.04)
     runs = run_baselines(m, exact_config(), ["flat"], 1, 0, liquidate=True)
     assert runs["flat"][0].trades.empty
+
+
+def test_levels_without_a_flat_one_are_still_closed_out(random_walk, exact_config) -> None:
+    cfg = exact_config("action.type=levels", "action.levels=[-1.0,-0.5,0.5,1.0]")
+    closed = rollout(random_walk(10, n=40), cfg, lambda obs: 3, liquidate=True)  # long 1.0
+    assert closed.curve["units"].iloc[-1] == 0 and closed.trades["side"].iloc[-1] == "sell"
+    assert set(closed.targets) == {1.0}
