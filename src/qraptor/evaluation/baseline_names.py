@@ -9,7 +9,6 @@ sample it trades on ~63% of bars: a bar no agent need clear). `random_sharpes` a
 
 BASELINES = ("buy_and_hold", "flat", "random", "random_uniform", "ma_crossover")
 RANDOM = "random"  # the matched random policy: its runs give random_sharpes
-RANDOM_BASELINES = (RANDOM, "random_uniform")  # seeded, `random_runs` runs each
 LABELS = {"random": "random, matched (median)", "random_uniform": "random, uniform (median)"}
 
 
