@@ -129,5 +129,6 @@ def test_the_report_is_written_atomically(tmp_path: Path, monkeypatch) -> None:
     assert (tmp_path / OOS_RETURNS).read_bytes() == old_parquet  # the old file, whole
     assert (tmp_path / STUDY_JSON).read_bytes() == old_json
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(["oos_baselines.parquet", "oos_equity.png", "oos_returns.parquet",
-                            "oos_seed_returns.parquet", "study.json"])  # fmt: skip
+    expected = ["oos_baselines.parquet", "oos_equity.parquet", "oos_equity.png",
+                "oos_returns.parquet", "oos_seed_returns.parquet", "study.json"]  # fmt: skip
+    assert names == sorted(expected)

@@ -149,4 +149,9 @@ def test_track_record_and_report_files(result) -> None:
     on_disk = json.loads((out / "study.json").read_text())
     assert on_disk["selection"]["trial"] == 0
     assert (out / "oos_equity.png").stat().st_size > 10_000
+    equity = pd.read_parquet(out / "oos_equity.parquet")  # what the figure draws
+    assert {"seed_0", "seed_1", "seed_2", "median", "buy_and_hold", "flat"} <= set(equity.columns)
+    assert (equity["flat"] == 1.0).all() and len(equity) == summary["trials"][0]["oos_bars"]
+    seed0 = pd.read_parquet(out / "oos_seed_returns.parquet")["trial_000.seed_0"]
+    assert equity["seed_0"].iloc[-1] == pytest.approx(float((1 + seed0).prod()))
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left

@@ -24,6 +24,8 @@ OnDone = Callable[[SessionOutcome], None]
 class ProcessRunner:
     """Train sessions here; their run folders go under `sessions_dir`."""
 
+    parallel = False  # one after the other: a trial stops at its first failed fold
+
     def __init__(self, sessions_dir: Path, root: Path | None = None) -> None:
         self.sessions_dir = Path(sessions_dir)
         self.root = root

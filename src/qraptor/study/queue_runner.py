@@ -31,6 +31,8 @@ log = get_logger(__name__)
 class QueueRunner:
     """Queue sessions in `store`, wait for their outcomes; files land in `sessions_dir`."""
 
+    parallel = True  # workers train a batch together: a trial's folds are queued at once
+
     def __init__(
         self, store: SessionStore, cfg: QueueConfig, sessions_dir: Path, root: Path | None = None
     ) -> None:

@@ -39,6 +39,7 @@ STUDY_JSON = "study.json"
 OOS_RETURNS = "oos_returns.parquet"
 OOS_SEED_RETURNS = "oos_seed_returns.parquet"
 OOS_BASELINES = "oos_baselines.parquet"
+OOS_EQUITY = "oos_equity.parquet"
 OOS_FIGURE = "oos_equity.png"
 BENCHMARK = "buy_and_hold"
 EDGE_CONFIDENCE = 0.95
@@ -222,6 +223,7 @@ def write_report(result: StudyResult, out_dir: Path, periods_per_year: float) ->
     _write_parquet(_frame(seeds), out_dir / OOS_SEED_RETURNS)
     if result.selected is not None:
         _write_parquet(stitched_baselines(result.selected), out_dir / OOS_BASELINES)
+        _write_parquet(stitched_equity(result.selected), out_dir / OOS_EQUITY)
         save_figure(oos_figure(result), out_dir / OOS_FIGURE)
     summary = stable_json_value(summarise(result, periods_per_year))  # as study.json has it
     write_json_atomic(out_dir / STUDY_JSON, summary)
@@ -239,6 +241,19 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=True)
 
 
+def stitched_equity(selected: TrialRecord) -> pd.DataFrame:
+    """The selected trial's stitched out-of-sample equity (start 1): seed_<k> per seed, their
+    median, and the baselines stitched the same way (oos_equity.parquet, the figure)."""
+    equity = pd.DataFrame({f"seed_{s}": equity_of(r) for s, r in selected.seed_returns().items()})
+    seeds = list(equity.columns)
+    equity["median"] = equity[seeds].median(axis=1)
+    baselines = stitched_baselines(selected).reindex(equity.index)
+    for name in baselines:
+        equity[name] = equity_of(baselines[name])
+    equity.index.name = "timestamp"
+    return equity
+
+
 def oos_figure(result: StudyResult):  # -> Figure
     """Stitched out-of-sample equity of the selected configuration against the baselines."""
     import matplotlib.pyplot as plt
@@ -248,20 +263,17 @@ def oos_figure(result: StudyResult):  # -> Figure
     selected = result.selected
     assert selected is not None
     fig, ax = plt.subplots(figsize=(11, 5))
-    equities = {s: equity_of(r) for s, r in selected.seed_returns().items()}
-    for i, equity in enumerate(equities.values()):
-        ax.plot(equity.index, equity.to_numpy(), color="#1f4e79", alpha=0.35, linewidth=0.8,
-                label=f"each of {len(equities)} seeds" if i == 0 else None)  # fmt: skip
-    median = pd.concat(equities, axis=1).median(axis=1)
-    ax.plot(
-        median.index, median.to_numpy(), color="#1f4e79", linewidth=1.8, label="median of the seeds"
-    )
-    baselines = stitched_baselines(selected)
+    equity = stitched_equity(selected)
+    seeds = [c for c in equity.columns if c.startswith("seed_")]
+    for i, seed in enumerate(seeds):
+        ax.plot(equity.index, equity[seed].to_numpy(), color="#1f4e79", alpha=0.35,
+                linewidth=0.8, label=f"each of {len(seeds)} seeds" if i == 0 else None)  # fmt: skip
+    ax.plot(equity.index, equity["median"].to_numpy(), color="#1f4e79", linewidth=1.8,
+            label="median of the seeds")  # fmt: skip
     for name in ("buy_and_hold", "flat"):
-        if name in baselines:
-            curve = equity_of(baselines[name])
-            ax.plot(curve.index, curve.to_numpy(), color=BASELINE_COLOURS[name], linewidth=1.1,
-                    label=name.replace("_", " "))  # fmt: skip
+        if name in equity:
+            ax.plot(equity.index, equity[name].to_numpy(), color=BASELINE_COLOURS[name],
+                    linewidth=1.1, label=name.replace("_", " "))  # fmt: skip
     for fold in result.layout.folds[1:]:  # where one fold's test window hands over to the next
         starts = [r.index[0] for r in selected.fold_returns.get(fold.number, {}).values() if len(r)]
         if starts:

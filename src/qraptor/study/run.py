@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,6 +34,10 @@ log = get_logger(__name__)
 
 
 class Runner(Protocol):
+    """Trains sessions somewhere; `parallel`: whether a batch's sessions run together."""
+
+    parallel: bool
+
     def run(
         self,
         specs: Sequence[SessionSpec],
@@ -175,18 +179,17 @@ class Study:
 
     def _trial(self, proposal: Proposal, search: Any) -> TrialRecord:
         record = TrialRecord(proposal.number, plain(proposal.params))
-        for step, fold in enumerate(self.layout.folds):
-            try:
-                specs = self._specs(proposal, fold.number)
-            except ConfigError as exc:  # a space key the session config does not have
-                record.status, record.error = FAILED, f"ConfigError: {exc}"
-                break
-            outcomes = self._run(specs)
+        try:
+            specs = [self._specs(proposal, fold.number) for fold in self.layout.folds]
+        except ConfigError as exc:  # a space key the session config does not have
+            record.status, record.error = FAILED, f"ConfigError: {exc}"
+            specs = []
+        for step, outcomes in enumerate(self._fold_outcomes(specs)):
             failed = [o for o in outcomes if not o.succeeded]
             if failed:
                 record.status, record.error = FAILED, failed[0].error
                 break
-            self._add_fold(record, fold.number, outcomes)
+            self._add_fold(record, self.layout.folds[step].number, outcomes)
             record.running_score = seed_score(
                 list(record.seed_sharpes().values()), self.cfg.score, self.cfg.confidence
             )
@@ -201,6 +204,18 @@ class Study:
         if self.on_skip is not None and planned > ran:
             self.on_skip(planned - ran)
         return record
+
+    def _fold_outcomes(self, specs: list[list[SessionSpec]]) -> Iterator[list[SessionOutcome]]:
+        """Each fold's outcomes, in fold order. One fold at a time (a failure or a pruning
+        decision stops the rest), or every fold at once for a runner whose sessions run in
+        parallel (the queue: workers take them together) when nothing is pruned."""
+        if self.runner.parallel and not self.cfg.prune:
+            flat = self._run([spec for fold in specs for spec in fold])
+            k = self.cfg.seeds
+            yield from (flat[i : i + k] for i in range(0, len(flat), k))
+            return
+        for fold in specs:
+            yield self._run(fold)
 
     @staticmethod
     def _add_fold(record: TrialRecord, fold: int, outcomes: list[SessionOutcome]) -> None:
