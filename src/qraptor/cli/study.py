@@ -35,7 +35,7 @@ def run(overrides: Sequence[str], progress: bool = True) -> dict[str, Any]:
     from qraptor.core.config import compose
     from qraptor.core.paths import project_root
     from qraptor.study.config import compose_study, study_config_from
-    from qraptor.study.driver import run_study
+    from qraptor.study.driver import run_study, study_dir
     from qraptor.study.report import closing_lines, terminal_table
     from qraptor.train.config import TRAIN_CONFIG
 
@@ -49,9 +49,12 @@ def run(overrides: Sequence[str], progress: bool = True) -> dict[str, Any]:
         from qraptor.store.config import store_config_from
 
         store = store_config_from(composed.store)
-    summary = run_study(cfg, base, project_root(), store, progress=progress)
+    root = project_root()
+    summary = run_study(cfg, base, root, store, progress=progress)
     out = Console(width=None if sys.stdout.isatty() else 140)
     out.print(terminal_table(summary))
     for line in closing_lines(summary):
         out.print(line, highlight=False, soft_wrap=True)
+    out.print(f"study.json, oos_returns.parquet, oos_equity.png in {study_dir(cfg, root)}",
+              highlight=False, soft_wrap=True)  # fmt: skip
     return summary

@@ -26,7 +26,7 @@ from qraptor.core.errors import ConfigError
 from qraptor.core.log import get_logger
 from qraptor.study.config import StudyConfig
 from qraptor.study.folds import Layout
-from qraptor.study.search import FAILED, FINISHED, PRUNED, Proposal, make_search, plain
+from qraptor.study.search import FAILED, FINISHED, PRUNED, Proposal, Search, make_search, plain
 from qraptor.study.sessions import SessionOutcome, SessionSpec, bar_returns, session_config
 from qraptor.study.stitch import bar_sharpe, seed_average, seed_score, stitch
 
@@ -139,6 +139,8 @@ class Study:
             )  # fmt: skip
         selected = select(trials)
         held_out = self._held_out(selected) if selected is not None else None
+        if selected is None and self.on_skip is not None:  # the test span stays untouched
+            self.on_skip(self.cfg.seeds)
         return StudyResult(
             self.study_id, self.cfg, self.layout, trials, selected, held_out, self.sessions
         )
@@ -177,7 +179,7 @@ class Study:
             )
         return outcomes
 
-    def _trial(self, proposal: Proposal, search: Any) -> TrialRecord:
+    def _trial(self, proposal: Proposal, search: Search) -> TrialRecord:
         record = TrialRecord(proposal.number, plain(proposal.params))
         try:
             specs = [self._specs(proposal, fold.number) for fold in self.layout.folds]
