@@ -27,6 +27,7 @@ import pandas as pd
 
 from qraptor.evaluation.compare.config import CompareConfig
 from qraptor.evaluation.statistics import (
+    FEW_RUNS,
     Interval,
     ReturnMoments,
     RunSummary,
@@ -174,6 +175,8 @@ def compare_runs(
     )
     if not finished:
         comparison.notes.append(f"no run has metrics on the '{cfg.split}' split yet")
+    if (note := few_runs_note(comparison.groups)) is not None:
+        comparison.notes.append(note)
     if sweep and finished:
         _deflate(comparison, finished, len(records), cfg.split, load_equity)
     return comparison
@@ -226,6 +229,17 @@ def _summarise(
             agent[stratum], base[stratum] = [a for a, _ in pairs], [b for _, b in pairs]
     beats = probability_of_improvement(agent, base, seed=seed, **boot)
     return GroupSummary(label, params, [r.id for r in members], metrics, beats)
+
+
+def few_runs_note(groups: Sequence[GroupSummary]) -> str | None:
+    """One caveat for the groups with too few runs for a bootstrap interval (None if none)."""
+    few = [g for g in groups if any(s.note for s in g.metrics.values())]
+    if not few:
+        return None
+    return (
+        f"{len(few)} group(s) have 2-{FEW_RUNS - 1} runs: read the mean's t-interval; an IQM "
+        "bootstrap interval over so few runs is too narrow"
+    )
 
 
 def _deflate(

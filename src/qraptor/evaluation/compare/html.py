@@ -49,8 +49,10 @@ STYLE += status_css()  # the statuses' colours, defined once
 
 
 GLOSSARY = (
-    "IQM: interquartile mean, the mean of the middle 50% of runs. Intervals: percentile "
-    "confidence intervals of a stratified bootstrap (runs resampled within each fold). "
+    "IQM: interquartile mean, the mean of the middle 50% of runs. Intervals: the mean's is a "
+    "Student-t interval over the runs (folds weighted equally), honest with 3-5 seeds; the "
+    "IQM's is a stratified percentile bootstrap (runs resampled within each fold), too narrow "
+    "under 10 runs. "
     "P(&gt; baseline): probability that a run beats the baseline on the same span (ties count "
     "1/2). PSR(0): probability that the true per-bar Sharpe ratio is above 0 given the number "
     "of bars, skewness and kurtosis of the returns. DSR: the same probability against SR0, the "

@@ -1,34 +1,26 @@
-"""Statistics across runs: how sure we can be about one agent, and about the best of a sweep.
+"""Statistics across runs of ONE configuration: several seeds or folds, how sure are we?
 
-Several seeds or folds of ONE configuration (rliable: Agarwal et al. 2021, "Deep RL at the
-edge of the statistical precipice"):
+(rliable: Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice")
 
 * mean (of the per-stratum means) and IQM, the interquartile mean: the mean of the middle
   50 % of all runs (scipy's 25 % trimmed mean), robust to one lucky or broken seed;
-* percentile confidence intervals from a *stratified* bootstrap: runs are resampled with
-  replacement within each stratum (a walk-forward fold, a split, a market), never across,
-  so an interval answers "other seeds, the same folds";
+* confidence intervals that stay honest with the 3-5 seeds people actually run: the mean's
+  is a Student-t interval (`mean_interval`; strata weighted equally, Welch-Satterthwaite
+  degrees of freedom); a percentile bootstrap of 3 seeds covers the true mean only ~76 % of
+  the time at a nominal 95 % (91 % with 10), so the IQM, which has no t-interval, gets a
+  stratified BCa bootstrap interval and a warning under `FEW_RUNS` runs;
+* stratified resampling: runs are resampled with replacement within each stratum (a
+  walk-forward fold, a split, a market), never across, so an interval answers "other
+  seeds, the same folds";
 * P(X > Y), the probability that the agent beats a baseline: each run is compared with the
   baseline on the same span (paired; a tie counts one half), averaged over strata, with the
   same stratified bootstrap for its interval.
-
-The best of MANY configurations (Bailey & López de Prado, "The Sharpe Ratio Efficient
-Frontier" 2012 and "The Deflated Sharpe Ratio" 2014). Everything here is per bar, not
-annualised: SR = mean(r) / std(r) of the bar returns, T = number of returns, γ3 the
-skewness and γ4 the Pearson kurtosis (3 for normal returns) of those returns.
-
-    PSR(SR*) = Φ( (SR − SR*) · √(T − 1) / √(1 − γ3·SR + (γ4 − 1)/4 · SR²) )
-    SR0      = √V[SR_n] · ( (1 − γ)·Φ⁻¹(1 − 1/N) + γ·Φ⁻¹(1 − 1/(N·e)) )   (γ: Euler's)
-    DSR      = PSR(SR0)
-
-N counts every trial of the sweep (queued, running and failed ones too: each was a draw the
-researcher could have kept), while V[SR_n] is the variance (ddof=1) of the Sharpe ratios of
-the trials that finished. With N = 1 nothing was selected: SR0 = 0 and DSR = PSR(0).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +28,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-EULER_GAMMA = float(np.euler_gamma)
 TRIM = 0.25  # IQM: a quarter cut from each end
+FEW_RUNS = 10  # below this many runs a bootstrap interval is too narrow (it is warned about)
+INTERVAL_METHODS = ("t", "bca")
 
 # A metric's runs: one array (one stratum), a list of arrays, {stratum: values}, or a
 # [runs, strata] matrix (rliable's score matrix, one column per task).
@@ -46,12 +39,13 @@ Strata = Mapping[Any, Sequence[float] | np.ndarray] | Sequence[Any] | np.ndarray
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate and its bootstrap confidence interval."""
+    """A point estimate and its confidence interval (`method`: t | bca | percentile)."""
 
     estimate: float
     low: float
     high: float
     confidence: float
+    method: str = "percentile"
 
     def __str__(self) -> str:
         return f"{_g(self.estimate)} [{_g(self.low)}, {_g(self.high)}]"
@@ -68,6 +62,11 @@ class RunSummary:
     std: float  # spread of the runs (ddof=1; 0 for one run)
     low: float
     high: float
+    note: str | None = None  # a caveat a reader needs (too few runs for the IQM's interval)
+
+
+class FewRunsWarning(UserWarning):
+    """A bootstrap interval over fewer than FEW_RUNS runs: it covers less than it says."""
 
 
 def _stratum_items(values: Strata) -> dict[Any, np.ndarray]:
@@ -155,18 +154,103 @@ def bootstrap_ci(
 
 
 def summarize_runs(values: Strata, *, reps: int, confidence: float, seed: int) -> RunSummary:
-    """Mean and IQM with stratified-bootstrap CIs, spread and range of one metric's runs."""
+    """Mean (t-interval, `mean_interval`) and IQM (stratified percentile bootstrap), spread
+    and range of one metric's runs; under FEW_RUNS runs the summary's note says that the
+    IQM's interval is too narrow and to read the mean's."""
     strata = as_strata(values)
     pooled = np.concatenate(strata) if strata else np.zeros(0)
+    note = None
+    if 1 < len(pooled) < FEW_RUNS:
+        note = (
+            f"{len(pooled)} runs: the IQM's bootstrap interval is too narrow below {FEW_RUNS} "
+            "runs; the mean's t-interval is the honest one"
+        )
     return RunSummary(
         runs=len(pooled),
         strata=len(strata),
-        mean=bootstrap_ci(strata, "mean", reps=reps, confidence=confidence, seed=seed),
+        mean=mean_interval(strata, confidence=confidence),
         iqm=bootstrap_ci(strata, "iqm", reps=reps, confidence=confidence, seed=seed),
         std=float(pooled.std(ddof=1)) if len(pooled) > 1 else 0.0,
         low=float(pooled.min()) if len(pooled) else math.nan,
         high=float(pooled.max()) if len(pooled) else math.nan,
+        note=note,
     )
+
+
+def mean_interval(
+    values: Strata,
+    confidence: float = 0.95,
+    method: str = "t",
+    *,
+    reps: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """The mean of the per-stratum means with a confidence interval honest for few runs.
+
+    ``method="t"``: Student's t. One stratum: mean ± t(n-1)·s/√n. Several strata, each with
+    2+ runs: the stratified mean's standard error √(Σ s_h²/n_h)/H with Welch-Satterthwaite
+    degrees of freedom. Several strata with a single run in some: the stratum means are the
+    sample (H - 1 degrees of freedom), i.e. the interval also covers other strata, wider.
+    Exact coverage for normal runs; close to it for the skewed ones seen in practice.
+
+    ``method="bca"``: scipy's BCa bootstrap resampling within strata; a FewRunsWarning under
+    FEW_RUNS runs, where no bootstrap covers what it claims.
+
+    One run (or none) has no interval: its bounds are NaN.
+    """
+    _check(reps, confidence)
+    if method not in INTERVAL_METHODS:
+        valid = ", ".join(INTERVAL_METHODS)
+        raise ValueError(f"unknown interval method '{method}'; valid: {valid}")
+    strata = as_strata(values)
+    estimate = stratified_mean(strata)
+    runs = sum(len(s) for s in strata)
+    if runs < 2:
+        return Interval(estimate, math.nan, math.nan, confidence, method)
+    if method == "bca":
+        return _bca_mean(strata, estimate, confidence, reps, seed)
+    if len(strata) == 1 or any(len(s) < 2 for s in strata):
+        means = np.array([s.mean() for s in strata]) if len(strata) > 1 else strata[0]
+        se, df = float(means.std(ddof=1) / math.sqrt(len(means))), len(means) - 1.0
+    else:
+        parts = np.array([s.var(ddof=1) / len(s) for s in strata])
+        se = float(math.sqrt(parts.sum()) / len(strata))
+        dofs = np.array([len(s) - 1.0 for s in strata])
+        df = float(parts.sum() ** 2 / np.sum(parts**2 / dofs)) if parts.sum() > 0 else 1.0
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se
+    return Interval(estimate, estimate - half, estimate + half, confidence, method)
+
+
+def _bca_mean(
+    strata: list[np.ndarray], estimate: float, confidence: float, reps: int, seed: int
+) -> Interval:
+    runs = sum(len(s) for s in strata)
+    if runs < FEW_RUNS:
+        warnings.warn(
+            f"a BCa interval over {runs} runs covers less than its {confidence:.0%}: "
+            f"use method='t' below {FEW_RUNS} runs",
+            FewRunsWarning,
+            stacklevel=3,
+        )
+    if all(np.ptp(s) == 0 for s in strata):
+        return Interval(estimate, estimate, estimate, confidence, "bca")
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean([np.mean(s, axis=axis) for s in samples], axis=0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            tuple(strata),
+            statistic,
+            n_resamples=reps,
+            confidence_level=confidence,
+            method="BCa",
+            vectorized=True,
+            random_state=np.random.default_rng(seed),
+        )
+    ci = result.confidence_interval
+    return Interval(estimate, float(ci.low), float(ci.high), confidence, "bca")
 
 
 def probability_of_improvement(
@@ -197,122 +281,6 @@ def probability_of_improvement(
     samples = _resample(wins, reps, np.random.default_rng(seed))
     low, high = _percentiles(_bootstrap_mean(samples), confidence)
     return Interval(float(np.mean([w.mean() for w in wins])), low, high, confidence)
-
-
-# -- the best of a sweep ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReturnMoments:
-    """Per-bar Sharpe ratio and the shape of the bar returns it came from."""
-
-    sharpe: float  # mean / std (ddof=1), not annualised
-    skewness: float  # γ3 (population moment)
-    kurtosis: float  # γ4, Pearson: 3 for normal returns
-    bars: int  # T, the number of returns
-
-
-def return_moments(returns: Sequence[float] | np.ndarray) -> ReturnMoments:
-    """Moments of bar returns; a series that never varies has Sharpe 0 and normal shape."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[np.isfinite(r)]
-    std = float(r.std(ddof=1)) if len(r) > 1 else 0.0
-    # Constant returns leave rounding noise in std (~1e-18): that is no variation either.
-    if not math.isfinite(std) or std <= 1e-9 * abs(float(r.mean())) or std == 0:
-        return ReturnMoments(0.0, 0.0, 3.0, len(r))
-    return ReturnMoments(
-        sharpe=float(r.mean() / std),
-        skewness=float(stats.skew(r, bias=True)),
-        kurtosis=float(stats.kurtosis(r, fisher=False, bias=True)),
-        bars=len(r),
-    )
-
-
-def equity_moments(equity: Sequence[float] | np.ndarray) -> ReturnMoments:
-    """`return_moments` of the simple returns of an equity curve (as metrics.py defines)."""
-    e = np.asarray(equity, dtype=np.float64)
-    return return_moments(e[1:] / e[:-1] - 1.0)
-
-
-def sharpe_ratio_std(sharpe: float, bars: int, skewness: float, kurtosis: float) -> float:
-    """Standard error of a per-bar Sharpe estimate under non-normal returns (NaN if T < 2)."""
-    if bars < 2:
-        return math.nan
-    variance = 1.0 - skewness * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
-    return math.sqrt(variance / (bars - 1)) if variance > 0 else math.nan
-
-
-def probabilistic_sharpe_ratio(
-    sharpe: float, bars: int, skewness: float, kurtosis: float, benchmark: float = 0.0
-) -> float:
-    """PSR: probability that the true per-bar Sharpe exceeds `benchmark` (per bar)."""
-    se = sharpe_ratio_std(sharpe, bars, skewness, kurtosis)
-    if not math.isfinite(se):
-        return math.nan
-    return float(stats.norm.cdf((sharpe - benchmark) / se))
-
-
-def expected_max_sharpe(n_trials: int, trials_sharpe_variance: float) -> float:
-    """SR0: the Sharpe ratio the best of `n_trials` skill-less trials is expected to show."""
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
-    if n_trials == 1:
-        return 0.0
-    z = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials) + EULER_GAMMA * stats.norm.ppf(
-        1.0 - 1.0 / (n_trials * math.e)
-    )
-    return float(math.sqrt(max(trials_sharpe_variance, 0.0)) * z)
-
-
-def deflated_sharpe_ratio(
-    sharpe: float,
-    bars: int,
-    skewness: float,
-    kurtosis: float,
-    n_trials: int,
-    trials_sharpe_variance: float,
-) -> float:
-    """DSR: PSR of the selected Sharpe against SR0 of `n_trials` (all per bar)."""
-    benchmark = expected_max_sharpe(n_trials, trials_sharpe_variance)
-    return probabilistic_sharpe_ratio(sharpe, bars, skewness, kurtosis, benchmark)
-
-
-@dataclass(frozen=True)
-class SweepSignificance:
-    """How much the best trial's Sharpe ratio survives the search that found it."""
-
-    n_trials: int  # every trial, whatever its status
-    n_finished: int  # trials with a Sharpe ratio (V[SR_n]'s sample)
-    sharpe_variance: float  # V[SR_n] of the per-bar Sharpe ratios (ddof=1); NaN if < 2
-    best: ReturnMoments
-    psr: float  # PSR(0) of the best
-    expected_max_sharpe: float  # SR0 (per bar)
-    dsr: float  # PSR(SR0); NaN when N > 1 but fewer than 2 trials finished
-
-
-def sweep_significance(
-    best: ReturnMoments, trial_sharpes: Sequence[float], n_trials: int
-) -> SweepSignificance:
-    """PSR(0), SR0 and DSR of the `best` trial of a sweep.
-
-    `trial_sharpes`: per-bar Sharpe ratios of the finished trials (the best included);
-    `n_trials`: how many trials the sweep ran or queued, at least as many.
-    """
-    finished = np.asarray([s for s in trial_sharpes if math.isfinite(s)], dtype=np.float64)
-    if n_trials < max(len(finished), 1):
-        raise ValueError(f"n_trials ({n_trials}) is below the {len(finished)} finished trials")
-    variance = float(finished.var(ddof=1)) if len(finished) > 1 else math.nan
-    psr = probabilistic_sharpe_ratio(best.sharpe, best.bars, best.skewness, best.kurtosis)
-    if n_trials == 1:
-        sr0, dsr = 0.0, psr
-    elif math.isnan(variance):
-        sr0, dsr = math.nan, math.nan
-    else:
-        sr0 = expected_max_sharpe(n_trials, variance)
-        dsr = probabilistic_sharpe_ratio(
-            best.sharpe, best.bars, best.skewness, best.kurtosis, benchmark=sr0
-        )
-    return SweepSignificance(n_trials, len(finished), variance, best, psr, sr0, dsr)
 
 
 def _g(value: float) -> str:
