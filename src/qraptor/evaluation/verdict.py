@@ -227,9 +227,10 @@ def sharpe_psr(metrics: Mapping[str, Any]) -> float | None:
     kurtosis), the uncertainty a table shows next to a Sharpe; None if one is missing."""
     keys = ("sharpe_per_bar", "bars", "skewness", "kurtosis")
     values = [metrics.get(key) for key in keys]
-    if any(not isinstance(v, int | float) or not math.isfinite(v) for v in values):
+    numbers = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if len(numbers) < len(keys):
         return None
-    sharpe, bars, skewness, kurtosis = (float(v) for v in values)
+    sharpe, bars, skewness, kurtosis = numbers
     # metrics' bars counts the steps, i.e. the returns: T of the PSR
     return json_number(probabilistic_sharpe_ratio(sharpe, int(bars), skewness, kurtosis))
 
