@@ -11,7 +11,14 @@ import pytest
 from scipy import stats
 
 from qraptor.evaluation.metrics import compute_metrics, sharpe_ratio
-from qraptor.evaluation.verdict import Verdict, judge, judge_equity, over_trials, sharpe_psr
+from qraptor.evaluation.verdict import (
+    Verdict,
+    judge,
+    judge_equity,
+    judge_stored_curves,
+    over_trials,
+    sharpe_psr,
+)
 
 BARS = 2290  # the learnability span: one-minute bars
 PER_YEAR = 98_280.0  # 6.5 h x 252 days of one-minute bars
@@ -223,3 +230,19 @@ def test_over_trials_deflates_one_sessions_verdict() -> None:
     assert swept.text.endswith("DSR 0.40 over 1000 trials): not above the best of 1000 "
                                "skill-less trials")  # fmt: skip
     assert over_trials(alone, 1, dsr=0.4) == alone
+
+
+def test_a_run_stored_before_verdicts_is_judged_from_its_curves() -> None:
+    rng = np.random.default_rng(17)
+    agent = 100 * np.cumprod(1 + rng.normal(0.002, 0.01, 400))
+    bench = 100 * np.cumprod(1 + rng.normal(0.0, 0.01, 400))
+    frame = {"agent": agent, "buy_and_hold": bench, "flat": np.full(400, 100.0)}
+    v = judge_stored_curves(frame, split="val", sharpe=3.2)
+    assert v is not None and v.sharpe == 3.2 and v.benchmark == "buy_and_hold"
+    assert (
+        v.psr_vs_benchmark
+        == judge_equity(
+            agent, {"buy_and_hold": bench}, split="val", periods_per_year=1.0
+        ).psr_vs_benchmark
+    )
+    assert judge_stored_curves({"flat": bench}, split="val", sharpe=1.0) is None

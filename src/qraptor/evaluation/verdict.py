@@ -222,6 +222,22 @@ def judge_equity(
     )
 
 
+def judge_stored_curves(
+    curves: Mapping[str, Any], *, split: str, sharpe: float, benchmark: str = BENCHMARK
+) -> Verdict | None:
+    """The verdict of a run whose summary has none (written before verdicts existed), from
+    its stored equity frame (report.equity_frame: `agent` and one column per baseline, over
+    the agent's bars). The bar rate is not stored with the curves: `sharpe` is the summary's
+    annualised one. None without an agent curve."""
+    if "agent" not in curves:
+        return None
+    baselines = {benchmark: np.asarray(curves[benchmark])} if benchmark in curves else {}
+    verdict = judge_equity(
+        np.asarray(curves["agent"]), baselines, split=split, periods_per_year=1.0
+    )
+    return dataclasses.replace(verdict, sharpe=sharpe)
+
+
 def sharpe_psr(metrics: Mapping[str, Any]) -> float | None:
     """PSR(0) from a metrics dict's per-bar moments (sharpe_per_bar, bars, skewness,
     kurtosis), the uncertainty a table shows next to a Sharpe; None if one is missing."""

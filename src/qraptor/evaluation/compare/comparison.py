@@ -19,7 +19,6 @@ from the run's stored per-bar moments.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections import Counter
@@ -42,7 +41,12 @@ from qraptor.evaluation.statistics import (
     summarize_runs,
     sweep_significance,
 )
-from qraptor.evaluation.verdict import BENCHMARK, Verdict, judge_equity, over_trials, sharpe_psr
+from qraptor.evaluation.verdict import (
+    Verdict,
+    judge_stored_curves,
+    over_trials,
+    sharpe_psr,
+)
 
 # (record, split) -> one row per bar: timestamp, agent, close, position and baseline equity
 EquityLoader = Callable[["RunRecord", str], pd.DataFrame | None]
@@ -290,7 +294,7 @@ def _deflate(
     comparison.sweep = sweep_significance(moments, sharpes, n_trials)
     comparison.verdict = best_verdict(best, split, comparison.sweep, load_equity)
     if comparison.verdict is None:
-        comparison.notes.append(f"verdict: n/a ({best.id} has no verdict or {BENCHMARK} curve)")
+        comparison.notes.append(f"verdict: n/a ({best.id} has no verdict or equity curve)")
     if len(sharpes) < len(finished):
         comparison.notes.append(
             f"{len(finished) - len(sharpes)} finished trials lack a per-bar Sharpe ratio and "
@@ -305,17 +309,17 @@ def best_verdict(
     load_equity: EquityLoader | None,
 ) -> Verdict | None:
     """The best run's verdict with the sweep's DSR over its N trials in the rule: the stored
-    one (the session summary's), else judged from its equity curve against buy-and-hold's."""
+    one (the session summary's), else judged from its equity curves (a run stored before
+    verdicts existed)."""
     stored = best.verdict(split)
     if stored is not None:
-        alone = Verdict.from_dict(split, stored)
+        alone: Verdict | None = Verdict.from_dict(split, stored)
     else:
         frame = load_equity(best, split) if load_equity is not None else None
-        if frame is None or "agent" not in frame or BENCHMARK not in frame:
-            return None
-        curves = {BENCHMARK: frame[BENCHMARK].to_numpy()}
-        alone = judge_equity(frame["agent"].to_numpy(), curves, split=split, periods_per_year=1)
-        alone = dataclasses.replace(alone, sharpe=best.value(split, "sharpe"))
+        sharpe = best.value(split, "sharpe")
+        alone = None if frame is None else judge_stored_curves(frame, split=split, sharpe=sharpe)
+    if alone is None:
+        return None
     return over_trials(alone, sweep.n_trials, sweep.dsr)
 
 
