@@ -30,7 +30,13 @@ def test_the_run_folder_summary_keeps_every_metric_of_the_agent_and_every_baseli
     for split in ("val", "test"):
         section = summary["splits"][split]
         agent_keys = set(section["agent"])
-        assert set(section["baselines"]) == {"buy_and_hold", "flat", "random", "ma_crossover"}
+        assert set(section["baselines"]) == {
+            "buy_and_hold",
+            "flat",
+            "random",
+            "random_uniform",
+            "ma_crossover",
+        }
         for metrics in section["baselines"].values():
             assert set(metrics) == agent_keys  # sortino, calmar... for baselines too
         assert len(section["random_sharpes"]) == 4
@@ -70,7 +76,7 @@ def test_one_table_reads_the_summary_and_the_dvc_metrics_alike(trained_run):
     from_dvc = policy_rows(dvc_metrics(summary))
     assert [(r.split, r.policy) for r in from_summary] == [(r.split, r.policy) for r in from_dvc]
     assert [r.cells(COLUMNS) for r in from_summary] == [r.cells(COLUMNS) for r in from_dvc]
-    assert from_summary[0].policy == "agent" and len(from_summary) == 2 * 5
+    assert from_summary[0].policy == "agent" and len(from_summary) == 2 * 6  # agent + 5 baselines
 
 
 def test_metrics_are_shown_in_their_units():

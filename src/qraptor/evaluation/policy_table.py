@@ -104,13 +104,14 @@ def rich_table(
 
 
 def beats_random_caption(splits: Mapping[str, Any]) -> str | None:
-    """ "agent's Sharpe above the random runs': val 75%, test 50%", from the summary's share."""
+    """ "agent's Sharpe above the matched random runs': val 75%, test 50%", from the
+    summary's share."""
     shares = [
         f"{split} {section['agent_beats_random_share']:.0%}"
         for split, section in splits.items()
         if isinstance(section, Mapping) and section.get("agent_beats_random_share") is not None
     ]
-    return "agent's Sharpe above the random runs': " + ", ".join(shares) if shares else None
+    return "agent's Sharpe above the matched random runs': " + ", ".join(shares) if shares else None
 
 
 def verdict_lines(splits: Mapping[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
+from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.metrics import HEADLINE_METRICS
 from qraptor.evaluation.policy_table import VERDICT, policy_rows, report_caption, rich_table
 from qraptor.evaluation.verdict import Verdict, sharpe_psr
@@ -30,6 +31,7 @@ BASELINE_COLOURS = {
     "buy_and_hold": "#f58518",
     "flat": "#9d9d9d",
     "random": "#b279a2",
+    "random_uniform": "#d4a6c8",
     "ma_crossover": "#72b7b2",
 }
 
@@ -75,7 +77,7 @@ def evaluation_figure(frame: pd.DataFrame, title: str) -> Figure:
     view = thin(frame, 4000)
     for name, colour in BASELINE_COLOURS.items():
         if name in view:
-            label = "random (median)" if name == "random" else name.replace("_", " ")
+            label = baseline_label(name)
             equity_ax.plot(view["timestamp"], view[name], color=colour, linewidth=0.9, label=label)
     equity_ax.plot(view["timestamp"], view["agent"], color="#1f4e79", linewidth=1.3, label="agent")
     equity_ax.set_ylabel("equity")

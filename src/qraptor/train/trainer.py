@@ -187,6 +187,8 @@ def _evaluate(
             seed=s.seed,
             periods_per_year=per_year,
             ma_windows=s.eval.ma_windows,
+            liquidate=s.eval.liquidate,
+            min_annualised_days=s.eval.min_annualised_days,
         )
         trades, equity = write_evaluation(evaluation, layout.eval_dir(out_dir, split))
         result.metrics[split] = evaluation.metrics
