@@ -24,7 +24,8 @@ from qraptor.env.market import Market
 from qraptor.evaluation.backtest import Backtest, backtest_model, write_backtest
 from qraptor.evaluation.baseline_names import RANDOM
 from qraptor.evaluation.baselines import run_baselines
-from qraptor.evaluation.metrics import compute_metrics
+from qraptor.evaluation.metrics import bars_per_year, compute_metrics
+from qraptor.evaluation.verdict import Verdict, judge_equity
 
 
 @dataclasses.dataclass
@@ -35,6 +36,7 @@ class SplitEvaluation:
     baselines: dict[str, dict[str, float]]  # name -> metrics (random: medians over runs)
     baseline_curves: pd.DataFrame  # timestamp + equity per baseline (random: per-bar median)
     random_sharpes: list[float]  # one per run of the matched random policy
+    verdict: Verdict | None = None  # the agent against buy-and-hold on these bars (verdict.py)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: agent and baseline metrics, the random Sharpe distribution."""
@@ -42,6 +44,7 @@ class SplitEvaluation:
             "agent": json_safe(self.metrics),
             "baselines": {name: json_safe(m) for name, m in self.baselines.items()},
             "random_sharpes": self.random_sharpes,
+            "verdict": self.verdict.to_dict() if self.verdict is not None else None,
         }
 
 
@@ -84,7 +87,12 @@ def evaluate_model(
         curves[name] = np.median([_padded(b, len(curves)) for b in backtests], axis=0)
         if name == RANDOM:
             random_sharpes = [m["sharpe"] for m in per_run]
-    return SplitEvaluation(split, agent, metrics, baseline_metrics, curves, random_sharpes)
+    per_year = periods_per_year or bars_per_year(agent.curve["timestamp"])
+    equity = {name: curves[name].to_numpy() for name in runs}
+    verdict = judge_equity(agent.curve["equity"], equity, split=split, periods_per_year=per_year)
+    return SplitEvaluation(
+        split, agent, metrics, baseline_metrics, curves, random_sharpes, verdict=verdict
+    )
 
 
 def write_evaluation(evaluation: SplitEvaluation, folder: Path) -> tuple[Path, Path]:

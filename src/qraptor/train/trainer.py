@@ -194,6 +194,8 @@ def _evaluate(
         result.metrics[split] = evaluation.metrics
         result.baselines[split] = evaluation.baselines
         result.random_sharpes[split] = evaluation.random_sharpes
+        if evaluation.verdict is not None:
+            result.verdicts[split] = evaluation.verdict.to_dict()
         result.trade_logs[split], result.equity[split] = trades, equity
     split, _, metric = s.objective.partition(".")
     result.objective = float(result.metrics[split][metric])
