@@ -24,7 +24,7 @@ from rich.table import Table
 
 from qraptor.core.atomic import atomic_path, stable_json_value, write_json_atomic
 from qraptor.data.plots import save_figure
-from qraptor.evaluation.statistics import probabilistic_sharpe_ratio, return_moments
+from qraptor.evaluation.verdict import BENCHMARK, judge
 from qraptor.study.run import StudyResult, TrialRecord
 from qraptor.study.significance import (
     backtest_overfitting,
@@ -41,8 +41,6 @@ OOS_SEED_RETURNS = "oos_seed_returns.parquet"
 OOS_BASELINES = "oos_baselines.parquet"
 OOS_EQUITY = "oos_equity.parquet"
 OOS_FIGURE = "oos_equity.png"
-BENCHMARK = "buy_and_hold"
-EDGE_CONFIDENCE = 0.95
 RETRAINED_ON = (
     "the chronological train split (rows labelled train in dataset.parquet; the validation "
     "span and the embargoes unused), one session per seed, evaluated on the test span only"
@@ -59,50 +57,13 @@ def verdict(
     trials_sharpe_variance: float = math.nan,
     pbo: float | None = None,
 ) -> dict[str, Any]:
-    """The verdict on one split: is there evidence of an edge over buy-and-hold after costs?
-
-    The ONE place a study formats its verdict line (COMMON.md contract 2): switch to
-    `qraptor.evaluation.verdict.judge` when it lands; the dict has its fields.
-    """
-    from qraptor.evaluation.statistics import expected_max_sharpe
-
-    agent = return_moments(agent_returns)
-    excess = return_moments(np.asarray(agent_returns) - np.asarray(benchmark_returns))
-    psr = probabilistic_sharpe_ratio(agent.sharpe, agent.bars, agent.skewness, agent.kurtosis)
-    psr_bench = probabilistic_sharpe_ratio(
-        excess.sharpe, excess.bars, excess.skewness, excess.kurtosis
-    )
-    dsr = None
-    if n_trials > 1 and math.isfinite(trials_sharpe_variance):
-        sr0 = expected_max_sharpe(n_trials, trials_sharpe_variance)
-        dsr = probabilistic_sharpe_ratio(
-            agent.sharpe, agent.bars, agent.skewness, agent.kurtosis, sr0
-        )
-    edge = bool(
-        psr_bench >= EDGE_CONFIDENCE
-        and (dsr is None or dsr >= EDGE_CONFIDENCE)
-        and (pbo is None or pbo < 0.5)
-    )
-    parts = [f"PSR {psr_bench:.2f}"]
-    if dsr is not None:
-        parts.append(f"DSR {dsr:.2f} over {n_trials} trials")  # n_trials > 1 here
-    if pbo is not None:
-        parts.append(f"PBO {pbo:.2f}")
-    head = "evidence of an edge" if edge else "no evidence of an edge"
-    std = float(np.std(agent_returns, ddof=1)) if len(agent_returns) > 1 else 0.0
-    return {
-        "split": split,
-        "benchmark": BENCHMARK,
-        "edge": edge,
-        "sharpe": agent.sharpe * math.sqrt(periods_per_year),
-        "t_stat": agent.sharpe * math.sqrt(agent.bars) if std > 0 else math.nan,
-        "psr": psr,
-        "psr_vs_benchmark": psr_bench,
-        "dsr": dsr,
-        "n_trials": n_trials,
-        "pbo": pbo,
-        "text": f"{head} over buy-and-hold after costs ({'; '.join(parts)})",
-    }
+    """The verdict on one split against buy-and-hold after costs (evaluation.verdict's rule
+    and line, as every report has it), as plain data."""
+    return judge(
+        agent_returns, benchmark_returns, split=split, periods_per_year=periods_per_year,
+        benchmark=BENCHMARK, n_trials=n_trials, trials_sharpe_variance=trials_sharpe_variance,
+        pbo=pbo,
+    ).to_dict()  # fmt: skip
 
 
 def _trial_entry(trial: TrialRecord, periods_per_year: float) -> dict[str, Any]:
