@@ -71,7 +71,13 @@ def run_study(
             study.on_done, study.on_skip = advance, skip
             result = study.run()
     timestamps = pd.read_parquet(dataset / DATASET_FILE, columns=["timestamp"])["timestamp"]
-    return write_report(result, out_dir, bars_per_year(timestamps))
+    summary = write_report(result, out_dir, bars_per_year(timestamps))
+    from qraptor.study.parent_run import log_to_parent
+
+    one_session = session_config(base, {}, study_id=study_id, name=cfg.name, trial=0,
+                                 fold=None, seed=cfg.first_seed)  # fmt: skip
+    log_to_parent(one_session, study_id, summary, out_dir, root)
+    return summary
 
 
 @contextmanager
