@@ -622,12 +622,17 @@ def print_learning(learning: dict[str, Any]) -> None:
             f"{row['name']:<36} {row['timesteps']:>9,} {row['learn_seconds']:>7.1f} "
             f"{row['timesteps_per_s']:>11,.0f} {row['sharpe']:>6.2f} {row['oracle_sharpe']:>6.2f} "
             f"{row['fraction_of_oracle']:>9.2f} {row['x_sb3_speed']:>10.2f}x "
-            f"{row['x_sb3_fraction']:>12.2f}x"
+            f"{_times(row['x_sb3_fraction']):>13}"
         )
     print(
         "   of oracle = median over seeds of (agent test Sharpe / oracle test Sharpe); x SB3 = "
-        "ratio to the first row (SB3's PPO defaults on qraptor's env, same timesteps)"
+        "ratio to the first row (SB3's PPO defaults on qraptor's env, same timesteps); n/a: "
+        "that row learned nothing (its fraction <= 0), a ratio to it means nothing"
     )
+
+
+def _times(ratio: float) -> str:
+    return "n/a" if not math.isfinite(ratio) else f"{ratio:.2f}x"
 
 
 class NoTerminal:
