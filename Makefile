@@ -25,13 +25,19 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tools
 
-demo: setup  ## data pipeline, training and evaluation on the shipped sample (dvc repro), then metrics
+demo: setup  ## data pipeline, training and evaluation on the shipped sample (dvc repro), then the verdict
 	dvc repro
 	dvc metrics show reports/metrics/clean.json reports/metrics/reduce.json
-	qraptor evaluate --metrics reports/metrics/evaluate.json --show
 	dvc plots show
-	@echo "Open dvc_plots/index.html in a browser (works offline). All metrics: dvc metrics show;"
-	@echo "runs: mlflow ui --backend-store-uri sqlite:///mlflow.db; dashboard: qraptor dashboard"
+	@echo "Open dvc_plots/index.html in a browser (works offline). All metrics: dvc metrics show."
+	@# the table ends with one verdict line per split: the last thing the demo says
+	qraptor evaluate --metrics reports/metrics/evaluate.json --show
+	@echo
+	@echo "One session's Sharpe on a few thousand bars proves little. Next:"
+	@echo "  qraptor study                walk-forward folds x seeds: a verdict that can hold"
+	@echo "  qraptor compare --sweep ID   the best of a sweep, its Sharpe deflated (DSR)"
+	@echo "  mlflow ui --backend-store-uri sqlite:///mlflow.db   runs, metrics, verdict tags"
+	@echo "  qraptor dashboard            sessions, equity curves and their verdicts"
 
 # The dashboard's end-to-end tests drive Debian's chromium (no browser download by a test tool).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -54,6 +54,9 @@ def test_repro_runs_every_stage_and_writes_the_dataset(repo: Path, first_run):
         assert (repo / f"reports/metrics/{name}.json").is_file()
     evaluation = json.loads((repo / "reports/metrics/evaluate.json").read_text())
     assert {"agent", "buy_and_hold", "random"} <= set(evaluation["test"])
+    verdict = evaluation["test"]["verdict"]  # issue 14: numbers and the edge flag, no text
+    assert isinstance(verdict["edge"], bool) and "text" not in verdict
+    assert 0.0 <= verdict["psr_vs_buy_and_hold"] <= 1.0
     assert (repo / "models/agent/model.zip").is_file()
     # outputs are DVC's, not git's
     ignored = run(
@@ -99,6 +102,8 @@ def test_metrics_and_offline_plots(repo: Path, first_run):
     shown = json.loads(metrics.stdout)
     flat = json.dumps(shown)
     assert "rows_in" in flat and "bars" in flat
+    table = run(["dvc", "metrics", "show", "reports/metrics/evaluate.json"], repo).stdout
+    assert "test.verdict.edge" in table and "test.verdict.psr_vs_buy_and_hold" in table
     run(["dvc", "plots", "show", "-o", "plots_out"], repo)
     page = (repo / "plots_out/index.html").read_text()
     assert "cdn.jsdelivr" not in page

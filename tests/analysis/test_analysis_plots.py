@@ -54,10 +54,11 @@ def test_equity_and_drawdown_charts_draw_agent_and_baselines(sample_project):
     frame = results.equity[results.best_id]
     fig = results_plots.equity_vs_baselines(results.equity, "t")
     lines = {line.get_label(): line for line in fig.axes[0].lines}
-    assert {"buy and hold", "flat", "random (median)", f"agent {results.best_id}"} <= set(lines)
+    random = {"random, matched (median)", "random, uniform (median)"}
+    assert {"buy and hold", "flat", *random, f"agent {results.best_id}"} <= set(lines)
     assert lines[f"agent {results.best_id}"].get_ydata()[0] == pytest.approx(1.0)
     fig = results_plots.drawdown_chart(frame, "t")
-    assert {"buy and hold", "random (median)"} <= {line.get_label() for line in fig.axes[0].lines}
+    assert {"buy and hold", *random} <= {line.get_label() for line in fig.axes[0].lines}
     assert max(np.max(line.get_ydata()) for line in fig.axes[0].lines) <= 0.0
 
 

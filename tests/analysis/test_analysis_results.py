@@ -138,7 +138,9 @@ def test_without_the_run_folder_the_equity_csv_is_used(sample_project, tmp_path)
         res.load_dvc_results(paths, FAST)
     shutil.copytree(sample_project.plots, paths.plots)
     frame = res.load_dvc_results(paths, FAST).equity[res.DVC_RUN_ID]
-    assert res.equity_columns(frame) == ["agent", "buy_and_hold", "flat", "random", "ma_crossover"]
+    assert res.equity_columns(frame) == [
+        "agent", "buy_and_hold", "flat", "random", "random_uniform", "ma_crossover"
+    ]  # fmt: skip
     assert str(frame["timestamp"].dt.tz) == "UTC"
 
 

@@ -3,6 +3,7 @@ both of the results notebook's modes, and are committed without outputs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,6 +55,10 @@ def test_the_results_notebook_reads_the_dvc_outputs_without_a_database(sample_pr
     text = _text(executed)
     assert "dvc repro: the sample run" in text and "deflated Sharpe DSR" in text
     assert _images(executed) >= 4
+    # issue 14: the verdict cell, one line per split from evaluate.json (numbers, no text)
+    for split in ("val", "test"):
+        assert f"dvc-evaluate {split}: " in text
+    assert "evidence of an edge over buy-and-hold after costs (PSR " in text
 
 
 def test_the_results_notebook_analyses_a_stored_sweep(sample_project, store_sweep):
@@ -67,3 +72,6 @@ def test_the_results_notebook_analyses_a_stored_sweep(sample_project, store_swee
     text = _text(execute_notebook(RESULTS, env=env))
     assert f"sweep {store_sweep.sweep_id}: 5 runs" in text
     assert "'failed': 1" in text and "deflated Sharpe DSR" in text
+    # the best run's verdict (judged from its stored curves) with the DSR over 5 trials
+    assert re.search(r"evidence of an edge over buy-and-hold after costs \(PSR [^)]*; DSR "
+                     r"\d\.\d\d over 5 trials\)", text)  # fmt: skip

@@ -215,6 +215,12 @@ def test_session_page_links_the_mlflow_run(dash_world: World, sources: Sources):
     assert agent_val["total_return"].endswith("%")  # in its unit, not a raw fraction
     trades = find(page, "trades-table")["props"]["data"]
     assert len(trades) == doc["metrics"]["splits"]["val"]["agent"]["n_trades"]
+    # issue 14: PSR(0) beside the Sharpe, the verdict of every split, the shown split's too
+    verdict = doc["metrics"]["splits"]["val"]["verdict"]
+    assert float(agent_val["psr"]) == pytest.approx(verdict["psr"], abs=0.005)
+    lines = text(find(page, "verdict-lines"))
+    assert f"val: {verdict['text']}" in lines and "test: " in lines
+    assert text(find(page, "split-verdict")) == f"Verdict on val: {verdict['text']}"
 
 
 def test_failed_and_unknown_sessions_say_why(dash_world: World, sources: Sources):
@@ -241,6 +247,8 @@ def test_compare_page_deflates_the_best_of_the_sweep(dash_world: World, sources:
     assert expected.sweep is not None and math.isfinite(expected.sweep.dsr)
     assert f"{expected.sweep.n_trials} (" in panel and expected.sweep.n_trials == 5
     assert f"{expected.sweep.dsr:.4g}" in panel
+    assert expected.verdict is not None and expected.verdict.text in panel
+    assert f"over {expected.sweep.n_trials} trials" in expected.verdict.text
     table = find(page, "compare-table")["props"]["data"]
     assert len(table) == 5
     scatter = find(page, "params-graph")["props"]["figure"]

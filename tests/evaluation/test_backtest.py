@@ -79,9 +79,9 @@ def test_random_policy_is_seeded(random_walk, exact_config) -> None:
     a, b = random_policy(m, cfg, seed=5), random_policy(m, cfg, seed=5)
     pd.testing.assert_frame_equal(a.curve, b.curve)
     assert not random_policy(m, cfg, seed=6).curve["equity"].equals(a.curve["equity"])
-    runs = run_baselines(m, cfg, ["random", "flat"], random_runs=3, seed=5)
-    pd.testing.assert_frame_equal(runs["random"][0].curve, a.curve)
-    assert len(runs["random"]) == 3 and len(runs["flat"]) == 1
+    runs = run_baselines(m, cfg, ["random_uniform", "flat"], random_runs=3, seed=5)
+    pd.testing.assert_frame_equal(runs["random_uniform"][0].curve, a.curve)
+    assert len(runs["random_uniform"]) == 3 and len(runs["flat"]) == 1
 
 
 def test_flat_never_trades_and_a_model_is_driven_deterministically(
@@ -118,13 +118,14 @@ def test_evaluation_pads_baselines_that_stopped(market, exact_config, tmp_path) 
     assert buy_and_hold(market(closes), cfg).terminated
     evaluation = evaluate_model(
         AlwaysLong(), market(closes), exact_config(), split="test", deterministic=True,
-        baselines=["buy_and_hold", "flat", "random"], random_runs=3, seed=0,
-        periods_per_year=252,
+        baselines=["buy_and_hold", "flat", "random", "random_uniform"], random_runs=3, seed=0,
+        periods_per_year=252, liquidate=False, min_annualised_days=0,
     )  # fmt: skip
     assert len(evaluation.baseline_curves) == len(closes)
     stopped = evaluate_model(
         AlwaysLong(), market(closes), cfg, split="test", deterministic=True,
         baselines=["buy_and_hold"], random_runs=1, seed=0, periods_per_year=252,
+        liquidate=False, min_annualised_days=0,
     )  # fmt: skip
     held = stopped.baseline_curves["buy_and_hold"].to_numpy()
     assert len(held) == len(closes) and held[-1] == held[-2] == held[2]

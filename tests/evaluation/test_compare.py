@@ -134,13 +134,22 @@ def test_a_sweep_is_deflated_by_every_trial(sweep, tmp_path: Path, monkeypatch) 
                                      variance)  # fmt: skip
     assert significance.dsr == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
+    # issue 14: the best run's verdict, its DSR over the 9 trials in the rule
+    verdict = comparison.verdict
+    assert verdict is not None and verdict.n_trials == 9 and verdict.dsr == significance.dsr
+    assert f"DSR {significance.dsr:.2f} over 9 trials" in verdict.text
+    assert verdict.psr == pytest.approx(significance.psr, rel=1e-9)
+    assert not verdict.edge or significance.dsr >= 0.95
+
     text = console.export_text()
     assert "deflated Sharpe DSR" in text and "trial " + sweep["sweep_id"] in text
+    assert "PSR(0)" in text and verdict.text[:40] in " ".join(text.split())
     assert "algo.learning_rate" in text  # the config difference is shown
 
     page = path.read_text()
     assert path.parent == tmp_path and path.name.endswith(".html")
     assert "deflated Sharpe" in page and f"{significance.dsr:.4g}" in page
+    assert "over 9 trials" in page
     assert page.count("data:image/png;base64,") >= 4  # overlay, per-run, distributions, params
     assert not re.search(r"<script|<link|@import|url\(", page, re.IGNORECASE)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
@@ -203,5 +212,48 @@ def test_the_comparison_of_plain_records_needs_no_database() -> None:
     assert math.isnan(comparison.rows[3].values["val.sharpe"])
     assert comparison.best is not None and comparison.best.id == "r0"
     assert comparison.sweep is None  # no moments stored, no equity loader: said, not guessed
+    assert comparison.verdict is None
+    assert "val.psr" in comparison.columns and math.isnan(comparison.rows[0].values["val.psr"])
     assert any("deflated Sharpe: n/a" in n for n in comparison.notes)
     assert varying_keys([{"a": {"b": [1, 2]}}, {"a": {"b": [1, 2]}}]) == []
+
+
+def test_each_sharpe_of_the_runs_table_has_its_psr_and_a_stored_verdict_is_deflated() -> None:
+    """Issue 14: PSR(0) beside every Sharpe column; the best trial's stored verdict gets the
+    sweep's DSR over all its trials."""
+    from qraptor.evaluation.statistics import probabilistic_sharpe_ratio
+    from qraptor.evaluation.verdict import judge
+
+    rng = np.random.default_rng(3)
+    bench = rng.normal(0, 0.01, 2000)
+
+    def record(i: int, drift: float) -> RunRecord:
+        returns = rng.normal(drift, 0.01, 2000)
+        m = equity_moments(np.r_[1.0, np.cumprod(1 + returns)])
+        agent = {"sharpe": m.sharpe * 10, "sharpe_per_bar": m.sharpe, "skewness": m.skewness,
+                 "kurtosis": m.kurtosis, "bars": float(m.bars)}  # fmt: skip
+        verdict = judge(returns, bench, split="val", periods_per_year=100.0)
+        splits = {"val": {"agent": agent, "baselines": {"buy_and_hold": {"sharpe": 0.1}},
+                          "verdict": verdict.to_dict()}}  # fmt: skip
+        return RunRecord(f"r{i}", "succeeded", {"session": {"seed": i}}, {"splits": splits})
+
+    # the other trials' Sharpe ratios spread widely (a sweep over very different settings)
+    records = [record(0, 0.001), *(record(i, d) for i, d in enumerate([0.0005, -0.0005] * 7, 1))]
+    cfg = load_compare_config(["metrics=[sharpe]", "also_show=[]", *FAST_COMPARE])
+    comparison = compare_runs(records, cfg, title="t", sweep=True)
+    assert comparison.columns == ["val.sharpe", "val.psr", "val.buy_and_hold.sharpe",
+                                  "val.buy_and_hold.psr"]  # fmt: skip
+    agent = records[0].agent("val")
+    assert agent is not None
+    assert comparison.rows[0].values["val.psr"] == pytest.approx(
+        probabilistic_sharpe_ratio(
+            agent["sharpe_per_bar"], int(agent["bars"]), agent["skewness"], agent["kurtosis"]
+        )
+    )
+    stored = records[0].verdict("val")
+    assert stored is not None and stored["edge"]  # an edge on its own, but not over the sweep
+    v, sweep = comparison.verdict, comparison.sweep
+    assert v is not None and sweep is not None and comparison.best is records[0]
+    assert v.n_trials == 15 and v.dsr == sweep.dsr and v.psr == stored["psr"]
+    assert sweep.dsr < 0.95 and not v.edge
+    assert v.text.split("(")[1].startswith(stored["text"].split("(")[1].rstrip(")"))

@@ -58,32 +58,75 @@ def test_returns_risk_and_drawdown_by_hand() -> None:
 
 
 def test_trading_metrics_by_hand() -> None:
-    # Long 10 for 3 bars (P&L -1 + 5 - 2 = +2), flip short 10 for 2 bars (+3 - 5 = -2), flat.
+    # Cash 1000. Long 10 at 100 (cost 1), closes 100.5, 99, 102: +4, -15, +30. Reversal to
+    # short 10 at 103 (trade -20, cost 2): the long's part is 10 x (103 - 102) - 1 = +9, the
+    # short's -10 x (104 - 103) - 1 = -11 (the bar's change is -2). Short: close 102.5 (+15),
+    # bought back at 104.4 (cost 1): -10 x (104.4 - 102.5) - 1 = -20. Long +28 (4 bars),
+    # short -16 (3 bars). The old rule (closing bars left out, a reversal's bar all to the
+    # new period) gave +19 and +13: two winners, 3 and 2 bars.
     m = compute_metrics(
         curve_of(
-            [1000, 999, 1004, 1002, 1005, 1000, 996, 996],
+            [1000, 1004, 989, 1019, 1017, 1032, 1012, 1012],
             trade=[10, 0, 0, -20, 0, 10, 0],
             units=[10, 10, 10, -10, -10, 0, 0],
-            fill=[100, 101, 102, 103, 104, 105, 106],
-            exposure=[999, 1004, 1002, -1005, -1000, 0, 0],
+            fill=[100, 101, 102, 103, 104, 104.4, 106],
+            exposure=[1005, 990, 1020, -1040, -1025, 0, 0],
             costs=[1, 0, 0, 2, 0, 1, 0],
         ),
         periods_per_year=252,
     )
     assert m["hit_rate"] == pytest.approx(0.5)
-    assert m["avg_holding_bars"] == pytest.approx(2.5)
+    assert m["avg_holding_bars"] == pytest.approx(3.5)
     assert m["n_trades"] == 3 and m["costs_paid"] == pytest.approx(4.0)
-    assert m["turnover"] == pytest.approx((10 * 100 + 20 * 103 + 10 * 105) / 1000.25)
-    assert m["exposure"] == pytest.approx(5 / 7) and m["time_in_market"] == pytest.approx(5 / 7)
+    assert m["turnover"] == pytest.approx((10 * 100 + 20 * 103 + 10 * 104.4) / 1010.625)
+    assert m["time_in_market"] == pytest.approx(5 / 7)
+
+
+def test_a_round_trip_includes_its_closing_bar_and_a_reversal_is_split() -> None:
+    pnl, bars = holding_periods(
+        trade=np.array([10, 0, 0, -20, 0, 10, 0]),
+        units=np.array([10, 10, 10, -10, -10, 0, 0]),
+        equity_change=np.array([4.0, -15.0, 30.0, -2.0, 15.0, -20.0, 0.0]),
+        fill_price=np.array([100, 101, 102, 103, 104, 104.4, 106]),
+        exposure=np.array([1005, 990, 1020, -1040, -1025, 0, 0]),
+        costs=np.array([1.0, 0, 0, 2.0, 0, 1.0, 0]),
+    )
+    np.testing.assert_allclose(pnl, [28.0, -16.0])
+    np.testing.assert_allclose(bars, [4, 3])  # the reversal's bar is in both
 
 
 def test_holding_periods_start_at_every_fill() -> None:
-    pnl = holding_periods(
+    # 5 long at 100 (+1, +2); 5 more at 100.4: the first period's part is 5 x 100.4 - 503
+    # = -1, the new 10's 10 x (100.1 - 100.4) = -3; +1; sold at 100.9: 10 x 0.7 = +7.
+    pnl, bars = holding_periods(
         trade=np.array([5, 0, 5, 0, -10, 0]),
         units=np.array([5, 5, 10, 10, 0, 0]),
-        equity_change=np.array([1.0, 2.0, -4.0, 1.0, 7.0, 3.0]),
+        equity_change=np.array([1.0, 2.0, -4.0, 1.0, 7.0, 0.0]),
+        fill_price=np.array([100, 100, 100.4, 100, 100.9, 100]),
+        exposure=np.array([501, 503, 1001, 1002, 0, 0]),
+        costs=np.zeros(6),
     )
-    np.testing.assert_allclose(pnl, [3.0, -3.0])  # adding to a position starts a new period
+    np.testing.assert_allclose(pnl, [2.0, 5.0])  # adding to a position starts a new period
+    np.testing.assert_allclose(bars, [3, 3])
+
+
+def test_cagr_and_calmar_are_blank_on_a_short_span() -> None:
+    # +22.6 % in 6 days with a 2 % drawdown: compounded to a year, ~2.4e5 (24 million %)
+    equity = [100.0, 104.0, 101.92, 110.0, 115.0, 119.0, 122.6]
+    m = compute_metrics(curve_of(equity), periods_per_year=365.25, min_annualised_days=91)
+    assert m["span_days"] == pytest.approx(6.0) and m["total_return"] == pytest.approx(0.226)
+    assert math.isnan(m["annual_return"]) and math.isnan(m["calmar"])
+    assert json_safe(m)["annual_return"] is None and json_safe(m)["calmar"] is None
+    loose = compute_metrics(curve_of(equity), periods_per_year=365.25)
+    assert loose["annual_return"] == pytest.approx(1.226 ** (365.25 / 6) - 1)  # the old figure
+
+
+def test_a_one_year_span_is_annualised_as_before() -> None:
+    equity = 100.0 * np.exp(np.linspace(0.0, 0.1, 366)) * (1 + 0.01 * np.sin(np.arange(366)))
+    m = compute_metrics(curve_of(list(equity)), periods_per_year=365.25, min_annualised_days=91)
+    assert m["span_days"] == pytest.approx(365.0)
+    assert m["annual_return"] == pytest.approx((equity[-1] / equity[0]) ** (365.25 / 365) - 1)
+    assert m["calmar"] == pytest.approx(m["annual_return"] / m["max_drawdown"])
 
 
 def test_a_flat_curve_has_no_risk_and_undefined_ratios() -> None:

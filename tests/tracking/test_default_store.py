@@ -52,5 +52,14 @@ def test_a_session_in_the_default_sqlite_store(
     assert run.data.metrics["objective"] == pytest.approx(result.objective)
     assert run.data.metrics["val.sharpe"] == pytest.approx(result.metrics["val"]["sharpe"])
     assert "val.buy_and_hold.sharpe" in run.data.metrics
+    for split in ("val", "test"):  # issue 14: the verdict as metrics and its line as a tag
+        verdict = result.verdicts[split]
+        assert run.data.metrics[f"{split}.edge"] == float(verdict["edge"])
+        assert run.data.metrics[f"{split}.psr"] == pytest.approx(verdict["psr"])
+        assert run.data.metrics[f"{split}.t_stat"] == pytest.approx(verdict["t_stat"])
+        assert run.data.metrics[f"{split}.psr_vs_buy_and_hold"] == pytest.approx(
+            verdict["psr_vs_benchmark"]
+        )
+        assert run.data.tags[f"qraptor.verdict.{split}"] == verdict["text"]
     rewards = client.get_metric_history(tracker.run_id, "rollout/ep_rew_mean")
     assert rewards and rewards[-1].step <= result.timesteps

@@ -33,7 +33,13 @@ def test_fast_dev_run(algo: str, fast_overrides, tmp_path: Path) -> None:
         "model_000000000256.zip",
     ]
     for split in ("val", "test"):
-        assert set(result.baselines[split]) == {"buy_and_hold", "flat", "random", "ma_crossover"}
+        assert set(result.baselines[split]) == {
+            "buy_and_hold",
+            "flat",
+            "random",
+            "random_uniform",
+            "ma_crossover",
+        }
         assert math.isfinite(result.metrics[split]["sharpe"])
         curve = pd.read_csv(result.equity[split])
         assert curve["equity"].iloc[0] == cfg.env.initial_cash

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qraptor.core.numbers import json_number, json_safe
@@ -29,7 +30,13 @@ def test_the_run_folder_summary_keeps_every_metric_of_the_agent_and_every_baseli
     for split in ("val", "test"):
         section = summary["splits"][split]
         agent_keys = set(section["agent"])
-        assert set(section["baselines"]) == {"buy_and_hold", "flat", "random", "ma_crossover"}
+        assert set(section["baselines"]) == {
+            "buy_and_hold",
+            "flat",
+            "random",
+            "random_uniform",
+            "ma_crossover",
+        }
         for metrics in section["baselines"].values():
             assert set(metrics) == agent_keys  # sortino, calmar... for baselines too
         assert len(section["random_sharpes"]) == 4
@@ -69,7 +76,7 @@ def test_one_table_reads_the_summary_and_the_dvc_metrics_alike(trained_run):
     from_dvc = policy_rows(dvc_metrics(summary))
     assert [(r.split, r.policy) for r in from_summary] == [(r.split, r.policy) for r in from_dvc]
     assert [r.cells(COLUMNS) for r in from_summary] == [r.cells(COLUMNS) for r in from_dvc]
-    assert from_summary[0].policy == "agent" and len(from_summary) == 2 * 5
+    assert from_summary[0].policy == "agent" and len(from_summary) == 2 * 6  # agent + 5 baselines
 
 
 def test_metrics_are_shown_in_their_units():
@@ -81,3 +88,38 @@ def test_metrics_are_shown_in_their_units():
     assert format_metric("n_trades", 1234.0) == "1,234"
     assert format_metric("sharpe", math.nan) == "-" and format_metric("calmar", None) == "-"
     assert format_value(123456.0) == "123,456" and format_value(0.012345) == "0.01235"
+
+
+def test_every_split_of_the_summary_and_the_dvc_metrics_carries_the_verdict(trained_run):
+    """Issue 14: the agent's bar returns against buy-and-hold's on the same bars, recomputed
+    here from the written equity curves; the DVC metrics keep its numbers, not its text."""
+    import pandas as pd
+    from scipy import stats
+
+    from qraptor.core import layout
+    from qraptor.evaluation.policy_table import verdict_lines
+
+    summary = read_run(trained_run)
+    flat = dvc_metrics(summary)
+    for split in ("val", "test"):
+        verdict = summary["splits"][split]["verdict"]
+        folder = layout.eval_dir(trained_run, split)
+        agent = pd.read_csv(folder / layout.EQUITY)["equity"].to_numpy()
+        bench = pd.read_csv(folder / layout.BASELINES_EQUITY)["buy_and_hold"].to_numpy()
+        agent = np.concatenate([agent, np.full(len(bench) - len(agent), agent[-1])])
+        excess = np.diff(agent) / agent[:-1] - np.diff(bench) / bench[:-1]
+        if excess.std() > 0:
+            sr = excess.mean() / excess.std(ddof=1)
+            g3, g4 = stats.skew(excess), stats.kurtosis(excess, fisher=False)
+            z = sr * math.sqrt(len(excess) - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
+            assert verdict["psr_vs_benchmark"] == pytest.approx(stats.norm.cdf(z), rel=1e-9)
+        assert verdict["benchmark"] == "buy_and_hold" and verdict["n_trials"] == 1
+        assert verdict["text"].startswith(("evidence of an edge", "no evidence of an edge"))
+        assert verdict["edge"] == verdict["text"].startswith("evidence")
+        assert flat[split]["verdict"]["edge"] is verdict["edge"]
+        assert flat[split]["verdict"]["psr_vs_buy_and_hold"] == verdict["psr_vs_benchmark"]
+        assert "text" not in flat[split]["verdict"]
+        assert "psr" in flat[split]["agent"] and "psr" in flat[split]["buy_and_hold"]
+    # the same lines from the summary (qraptor train) and from the DVC file (qraptor evaluate)
+    assert verdict_lines(summary["splits"]) == verdict_lines(flat)
+    assert verdict_lines(flat)[1].startswith("test: ")

@@ -81,6 +81,7 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
         "buy_and_hold",
         "flat",
         "random",
+        "random_uniform",
         "ma_crossover",
     }
     timings = metrics["timings"]

@@ -33,6 +33,7 @@ from qraptor.evaluation.compare.comparison import (
 )
 from qraptor.evaluation.compare.config import BASELINES, compare_config_from, load_compare_config
 from qraptor.evaluation.report import equity_frame
+from qraptor.evaluation.verdict import Verdict
 
 DVC_RUN_ID = "dvc-evaluate"
 
@@ -70,6 +71,8 @@ def dvc_run_record(
         if isinstance(section, Mapping) and "agent" in section:
             baselines = {k: v for k, v in section.items() if k in BASELINES}
             splits[split] = {"agent": section["agent"], "baselines": baselines}
+            if isinstance(section.get("verdict"), Mapping):  # Verdict.to_metrics
+                splits[split]["verdict"] = section["verdict"]
     metrics = {"objective": evaluation.get("objective"), "splits": splits}
     return RunRecord(id=DVC_RUN_ID, status="succeeded", config=config or {}, metrics=metrics)
 
@@ -316,6 +319,29 @@ def significance_table(results: Results) -> pd.Series | None:
         },
         name=results.comparison.title,
     )
+
+
+def verdicts(results: Results) -> list[tuple[str, Verdict]]:
+    """(run id, verdict) for every split of every finished run that has one, best Sharpe
+    first; for a sweep, the best run's verdict on the compared split is the comparison's
+    (the DSR over the sweep's N trials in its rule)."""
+    comparison, out = results.comparison, []
+    ranked = sorted(_finished(comparison), key=lambda r: -r.value(comparison.split, "sharpe"))
+    for record in ranked:
+        for split in (record.metrics or {}).get("splits") or {}:
+            if record is comparison.best and split == comparison.split and comparison.verdict:
+                out.append((record.id, comparison.verdict))
+            elif (stored := record.verdict(split)) is not None:
+                out.append((record.id, Verdict.from_dict(split, stored)))
+    return out
+
+
+def verdict_table(results: Results) -> pd.DataFrame:
+    """`verdicts` as a frame: run, split, edge, the numbers, and the line."""
+    columns = ["run", "split", "edge", "sharpe", "t_stat", "psr", "psr_vs_benchmark", "dsr",
+               "n_trials", "pbo", "text"]  # fmt: skip
+    rows = [{"run": run, **verdict.to_dict()} for run, verdict in verdicts(results)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def trial_sharpes(results: Results) -> list[float]:

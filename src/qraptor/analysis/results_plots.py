@@ -18,16 +18,13 @@ from scipy import stats
 
 from qraptor.analysis.results import drawdowns, equity_columns, relative_equity
 from qraptor.data.plots import thin
+from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.report import BASELINE_COLOURS
 from qraptor.evaluation.statistics import SweepSignificance, sharpe_ratio_std
 
 # get_cmap() is typed as returning a Colormap; tab10 is a ListedColormap (a tuple of RGB)
 AGENT_COLOURS: tuple[tuple[float, float, float], ...] = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
 IQM_COLOUR = "#e45756"
-
-
-def _label(name: str) -> str:
-    return "random (median)" if name == "random" else name.replace("_", " ")
 
 
 def equity_vs_baselines(frames: Mapping[str, pd.DataFrame], title: str) -> Figure:
@@ -44,7 +41,7 @@ def equity_vs_baselines(frames: Mapping[str, pd.DataFrame], title: str) -> Figur
                     linestyle="--",
                     linewidth=1.1,
                     color=BASELINE_COLOURS.get(name, "#444444"),
-                    label=_label(name),
+                    label=baseline_label(name),
                 )
         ax.plot(
             view["timestamp"],
@@ -73,7 +70,7 @@ def drawdown_chart(frame: pd.DataFrame, title: str) -> Figure:
             linewidth=1.0,
             linestyle="--",
             color=BASELINE_COLOURS.get(name, "#444444"),
-            label=_label(name),
+            label=baseline_label(name),
         )
     ax.fill_between(
         view["timestamp"],

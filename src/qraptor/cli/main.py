@@ -50,12 +50,35 @@ EXAMPLES = {
   qraptor compare --sweep sweep-20261125-174749-3fa9c2
   qraptor compare --experiment quick split=test bootstrap.reps=20000
   qraptor compare 6f3a 9b1c --no-html""",
+    "study": """examples:
+  qraptor study experiment=tiny                      # 1 config x 4 folds x 3 seeds, seconds
+  qraptor study experiment=tiny seeds=2 folds=[2,3]  # fewer sessions
+  qraptor study                                      # the default session at full size
+  qraptor study study=ppo_search                     # Optuna: 20 trials, median pruning
+  qraptor study study=ppo_search n_trials=8 score=lcb
+  qraptor study runner=queue experiment=quick        # sessions for `qraptor worker`s
+  qraptor study experiment=tiny tracking.enabled=false out_dir=/tmp/my-study""",
     "dashboard": """examples:
   qraptor dashboard                           # http://127.0.0.1:8050
   qraptor dashboard --no-db                   # data pages only
   qraptor dashboard --port 8060 store.database=team""",
 }
 
+STUDY_DESCRIPTION = (
+    "Run a walk-forward study: every trial (one configuration of a training session) is "
+    "trained on each walk-forward fold's training span with `seeds` seeds (default 3) and "
+    "evaluated on the fold's test window; the out-of-sample bar returns are stitched across "
+    "folds per seed and the trial is scored on the median across seeds of their per-bar "
+    "Sharpe (score=lcb: a lower confidence bound), never on the best seed. Trials come from "
+    "the sessions' own config (search=none), a grid, or Optuna's TPE (search=optuna, a "
+    "global n_trials budget). The best trial is then retrained on the chronological train "
+    "split per seed and evaluated ONCE on the held-out test span; nothing else touches it. "
+    "Writes study.json (trials, PBO, DSR, the bars of live or paper record still needed, "
+    "the held-out verdict), oos_returns.parquet and oos_equity.png to study.out_dir "
+    "(default reports/studies/<name>). Sessions train here (runner=process, each an MLflow "
+    "run under the study's parent run) or on `qraptor worker`s (runner=queue). Defaults: "
+    "conf/study/default.yaml."
+)
 OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
 
 
@@ -109,10 +132,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="qraptor",
         description="From raw market data to honestly evaluated RL trading agents.",
         epilog="key=value items are Hydra overrides: of conf/train.yaml (train, sessions "
-        "submit), conf/pipeline.yaml (data) or conf/qraptor.yaml (db, sessions, worker, "
-        "compare, dashboard), where a key that names no group belongs to the command's own "
-        "(`qraptor worker lease_seconds=30` is store.lease_seconds). `qraptor COMMAND -h` "
-        "for each command.",
+        "submit), conf/pipeline.yaml (data), conf/study.yaml (study) or conf/qraptor.yaml (db, "
+        "sessions, worker, compare, dashboard), where a key that names no group belongs to the "
+        "command's own (`qraptor worker lease_seconds=30` is store.lease_seconds). `qraptor "
+        "COMMAND -h` for each command.",
     )
     parser.add_argument("--version", action="version", version=f"qraptor {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -337,6 +360,23 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-html", action="store_true", help="print the tables only")
     compare.set_defaults(handler=_run_compare)
 
+    study = groups.add_parser(
+        "study",
+        epilog=EXAMPLES["study"],
+        formatter_class=_ExamplesFormatter,
+        help="a purged walk-forward study: trials x folds x seeds, selection on the folds, "
+        "the held-out test once, PBO, DSR and a verdict",
+        description=STUDY_DESCRIPTION,
+    )
+    study.add_argument("--no-progress", action="store_true", help="no progress bar")
+    study.add_argument(
+        "overrides",
+        nargs="*",
+        help="overrides of conf/study.yaml (seeds=5, study=ppo_search, store.*) and, for "
+        "experiment/session/algo/env/tracking keys, of the sessions' conf/train.yaml",
+    )
+    study.set_defaults(handler=_run_study)
+
     dashboard = groups.add_parser(
         "dashboard",
         epilog=EXAMPLES["dashboard"],
@@ -519,6 +559,12 @@ def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
         write_html=not args.no_html,
         overrides=[t for t in items if "=" in t],
     )
+
+
+def _run_study(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.study import run
+
+    run([*args.overrides, *extra], progress=not args.no_progress)
 
 
 def _run_dashboard(args: argparse.Namespace, extra: list[str]) -> None:

@@ -29,7 +29,7 @@ from qraptor.core.config import compose
 from qraptor.core.formatting import STATUS_STYLES
 from qraptor.core.log import get_logger
 from qraptor.core.paths import project_root
-from qraptor.evaluation.policy_table import policy_rows, rich_table
+from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
 from qraptor.store.config import load_store_config, store_config_from
 from qraptor.store.status import FileKind, Status
 from qraptor.store.store import SessionStore
@@ -261,7 +261,8 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
         f"{metrics.get('timesteps', 0):,} timesteps"
         + (f" (resumed at {resumed:,})" if resumed else "")
     )
-    return rich_table(policy_rows(metrics.get("splits") or {}), title=title)
+    splits = metrics.get("splits") or {}
+    return rich_table(policy_rows(splits), title=title, caption=report_caption(splits))
 
 
 def _files_table(doc: dict[str, Any]) -> Table | Text:

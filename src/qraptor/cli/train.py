@@ -176,13 +176,13 @@ def _print_summary(
     tracker: SessionTracker | None = None,
 ) -> None:
     """The agent next to its baselines, per split, on stdout (the session summary's table)."""
-    from qraptor.evaluation.policy_table import beats_random_caption, policy_rows, rich_table
+    from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
     from qraptor.train.summary import session_summary
 
     splits = session_summary(result, objective_metric)["splits"]
     speed = f"{result.timesteps_per_second:,.0f}/s"
     title = f"session {name}: {result.timesteps:,} timesteps ({speed})"
-    table = rich_table(policy_rows(splits), title=title, caption=beats_random_caption(splits))
+    table = rich_table(policy_rows(splits), title=title, caption=report_caption(splits))
     out = Console(width=None if sys.stdout.isatty() else 120)
     out.print(table)
     if result.stopped_early:

@@ -22,6 +22,7 @@ from qraptor.core import layout
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.store_source import StoreSource
 from qraptor.evaluation.report import equity_frame
+from qraptor.evaluation.verdict import Verdict, judge_stored_curves
 from qraptor.store.run_records import download_evaluation
 from qraptor.store.session import FileRef
 from qraptor.store.status import FileKind, Status
@@ -41,6 +42,18 @@ def result_splits(doc: dict[str, Any]) -> list[str]:
     names = [f["name"] for f in doc.get("files") or [] if f["kind"] == FileKind.EQUITY_CURVE]
     splits = [layout.split_of(name, layout.EQUITY) for name in names]
     return [s for s in splits if s is not None]
+
+
+def split_verdict(doc: dict[str, Any], result: SplitResult) -> Verdict | None:
+    """The split's verdict the summary keeps, else (a session evaluated before verdicts)
+    judged from its stored curves."""
+    section = ((doc.get("metrics") or {}).get("splits") or {}).get(result.split) or {}
+    if isinstance(section.get("verdict"), dict):
+        return Verdict.from_dict(result.split, section["verdict"])
+    sharpe = (section.get("agent") or {}).get("sharpe")
+    return judge_stored_curves(
+        result.equity, split=result.split, sharpe=float("nan") if sharpe is None else sharpe
+    )
 
 
 def no_results(doc: dict[str, Any]) -> Unavailable:

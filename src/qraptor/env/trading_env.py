@@ -12,6 +12,7 @@ the info dict.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -24,6 +25,7 @@ from qraptor.env.spaces import EpisodeSpan, action_levels, action_space, observa
 
 _TERMINATED = (False, True, False, True)  # by kernel status code
 _TRUNCATED = (False, False, True, True)
+FLAT_TARGET = (0.0,)  # close_out's action, read as a target exposure
 CHUNK_STEPS = 64  # observations per freshly allocated block (a kept one pins <= 64 windows)
 
 
@@ -123,6 +125,27 @@ class TradingEnv(gym.Env):
         }
         return self._chunk[slot], reward, _TERMINATED[code], _TRUNCATED[code], info
 
+    def close_out(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step with a flat target that always trades: the position is sold (or bought
+        back) at the next bar's fill price, paying the kernel's fees and slippage, so the
+        account ends in cash. Evaluation calls it instead of the policy's last decision of
+        a span; training never does. `min_trade` cannot hold a small position open (the
+        held target is set out of reach first), and flat discrete levels need not exist.
+
+        After a stop ended the episode early, the exit is the one bar more that a real
+        account would need to get out: the episode is extended to the next bar, if the
+        market has one.
+        """
+        account = self._account
+        if account[kernel.BAR] >= account[kernel.LAST] and self._bar + 1 < len(self.market):
+            account[kernel.LAST] = self._bar + 1
+        account[kernel.TARGET] = math.inf  # |0 - inf| > any min_trade: the trade happens
+        continuous, self._continuous = self._continuous, True  # a target, whatever the type
+        try:
+            return self.step(FLAT_TARGET)
+        finally:
+            self._continuous = continuous
+
     def _new_chunk(self) -> None:
         """Fresh memory for the next CHUNK_STEPS observations (`_cells` is its flat view)."""
         self._chunk = np.empty(self._chunk_shape, dtype=np.float32)
@@ -140,6 +163,16 @@ class TradingEnv(gym.Env):
     def bar(self) -> int:
         """Index of the last bar the agent has seen (its current decision bar)."""
         return self._bar
+
+    @property
+    def last_bar(self) -> int:
+        """The episode's last bar: the step whose fill lands there ends it (truncated)."""
+        return int(self._account[kernel.LAST])
+
+    @property
+    def target(self) -> float:
+        """The target exposure the account holds (set by its last trade; 0 at the start)."""
+        return float(self._account[kernel.TARGET])
 
     @property
     def equity(self) -> float:

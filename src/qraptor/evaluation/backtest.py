@@ -4,6 +4,14 @@ The trade log and the equity curve are rebuilt from the environment's per-step `
 alone, so a backtest uses exactly the accounting the agent was trained with (fills at the
 next bar, the same costs and stops); nothing is recomputed here. Baselines go through the
 same function (`baselines.py`), hence the same costs.
+
+Liquidation (`liquidate=True`, what every evaluation does unless `session.eval.liquidate`
+is false): the last step of the span is not the policy's but the env's `close_out`, a flat
+target filled at the last bar's fill price with the kernel's fees and slippage, so the
+final equity is cash, not a mark at the last close; a run a stop ended early exits at the
+next bar's fill the same way. The closing trade is a row of the trade log and of the
+curve like any other. Without it the open position stays marked to market, as the env
+leaves it (training episodes are never liquidated).
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ class Backtest:
     curve: pd.DataFrame
     trades: pd.DataFrame
     terminated: bool  # an env stop (ruin, max drawdown) ended it before the end of the span
+    # the target exposure held after each of the policy's own decisions (a liquidation
+    # step is not one): what a baseline matched to this policy's trading copies
+    targets: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
 
 def full_span(cfg: EnvConfig) -> EnvConfig:
@@ -64,31 +75,60 @@ def full_span(cfg: EnvConfig) -> EnvConfig:
     return dataclasses.replace(cfg, episode=EpisodeConfig(mode="full", length=cfg.episode.length))
 
 
-def rollout(market: Market, cfg: EnvConfig, policy: Policy, seed: int | None = None) -> Backtest:
-    """Run `policy` over the whole of `market` (episode mode forced to `full`)."""
+def rollout(
+    market: Market,
+    cfg: EnvConfig,
+    policy: Policy,
+    seed: int | None = None,
+    *,
+    liquidate: bool = False,
+) -> Backtest:
+    """Run `policy` over the whole of `market` (episode mode forced to `full`); with
+    `liquidate`, the span ends in cash (see the module's docstring)."""
     env = TradingEnv(market, full_span(cfg))
-    return _play(env, cfg, policy, seed)
+    return _play(env, cfg, policy, seed, liquidate)
 
 
-def rollout_by_bar(market: Market, cfg: EnvConfig, decide: Callable[[int], Any]) -> Backtest:
+def rollout_by_bar(
+    market: Market, cfg: EnvConfig, decide: Callable[[int], Any], *, liquidate: bool = False
+) -> Backtest:
     """Like `rollout`, for a rule that decides from the bar index (`decide(t)` may use data up
     to bar t only: the env fills it at t+1, as for the agent)."""
     env = TradingEnv(market, full_span(cfg))
-    return _play(env, cfg, lambda obs: decide(env.bar), None)
+    return _play(env, cfg, lambda obs: decide(env.bar), None, liquidate)
 
 
-def _play(env: TradingEnv, cfg: EnvConfig, policy: Policy, seed: int | None) -> Backtest:
+def _play(
+    env: TradingEnv, cfg: EnvConfig, policy: Policy, seed: int | None, liquidate: bool
+) -> Backtest:
     obs, info = env.reset(seed=seed)
     start = env.bar
     rows: list[dict[str, Any]] = []
     rewards: list[float] = []
+    targets: list[float] = []
     terminated = truncated = False
     while not (terminated or truncated):
-        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        if liquidate and env.bar + 1 >= env.last_bar:
+            step = env.close_out()  # the span's last fill: out of the market, costs paid
+        else:
+            step = env.step(policy(obs))
+            targets.append(env.target)
+        obs, reward, terminated, truncated, info = step
+        rows.append(info)
+        rewards.append(float(reward))
+    stopped = bool(terminated)
+    if liquidate and stopped and info["units"] != 0 and env.bar + 1 < len(env.market):
+        # a stop ended the run with a position open: it exits at the next bar's fill
+        _, reward, _, _, info = env.close_out()
         rows.append(info)
         rewards.append(float(reward))
     curve = _curve(env.market, cfg.initial_cash, start, rows, rewards)
-    return Backtest(curve=curve, trades=trade_log(curve), terminated=bool(terminated))
+    return Backtest(
+        curve=curve,
+        trades=trade_log(curve),
+        terminated=stopped,
+        targets=np.asarray(targets, dtype=np.float64),
+    )
 
 
 def _curve(
@@ -147,10 +187,15 @@ def model_policy(model: Any, deterministic: bool = True) -> Policy:
 
 
 def backtest_model(
-    model: Any, market: Market, cfg: EnvConfig, deterministic: bool = True
+    model: Any,
+    market: Market,
+    cfg: EnvConfig,
+    deterministic: bool = True,
+    *,
+    liquidate: bool = False,
 ) -> Backtest:
     """Deterministic (by default) rollout of a trained SB3 model over `market`."""
-    return rollout(market, cfg, model_policy(model, deterministic))
+    return rollout(market, cfg, model_policy(model, deterministic), liquidate=liquidate)
 
 
 def write_backtest(backtest: Backtest, folder: Path, prefix: str = "") -> tuple[Path, Path]:

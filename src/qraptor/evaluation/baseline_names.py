@@ -1,4 +1,17 @@
 """The baselines every evaluation can run (defined once; `baselines.py` runs them). Kept
-apart so configs validate names without importing the environment."""
+apart so configs validate names without importing the environment.
 
-BASELINES = ("buy_and_hold", "flat", "random", "ma_crossover")
+`random` is the random policy matched to the agent's trading (its turnover and holding
+time on the same span); `random_uniform` draws uniformly from the action space (on the demo
+sample it trades on ~63% of bars: a bar no agent need clear). `random_sharpes` and
+`agent_beats_random_share` refer to `random`.
+"""
+
+BASELINES = ("buy_and_hold", "flat", "random", "random_uniform", "ma_crossover")
+RANDOM = "random"  # the matched random policy: its runs give random_sharpes
+LABELS = {"random": "random, matched (median)", "random_uniform": "random, uniform (median)"}
+
+
+def baseline_label(name: str) -> str:
+    """How a figure's legend names a baseline (a random one is the median of its runs)."""
+    return LABELS.get(name, name.replace("_", " "))

@@ -16,6 +16,7 @@ METRIC_NAMES = (
     "time_in_market",
     "n_trades",
     "bars",
+    "span_days",
     "final_equity",
     # per-bar (not annualised) moments: what the probabilistic and deflated Sharpe ratios need
     "sharpe_per_bar",

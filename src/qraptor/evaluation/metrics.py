@@ -3,18 +3,22 @@
 Definitions (r_t = E_t / E_{t-1} - 1, the simple return of bar t; n = number of returns;
 P = bars per year; risk-free rate 0), as in empyrical / quantstats:
 
-* total_return  E_n / E_0 - 1;  annual_return (CAGR)  (E_n / E_0) ** (P / n) - 1
+* total_return  E_n / E_0 - 1;  annual_return (CAGR)  (E_n / E_0) ** (P / n) - 1, blank
+                (NaN) when the curve spans fewer than `min_annualised_days` calendar days:
+                a few days compounded to a year say nothing (22.6% in 6 days is "11,716")
 * volatility    std(r, ddof=1) * sqrt(P)
 * sharpe        mean(r) / std(r, ddof=1) * sqrt(P)       (0 when r never varies)
 * sortino       mean(r) / sqrt(mean(min(r, 0)²)) * sqrt(P)   (downside over all bars)
 * max_drawdown  max_t 1 - E_t / max_{s<=t} E_s, a positive fraction
-* calmar        annual_return / max_drawdown              (NaN without a drawdown)
+* calmar        annual_return / max_drawdown    (NaN without a drawdown or a CAGR)
+* span_days     calendar days from the first to the last timestamp of the curve
 * turnover      traded notional (|units| x fill price) / mean equity, over the span
 * hit_rate      share of holding periods that made money; a holding period is a run of
-                bars holding the same non-zero position, its P&L the sum of its equity
-                changes (the cost of the trade that opened it included, the closing trade's
-                cost charged to what follows)
-* avg_holding_bars  mean length of those holding periods, in bars
+                bars holding the same non-zero position, from the fill that opens it to the
+                fill that ends it, both included: its P&L is the round trip's, entry and
+                exit costs paid (`holding_periods`)
+* avg_holding_bars  mean length of those holding periods in bars: the bars their P&L
+                comes from, the opening fill's bar to the closing fill's bar included
 * costs_paid    fees + slippage, in cash;  exposure  mean |exposure| / equity over the bars;
   time_in_market  share of bars with a position;  n_trades  bars with a fill
 
@@ -32,7 +36,8 @@ import pandas as pd
 
 from qraptor.evaluation.statistics import return_moments
 
-YEAR_NS = 365.25 * 24 * 3600 * 1e9
+DAY_NS = 24 * 3600 * 1e9
+YEAR_NS = 365.25 * DAY_NS
 
 # The metrics shown first (the DVC metrics file, the dashboard); every metric stays in the
 # session summary.
@@ -114,32 +119,78 @@ def annual_return(equity: np.ndarray, periods_per_year: float) -> float:
     return float(growth ** (periods_per_year / n) - 1.0)
 
 
-def holding_periods(trade: np.ndarray, units: np.ndarray, equity_change: np.ndarray) -> np.ndarray:
-    """P&L of each holding period (a run of bars with the same non-zero position).
+def holding_periods(
+    trade: np.ndarray,
+    units: np.ndarray,
+    equity_change: np.ndarray,
+    fill_price: np.ndarray,
+    exposure: np.ndarray,
+    costs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """P&L and length in bars of each holding period (a run of bars with the same non-zero
+    position; a new period starts at every fill), the bar of the fill that ends it included,
+    so a round trip that loses after its exit costs is a loss.
 
-    Arrays are per step (bar 1..n): the trade filled in the bar, the units held after it and
-    the bar's equity change. A new period starts at every fill.
+    Arrays are per step (bar 1..n): the trade filled in the bar, the units held after it,
+    the bar's equity change, fill price, exposure after it (units x close) and costs.
+
+    A fill bar's change is ``u_old (fill - previous close) - costs + u_new (close - fill)``
+    (kernel.py). The old position's part, its move to the fill price and the closing share
+    of the fill's costs, belongs to the period the fill ends; the rest (the new position's
+    move from the fill, the opening share of the costs) to the one it opens. The closing
+    share is the part of the traded units that reduces the old position: all of them when
+    it is closed or reduced, ``|u_old| / |trade|`` on a reversal (long to short in one
+    fill), none when adding to it. A bar that ends flat gives its whole change to the old
+    period. A length counts the bars a P&L comes from, the opening fill's bar to the
+    closing fill's bar (a reversal's bar is in both periods). A period still open at the
+    end of the curve counts as marked there.
     """
-    period = np.cumsum(np.asarray(trade) != 0)
-    held = np.asarray(units) != 0
-    if not held.any():
-        return np.zeros(0)
-    ids, pnl = np.unique(period[held], return_inverse=True)
-    return np.bincount(pnl, weights=np.asarray(equity_change)[held], minlength=len(ids))
+    arrays = (trade, units, equity_change, fill_price, exposure, costs)
+    trade, units, equity_change, fill_price, exposure, costs = (
+        np.asarray(a, dtype=np.float64) for a in arrays
+    )
+    fills = trade != 0
+    before = np.concatenate([[0.0], units[:-1]])
+    marked = np.concatenate([[0.0], exposure[:-1]])  # u_old x the previous close
+    reducing = fills & (np.sign(trade) == -np.sign(before))
+    closing = np.where(reducing, np.minimum(np.abs(trade), np.abs(before)), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(fills, closing / np.abs(trade), 0.0)
+    closes = fills & (before != 0)
+    old = np.where(closes, before * fill_price - marked - share * costs, 0.0)
+    old = np.where(closes & (units == 0), equity_change, old)
+    held = units != 0
+    period = np.cumsum(fills)  # the period a step's holding belongs to (0 before a fill)
+    ids = np.concatenate([period[held], period[closes] - 1])
+    if len(ids) == 0:
+        return np.zeros(0), np.zeros(0)
+    pnl = np.concatenate([(equity_change - old)[held], old[closes]])
+    labels, index = np.unique(ids, return_inverse=True)
+    return (
+        np.bincount(index, weights=pnl, minlength=len(labels)),
+        np.bincount(index, minlength=len(labels)).astype(np.float64),
+    )
 
 
-def _holding_lengths(trade: np.ndarray, units: np.ndarray) -> np.ndarray:
-    period = np.cumsum(np.asarray(trade) != 0)
-    held = np.asarray(units) != 0
-    return np.unique(period[held], return_counts=True)[1]
+def span_days(timestamps: pd.Series | np.ndarray | pd.DatetimeIndex) -> float:
+    """Calendar days from the first timestamp to the last."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps), utc=True))
+    return float(stamps[-1].value - stamps[0].value) / DAY_NS if len(stamps) else 0.0
 
 
-def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) -> dict[str, float]:
+def compute_metrics(
+    curve: pd.DataFrame,
+    periods_per_year: float | None = None,
+    *,
+    min_annualised_days: float = 0.0,
+) -> dict[str, float]:
     """Every metric of metric_names.METRIC_NAMES for an equity curve from `backtest.rollout`.
 
     `curve` has one row per bar: the start (initial equity, no fill) then one per step, with
     columns timestamp, equity, equity_change, trade, units, fill_price, exposure, costs.
-    `periods_per_year` defaults to `bars_per_year` of the curve's own timestamps.
+    `periods_per_year` defaults to `bars_per_year` of the curve's own timestamps. CAGR and
+    Calmar are NaN (JSON null) when the curve spans fewer than `min_annualised_days`
+    calendar days (`session.eval.min_annualised_days`; 0 = always annualise).
     """
     if periods_per_year is None:
         periods_per_year = bars_per_year(curve["timestamp"])
@@ -148,10 +199,17 @@ def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) 
     trade = steps["trade"].to_numpy(dtype=np.float64)
     units = steps["units"].to_numpy(dtype=np.float64)
     returns = simple_returns(equity)
-    annual = annual_return(equity, periods_per_year)
+    days = span_days(curve["timestamp"])
+    annual = annual_return(equity, periods_per_year) if days >= min_annualised_days else math.nan
     drawdown = max_drawdown(equity)
-    periods = holding_periods(trade, units, steps["equity_change"].to_numpy(dtype=np.float64))
-    lengths = _holding_lengths(trade, units)
+    periods, lengths = holding_periods(
+        trade,
+        units,
+        steps["equity_change"].to_numpy(dtype=np.float64),
+        steps["fill_price"].to_numpy(dtype=np.float64),
+        steps["exposure"].to_numpy(dtype=np.float64),
+        steps["costs"].to_numpy(dtype=np.float64),
+    )
     notional = np.abs(trade) * steps["fill_price"].to_numpy(dtype=np.float64)
     moments = return_moments(returns)
     step_equity = steps["equity"].to_numpy(dtype=np.float64)
@@ -168,7 +226,7 @@ def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) 
         "sharpe": sharpe_ratio(returns, periods_per_year),
         "sortino": sortino_ratio(returns, periods_per_year),
         "max_drawdown": drawdown,
-        "calmar": annual / drawdown if drawdown > 0 else math.nan,
+        "calmar": annual / drawdown if drawdown > 0 else math.nan,  # NaN with a blank CAGR
         "turnover": float(notional.sum() / equity.mean()),
         "hit_rate": float(np.mean(periods > 0)) if len(periods) else math.nan,
         "avg_holding_bars": float(lengths.mean()) if len(lengths) else 0.0,
@@ -177,6 +235,7 @@ def compute_metrics(curve: pd.DataFrame, periods_per_year: float | None = None) 
         "time_in_market": float(np.mean(units != 0)) if len(units) else 0.0,
         "n_trades": float(np.count_nonzero(trade)),
         "bars": float(len(steps)),
+        "span_days": days,
         "final_equity": float(equity[-1]),
         "sharpe_per_bar": moments.sharpe,
         "skewness": moments.skewness,

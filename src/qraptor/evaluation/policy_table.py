@@ -4,7 +4,9 @@
 stored session, the dashboard's session page shows it; the rows come from a session summary
 (qraptor.train.summary: ``splits -> {agent, baselines}``) or from the DVC metrics file
 (``split -> {agent, <baseline>...}``), and every number goes through
-`core.formatting.format_metric`.
+`core.formatting.format_metric`. Next to each Sharpe ratio stands its PSR(0), the probability
+that the true Sharpe is above 0 given the bars it came from; under the table, one verdict line
+per split (evaluation.verdict).
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ from rich import box
 from rich.table import Table
 
 from qraptor.core.formatting import format_metric
+from qraptor.evaluation.verdict import Verdict, sharpe_psr
 
 # metric -> header: short, so that the table fits an 80-column terminal
 COLUMNS = {
     "total_return": "return",
     "sharpe": "Sharpe",
+    "psr": "PSR",
     "max_drawdown": "max DD",
     "turnover": "turnover",
     "costs_paid": "costs",
     "n_trades": "trades",
 }
 AGENT = "agent"
+VERDICT = "verdict"  # a split's verdict (summary: Verdict.to_dict; DVC metrics: to_metrics)
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,22 @@ def policy_rows(splits: Mapping[str, Any]) -> list[PolicyRow]:
     for split, section in splits.items():
         if not isinstance(section, Mapping) or not isinstance(section.get(AGENT), Mapping):
             continue
-        rows.append(PolicyRow(split, AGENT, section[AGENT]))
+        rows.append(PolicyRow(split, AGENT, _with_psr(section[AGENT])))
         baselines = section.get("baselines")
         if not isinstance(baselines, Mapping):
-            baselines = {k: v for k, v in section.items() if k != AGENT and isinstance(v, Mapping)}
-        rows += [PolicyRow(split, name, metrics) for name, metrics in baselines.items()]
+            baselines = {
+                k: v
+                for k, v in section.items()
+                if k not in (AGENT, VERDICT) and isinstance(v, Mapping)
+            }
+        rows += [PolicyRow(split, name, _with_psr(metrics)) for name, metrics in baselines.items()]
     return rows
+
+
+def _with_psr(metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The DVC metrics file carries `psr`; a session summary's metrics give it from the
+    per-bar moments."""
+    return metrics if "psr" in metrics else {**metrics, "psr": sharpe_psr(metrics)}
 
 
 def rich_table(
@@ -70,9 +85,12 @@ def rich_table(
     table = Table(
         title=title,
         title_justify="left",
-        box=box.SIMPLE_HEAD,  # no column rules: eight columns fit an 80-column terminal
+        box=box.SIMPLE_HEAD,  # no column rules and collapsed padding: nine columns and a
+        collapse_padding=True,  # 14-character baseline name fit an 80-column terminal
         pad_edge=False,
         caption=caption,
+        caption_justify="left",
+        caption_style="none",  # the verdict is the point of the table, not a footnote
     )
     table.add_column("split", no_wrap=True)
     table.add_column("policy", no_wrap=True)
@@ -86,10 +104,27 @@ def rich_table(
 
 
 def beats_random_caption(splits: Mapping[str, Any]) -> str | None:
-    """ "agent's Sharpe above the random runs': val 75%, test 50%", from the summary's share."""
+    """ "agent's Sharpe above the matched random runs': val 75%, test 50%", from the
+    summary's share."""
     shares = [
         f"{split} {section['agent_beats_random_share']:.0%}"
         for split, section in splits.items()
         if isinstance(section, Mapping) and section.get("agent_beats_random_share") is not None
     ]
-    return "agent's Sharpe above the random runs': " + ", ".join(shares) if shares else None
+    return "agent's Sharpe above the matched random runs': " + ", ".join(shares) if shares else None
+
+
+def verdict_lines(splits: Mapping[str, Any]) -> list[str]:
+    """ "val: no evidence of an edge over buy-and-hold after costs (PSR 0.41 ...)", one per
+    split that has a verdict (a summary's or the DVC metrics file's)."""
+    return [
+        f"{split}: {Verdict.from_dict(split, section[VERDICT]).text}"
+        for split, section in splits.items()
+        if isinstance(section, Mapping) and isinstance(section.get(VERDICT), Mapping)
+    ]
+
+
+def report_caption(splits: Mapping[str, Any]) -> str | None:
+    """What stands under the table: the random runs' share, then each split's verdict."""
+    lines = [line for line in (beats_random_caption(splits),) if line] + verdict_lines(splits)
+    return "\n".join(lines) or None

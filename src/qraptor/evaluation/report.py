@@ -22,13 +22,16 @@ from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
+from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.metrics import HEADLINE_METRICS
-from qraptor.evaluation.policy_table import beats_random_caption, policy_rows, rich_table
+from qraptor.evaluation.policy_table import VERDICT, policy_rows, report_caption, rich_table
+from qraptor.evaluation.verdict import Verdict, sharpe_psr
 
 BASELINE_COLOURS = {
     "buy_and_hold": "#f58518",
     "flat": "#9d9d9d",
     "random": "#b279a2",
+    "random_uniform": "#d4a6c8",
     "ma_crossover": "#72b7b2",
 }
 
@@ -51,6 +54,8 @@ def dvc_metrics(run: dict[str, Any]) -> dict[str, Any]:
         # computed once, by the session summary (qraptor.train.summary) the trainer wrote
         if result.get("agent_beats_random_share") is not None:
             section["agent_beats_random_share"] = result["agent_beats_random_share"]
+        if isinstance(result.get(VERDICT), dict):  # numbers and the edge flag (no text)
+            section[VERDICT] = Verdict.from_dict(split, result[VERDICT]).to_metrics()
         flat[split] = section
     return flat
 
@@ -72,7 +77,7 @@ def evaluation_figure(frame: pd.DataFrame, title: str) -> Figure:
     view = thin(frame, 4000)
     for name, colour in BASELINE_COLOURS.items():
         if name in view:
-            label = "random (median)" if name == "random" else name.replace("_", " ")
+            label = baseline_label(name)
             equity_ax.plot(view["timestamp"], view[name], color=colour, linewidth=0.9, label=label)
     equity_ax.plot(view["timestamp"], view["agent"], color="#1f4e79", linewidth=1.3, label="agent")
     equity_ax.set_ylabel("equity")
@@ -120,8 +125,10 @@ def write_reports(
 def summary_table(metrics: dict[str, Any]) -> Table:
     """The agent next to its baselines, per split, from a DVC metrics dict (`dvc_metrics`):
     what `dvc metrics show` holds, in a shape a person reads (one row per split and policy)."""
-    return rich_table(policy_rows(metrics), caption=beats_random_caption(metrics))
+    return rich_table(policy_rows(metrics), caption=report_caption(metrics))
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {key: metrics.get(key) for key in HEADLINE_METRICS if key in metrics}
+    """The headline metrics and the Sharpe ratio's PSR(0), its uncertainty in the tables."""
+    headline = {key: metrics.get(key) for key in HEADLINE_METRICS if key in metrics}
+    return {**headline, "psr": sharpe_psr(metrics)} if "sharpe_per_bar" in metrics else headline

@@ -4,7 +4,10 @@ Params are the flattened resolved config (``algo.learning_rate``, ``env.costs.fe
 scrubbed of secrets first: the run is shared with everyone who can read the tracking
 server. Evaluation metrics are named ``<split>.<metric>`` for the agent and
 ``<split>.<baseline>.<metric>`` for its baselines, the same keys for every session and fold,
-so MLflow's compare view lines them up; the fold is a param (``session.fold``).
+so MLflow's compare view lines them up; the fold is a param (``session.fold``). Each split's
+verdict (evaluation.verdict) adds ``<split>.edge`` (1 or 0), ``<split>.psr``,
+``<split>.psr_vs_buy_and_hold``, ``<split>.t_stat`` and its text as the tag
+``qraptor.verdict.<split>``.
 Nothing here talks to MLflow (runs.py and session_run.py do).
 """
 
@@ -15,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from qraptor.core.redact import scrub
+from qraptor.evaluation.verdict import Verdict
 
 # MLflow's limits (mlflow.utils.validation): a batch carries at most 100 params or tags and
 # 1000 metrics; a param value at most 6000 characters, a key at most 250.
@@ -26,6 +30,7 @@ MAX_KEY = 250
 # not params (a session stored in MongoDB does not even keep them).
 NOT_PARAMS = ("hydra", "store", "tracking", "worker")
 TRUNCATED = "...[truncated]"
+VERDICT_TAG = "qraptor.verdict"
 
 
 def flatten_params(config: Mapping[str, Any]) -> dict[str, str]:
@@ -65,6 +70,23 @@ def evaluation_metrics(
         for name, baseline in baselines.get(split, {}).items():
             flat.update(_finite(f"{split}.{name}.", baseline))
     return flat
+
+
+def verdict_metrics(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """``val.edge`` (1/0), ``val.psr``, ``val.psr_vs_buy_and_hold``, ``val.t_stat``... from
+    a TrainResult's verdicts (Verdict.to_dict per split), the DVC metrics file's names."""
+    flat: dict[str, float] = {}
+    for split, verdict in verdicts.items():
+        numbers = Verdict.from_dict(split, verdict).to_metrics()
+        flat.update(
+            _finite(f"{split}.", {k: float(v) for k, v in numbers.items() if v is not None})
+        )
+    return flat
+
+
+def verdict_tags(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """``qraptor.verdict.val`` -> the verdict's line, per split."""
+    return {f"{VERDICT_TAG}.{split}": str(v.get("text", "")) for split, v in verdicts.items()}
 
 
 def _finite(prefix: str, values: Mapping[str, float]) -> dict[str, float]:

@@ -55,6 +55,8 @@ from qraptor.tracking.params import (
     METRICS_PER_BATCH,
     batches,
     evaluation_metrics,
+    verdict_metrics,
+    verdict_tags,
 )
 from qraptor.train.config import TRAINING_SECTIONS
 from qraptor.train.summary import beats_random_share
@@ -170,6 +172,7 @@ class SessionTracker:
 
         assert self.client is not None and self.run_id is not None  # checked in log_result()
         metrics = evaluation_metrics(result.metrics, result.baselines)
+        metrics.update(verdict_metrics(result.verdicts))
         for split, values in result.metrics.items():
             share = beats_random_share(values.get("sharpe"), result.random_sharpes.get(split, []))
             if share is not None:
@@ -185,6 +188,9 @@ class SessionTracker:
         for batch in batches(entries, METRICS_PER_BATCH):
             self.check_guard()
             self.client.log_batch(self.run_id, metrics=batch)
+        for key, text in verdict_tags(result.verdicts).items():
+            self.check_guard()
+            self.client.set_tag(self.run_id, key, text)
 
     def _log_keras(self, model: Any, out_dir: Path) -> None:
         """The HDF5 export (TensorFlow, imported only here); skipped with a warning when the

@@ -41,9 +41,11 @@ DEVICES = ("cpu", "cuda", "auto")
 class EvalConfig:
     splits: list[str]  # splits backtested after training
     deterministic: bool  # most likely action (True) or a sample from the policy
-    baselines: list[str]  # buy_and_hold | flat | random | ma_crossover
-    random_runs: int  # random-policy backtests per split
+    baselines: list[str]  # buy_and_hold | flat | random | random_uniform | ma_crossover
+    random_runs: int  # backtests per split of each random policy
     ma_windows: list[int | str]  # ma_crossover: [fast, slow] trailing means: bars or durations
+    liquidate: bool  # every policy ends the span in cash (false: marked at the last close)
+    min_annualised_days: float  # CAGR and Calmar blank on spans shorter than this
 
     def __post_init__(self) -> None:
         bad = [s for s in self.splits if s not in SPLITS]
@@ -52,6 +54,12 @@ class EvalConfig:
         bad = [b for b in self.baselines if b not in BASELINE_NAMES]
         check(not bad, "eval.baselines", f"unknown {bad}; valid: {', '.join(BASELINE_NAMES)}")
         check(self.random_runs >= 1, "eval.random_runs", "must be >= 1")
+        days = self.min_annualised_days
+        check(
+            math.isfinite(days) and days >= 0,
+            "eval.min_annualised_days",
+            f"must be a number of days >= 0, got {days}",
+        )
         windows = self.ma_windows
         check(len(windows) == 2, "eval.ma_windows", f"must be [fast, slow], got {windows}")
         # imported here: it pulls in polars, and submitting a session needs none of it

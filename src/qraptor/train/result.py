@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -24,3 +25,4 @@ class TrainResult:
     objective: float | None = None  # session.objective's value (None if not evaluated)
     checkpoints: list[Path] = field(default_factory=list)
     random_sharpes: dict[str, list[float]] = field(default_factory=dict)  # split -> per run
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> Verdict.to_dict

@@ -15,7 +15,8 @@ policy's Sharpe ratios and the share of them the agent beats.
         "val": {"agent": {...every metric...},
                 "baselines": {"buy_and_hold": {...every metric...}, ...},
                 "random_sharpes": [...one per random run...],
-                "agent_beats_random_share": 0.75},
+                "agent_beats_random_share": 0.75,
+                "verdict": {"edge": false, "psr": 0.41, ..., "text": "no evidence of..."}},
         ...
       }
     }
@@ -72,6 +73,7 @@ def session_summary(
             "baselines": {k: json_safe(v) for k, v in result.baselines.get(split, {}).items()},
             "random_sharpes": random_sharpes,
             "agent_beats_random_share": beats_random_share(metrics.get("sharpe"), random_sharpes),
+            "verdict": result.verdicts.get(split),  # evaluation.verdict.Verdict.to_dict()
         }
     return {
         "objective": json_number(result.objective),

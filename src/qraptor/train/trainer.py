@@ -187,11 +187,15 @@ def _evaluate(
             seed=s.seed,
             periods_per_year=per_year,
             ma_windows=s.eval.ma_windows,
+            liquidate=s.eval.liquidate,
+            min_annualised_days=s.eval.min_annualised_days,
         )
         trades, equity = write_evaluation(evaluation, layout.eval_dir(out_dir, split))
         result.metrics[split] = evaluation.metrics
         result.baselines[split] = evaluation.baselines
         result.random_sharpes[split] = evaluation.random_sharpes
+        if evaluation.verdict is not None:
+            result.verdicts[split] = evaluation.verdict.to_dict()
         result.trade_logs[split], result.equity[split] = trades, equity
     split, _, metric = s.objective.partition(".")
     result.objective = float(result.metrics[split][metric])

@@ -1,7 +1,7 @@
 """`/session/<id>`: one session. What it trains and where it stands, the error if it failed,
-its metrics next to the baselines', and per split the equity against the baselines, the
-drawdown, the position over the price and the trade list (the worker's GridFS CSVs), with
-a link to its MLflow run."""
+its metrics next to the baselines' (each Sharpe with its PSR(0)) and the verdict per split,
+and per split the equity against the baselines, the drawdown, the position over the price
+and the trade list (the worker's GridFS CSVs), with a link to its MLflow run."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ from qraptor.dashboard.components import (
     status_badge,
 )
 from qraptor.dashboard.problems import Unavailable
-from qraptor.dashboard.session_results import no_results, result_splits
+from qraptor.dashboard.session_results import no_results, result_splits, split_verdict
 from qraptor.dashboard.sources import Sources
 from qraptor.evaluation.metrics import HEADLINE_METRICS
-from qraptor.evaluation.policy_table import policy_rows
+from qraptor.evaluation.policy_table import policy_rows, verdict_lines
 from qraptor.store.errors import StoreError
 
 PREFIX = "/session/"
+# the headline metrics, the Sharpe ratio followed by its PSR(0)
+METRIC_COLUMNS = tuple(c for m in HEADLINE_METRICS for c in ((m, "psr") if m == "sharpe" else (m,)))
 TRADE_COLUMNS = (
     "timestamp",
     "side",
@@ -130,22 +132,24 @@ def _metrics(doc: dict[str, Any]) -> Any:
         {
             "split": row.split,
             "policy": row.policy,
-            **dict(zip(HEADLINE_METRICS, row.cells(HEADLINE_METRICS), strict=True)),
+            **dict(zip(METRIC_COLUMNS, row.cells(METRIC_COLUMNS), strict=True)),
         }
         for row in policy_rows(splits)
     ]
     conditional = [{"if": {"filter_query": '{policy} = "agent"'}, "fontWeight": "600"}]
-    return html.Section(
-        [
-            html.H3("Metrics"),
-            simple_table(
-                rows,
-                ["split", "policy", *HEADLINE_METRICS],
-                "metrics-table",
-                style_data_conditional=conditional,
-            ),
-        ]
-    )
+    parts: list[Any] = [
+        html.H3("Metrics"),
+        simple_table(
+            rows,
+            ["split", "policy", *METRIC_COLUMNS],
+            "metrics-table",
+            style_data_conditional=conditional,
+        ),
+    ]
+    verdicts = [html.Li(line) for line in verdict_lines(splits)]
+    if verdicts:
+        parts.append(html.Ul(verdicts, id="verdict-lines", className="verdict"))
+    return html.Section(parts)
 
 
 def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
@@ -159,7 +163,13 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
     data = trades[shown].assign(
         timestamp=trades["timestamp"].dt.strftime("%Y-%m-%d %H:%M") if len(trades) else []
     )
+    verdict = split_verdict(doc, result)
     return [
+        html.P(
+            f"Verdict on {split}: {verdict.text}" if verdict else f"No verdict on {split}.",
+            id="split-verdict",
+            className="verdict",
+        ),
         dcc.Graph(
             id="equity-graph",
             figure=result_figures.equity_figure(result.equity, split),

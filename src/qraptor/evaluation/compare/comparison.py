@@ -10,7 +10,11 @@ showing them is compare_table.py (terminal) and compare_html.py (offline HTML). 
   stratified-bootstrap CIs of each metric, with folds (`stratum_keys`) as strata, and
   P(agent beats the baseline) over the paired runs;
 * for a sweep: PSR(0) and the deflated Sharpe ratio of the best run, with N = every trial
-  of the sweep (queued, running, failed included) and V[SR] over the finished ones.
+  of the sweep (queued, running, failed included) and V[SR] over the finished ones, and the
+  best run's verdict (evaluation.verdict) with that DSR in its rule.
+
+Next to every Sharpe ratio of the runs table stands its PSR(0) (`psr` columns), computed
+from the run's stored per-bar moments.
 """
 
 from __future__ import annotations
@@ -37,10 +41,17 @@ from qraptor.evaluation.statistics import (
     summarize_runs,
     sweep_significance,
 )
+from qraptor.evaluation.verdict import (
+    Verdict,
+    judge_stored_curves,
+    over_trials,
+    sharpe_psr,
+)
 
 # (record, split) -> one row per bar: timestamp, agent, close, position and baseline equity
 EquityLoader = Callable[["RunRecord", str], pd.DataFrame | None]
 MOMENT_KEYS = ("sharpe_per_bar", "skewness", "kurtosis", "bars")
+PSR = "psr"  # the column beside each Sharpe ratio
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,19 @@ class RunRecord:
         return (split_metrics.get("baselines") or {}).get(name)
 
     def value(self, split: str, metric: str, baseline: str | None = None) -> float:
-        """A metric of the agent (or of `baseline`) on `split`; NaN when not there."""
+        """A metric of the agent (or of `baseline`) on `split`; NaN when not there. `psr`:
+        PSR(0) of its Sharpe ratio, from the per-bar moments."""
         source = self.agent(split) if baseline is None else self.baseline(split, baseline)
         value = (source or {}).get(metric)
+        if metric == PSR and value is None and source:
+            value = sharpe_psr(source)
         return float(value) if isinstance(value, int | float) else math.nan
+
+    def verdict(self, split: str) -> Mapping[str, Any] | None:
+        """The session summary's verdict on `split` (Verdict.to_dict), if it has one."""
+        split_metrics = ((self.metrics or {}).get("splits") or {}).get(split, {})
+        verdict = split_metrics.get("verdict")
+        return verdict if isinstance(verdict, Mapping) else None
 
 
 @dataclass
@@ -101,6 +121,7 @@ class Comparison:
     status_counts: dict[str, int]
     sweep: SweepSignificance | None = None
     best: RunRecord | None = None
+    verdict: Verdict | None = None  # the best run's, deflated by the sweep's trials
     notes: list[str] = field(default_factory=list)
 
 
@@ -127,10 +148,17 @@ def varying_keys(configs: Sequence[Mapping[str, Any]], ignore: Sequence[str] = (
 
 
 def columns_of(cfg: CompareConfig) -> list[str]:
+    """The runs table's columns: `cfg.metrics` on the split, the Sharpe ratio on the others,
+    the baseline's; every Sharpe ratio followed by its PSR(0)."""
     split = cfg.split
     shown = [f"{split}.{m}" for m in cfg.metrics]
     shown += [f"{s}.sharpe" for s in cfg.also_show if s != split]
-    return [*shown, f"{split}.{cfg.baseline}.sharpe"]
+    shown.append(f"{split}.{cfg.baseline}.sharpe")
+    return [c for column in shown for c in (column, *_psr_of(column))]
+
+
+def _psr_of(column: str) -> tuple[str, ...]:
+    return (column.removesuffix("sharpe") + PSR,) if column.endswith(".sharpe") else ()
 
 
 def _column_value(record: RunRecord, column: str) -> float:
@@ -264,11 +292,35 @@ def _deflate(
         return
     sharpes = per_bar_sharpes(finished, split, best, moments)
     comparison.sweep = sweep_significance(moments, sharpes, n_trials)
+    comparison.verdict = best_verdict(best, split, comparison.sweep, load_equity)
+    if comparison.verdict is None:
+        comparison.notes.append(f"verdict: n/a ({best.id} has no verdict or equity curve)")
     if len(sharpes) < len(finished):
         comparison.notes.append(
             f"{len(finished) - len(sharpes)} finished trials lack a per-bar Sharpe ratio and "
             "are left out of V[SR] (still counted in N)"
         )
+
+
+def best_verdict(
+    best: RunRecord,
+    split: str,
+    sweep: SweepSignificance,
+    load_equity: EquityLoader | None,
+) -> Verdict | None:
+    """The best run's verdict with the sweep's DSR over its N trials in the rule: the stored
+    one (the session summary's), else judged from its equity curves (a run stored before
+    verdicts existed)."""
+    stored = best.verdict(split)
+    if stored is not None:
+        alone: Verdict | None = Verdict.from_dict(split, stored)
+    else:
+        frame = load_equity(best, split) if load_equity is not None else None
+        sharpe = best.value(split, "sharpe")
+        alone = None if frame is None else judge_stored_curves(frame, split=split, sharpe=sharpe)
+    if alone is None:
+        return None
+    return over_trials(alone, sweep.n_trials, sweep.dsr)
 
 
 def stored_moments(record: RunRecord, split: str) -> ReturnMoments | None:

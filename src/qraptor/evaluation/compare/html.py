@@ -57,7 +57,9 @@ GLOSSARY = (
     "1/2). PSR(0): probability that the true per-bar Sharpe ratio is above 0 given the number "
     "of bars, skewness and kurtosis of the returns. DSR: the same probability against SR0, the "
     "Sharpe ratio the best of N skill-less trials would show (Bailey &amp; L&oacute;pez de "
-    "Prado 2014); N counts every trial of the sweep, finished or not."
+    "Prado 2014); N counts every trial of the sweep, finished or not. Verdict: an edge over "
+    "buy-and-hold after costs is claimed only when PSR(0) of the agent-minus-buy-and-hold "
+    "returns, PSR(0) of the agent's own returns and the DSR are all at least 0.95."
 )
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from qraptor.data.plots import thin
+from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.compare.comparison import Comparison, flatten
 from qraptor.evaluation.report import BASELINE_COLOURS
 
@@ -30,7 +31,7 @@ def equity_overlay(
     base = thin(baseline_frame, 4000)
     for name, colour in BASELINE_COLOURS.items():
         if name in base and base[name].notna().any():
-            label = "random (median)" if name == "random" else name.replace("_", " ")
+            label = baseline_label(name)
             ax.plot(base["timestamp"], base[name] / base[name].iloc[0], color=colour,
                     linewidth=1.2, linestyle="--", label=label)  # fmt: skip
     for index, (label, frame) in enumerate(frames.items()):

@@ -15,8 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from qraptor.core.formatting import STATUS_STYLES, format_value
-from qraptor.evaluation.compare.comparison import Comparison, RunRecord
+from qraptor.evaluation.compare.comparison import PSR, Comparison, RunRecord
 from qraptor.evaluation.statistics import Interval, RunSummary
+
+COLUMN_NAMES = {PSR: "PSR(0)"}
 
 
 def fmt_interval(interval: Interval) -> str:
@@ -35,10 +37,11 @@ def run_label(record: RunRecord) -> str:
 
 
 def column_title(column: str, split: str) -> str:
-    parts = column.split(".")
-    if len(parts) == 3:
-        return f"{parts[1].replace('_', ' ')} {parts[2]}"
-    return parts[1].replace("_", " ") if parts[0] == split else f"{parts[0]} {parts[1]}"
+    *where, metric = column.split(".")
+    metric = COLUMN_NAMES.get(metric, metric)
+    if len(where) == 2:
+        return f"{where[1].replace('_', ' ')} {metric}"
+    return metric.replace("_", " ") if where[0] == split else f"{where[0]} {metric}"
 
 
 def significance_lines(comparison: Comparison) -> list[tuple[str, str]]:
@@ -70,6 +73,7 @@ def significance_lines(comparison: Comparison) -> list[tuple[str, str]]:
             "deflated Sharpe DSR",
             f"{format_value(sweep.dsr)}  (P[true Sharpe > SR0]; >= 0.95 is the usual bar)",
         ),
+        *([("verdict", comparison.verdict.text)] if comparison.verdict is not None else []),
     ]
 
 
@@ -77,7 +81,9 @@ def runs_table(comparison: Comparison) -> Table:
     table = Table(
         title=f"{comparison.title}: runs on the {comparison.split} split", title_justify="left"
     )
-    table.add_column("run", overflow="fold")
+    # ids whole: they are what `qraptor sessions show` and MLflow are searched by
+    longest = max((len(run_label(row.record)) for row in comparison.rows), default=3)
+    table.add_column("run", overflow="fold", min_width=min(longest, 40))
     table.add_column("status")
     if comparison.varying:
         table.add_column("config (differences)")
