@@ -74,3 +74,13 @@ def test_the_hourly_planted_market_shows_its_coefficient_round_the_clock(tmp_pat
     spans = meta["chrono"]["spans"]
     assert spans["test"]["rows"] / meta["rows"] == pytest.approx(0.3, abs=0.01)
     assert not meta["walk_forward"]["enabled"]
+
+
+def test_the_oracle_exits_at_the_end_of_the_span_when_the_agent_does(random_walk) -> None:
+    cfg = load_env_config(["window=4", "episode.mode=full"])
+    market = random_walk(6, n=300, vol=0.01)
+    held = oracle(market, cfg, ar_coef=0.1).curve
+    closed = oracle(market, cfg, ar_coef=0.1, liquidate=True).curve
+    assert held["units"].iloc[-1] != 0  # the rule is never flat once it has traded
+    assert closed["units"].iloc[-1] == 0 and closed["costs"].iloc[-1] > 0
+    assert len(closed) == len(held)

@@ -130,13 +130,19 @@ def oracle_targets(close: np.ndarray, ar_coef: float, cost: float) -> np.ndarray
     return targets
 
 
-def oracle(market: Market, cfg: EnvConfig, ar_coef: float) -> Backtest:
+def oracle(market: Market, cfg: EnvConfig, ar_coef: float, *, liquidate: bool = False) -> Backtest:
     """The oracle rule's backtest over `market` (`oracle_targets` at `cfg`'s costs), through
-    `rollout_by_bar`: the same env, fills at the next bar and costs as the agent. Targets of
+    `rollout_by_bar`: the same env, fills at the next bar and costs as the agent, and with
+    `liquidate` the same exit at the end of the span (`session.eval.liquidate`). Targets of
     exactly -1, 0 and +1 are given as continuous actions, whatever the agent's action type
     (as the baselines do)."""
     targets = oracle_targets(market.close, ar_coef, trade_cost(cfg))
     continuous = dataclasses.replace(
         cfg, action=ActionConfig(type="continuous", levels=list(cfg.action.levels))
     )
-    return rollout_by_bar(market, continuous, lambda bar: np.array([targets[bar]], np.float32))
+    return rollout_by_bar(
+        market,
+        continuous,
+        lambda bar: np.array([targets[bar]], np.float32),
+        liquidate=liquidate,
+    )
