@@ -20,6 +20,16 @@ runs of the same round of this run:
    tracking is off on both sides (it is the same work in either place).
    The store runs on a local SecantusDB server in a temporary folder, stopped at the end.
    Target: < 5%.
+3. Learning per wall-clock second, on a planted market (issue 14): speed counts only if
+   the policy learns as well. A planted dataset (`planted.HOURLY_CRYPTO`, AR 0.1, four
+   years of hourly bars, the test span the last 30 %) at the DEFAULT costs; per
+   configuration, sessions over `--learn-seeds` session seeds, each judged on the test span
+   against the oracle rule (`qraptor.train.learnability`). Rows: qraptor's env with SB3's
+   PPO defaults (1 env, n_steps 2048, batch 64, 10 epochs) at the default session's
+   timesteps, the same at the default session's wall clock (its timesteps scaled by the
+   two speeds), the default session, and the `learnability` preset. Printed: timesteps,
+   learning seconds, test Sharpe (median over seeds), fraction of the oracle's test Sharpe
+   (median), and both as ratios to the SB3-defaults row measured in the same run.
 
 Before the timed rounds each side trains once untimed (numba's cache load, torch's first
 calls), so every timed run is warm. The machine is 2-core and shared: compare medians and
@@ -33,6 +43,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import math
 import os
 import shutil
 import statistics
@@ -66,6 +77,14 @@ QUICK = {
     "session_timesteps": 4096, "sb3_timesteps": 2048, "queue_timesteps": 2048,
     "speed_repeat": 1, "queue_repeat": 1,
 }  # fmt: skip
+# Section 3: the planted market, sessions per configuration (learn_timesteps None = conf's).
+LEARN_FULL = {"days": 1460, "data_seed": 1, "seeds": (0, 1, 2), "learn_timesteps": None}
+LEARN_QUICK = {"days": 120, "data_seed": 1, "seeds": (0,), "learn_timesteps": 2048}
+LEARN_AR_COEF = 0.1
+LEARN_EVAL = (
+    "session.eval.splits=[test]", "session.eval.baselines=[buy_and_hold]",
+    "session.objective=test.sharpe", "session.checkpoint_every=100000000",
+)  # fmt: skip
 
 
 def _env_bench() -> Any:
@@ -417,6 +436,89 @@ def bench_queue(
     }
 
 
+# --- 3. learning per wall-clock second on a planted market ------------------------------
+
+
+def planted_for_bench(workdir: Path, learn: dict[str, Any]) -> Path:
+    """The planted dataset of section 3 (built once into `workdir`, reused after)."""
+    from qraptor.evaluation.planted import HOURLY_CRYPTO, LONG_TEST_SPLIT, planted_dataset
+
+    folder = workdir / f"planted-ar{LEARN_AR_COEF}-days{learn['days']}-seed{learn['data_seed']}"
+    if not (folder / "splits.json").is_file():
+        planted_dataset(
+            folder, ar_coef=LEARN_AR_COEF, days=learn["days"], seed=learn["data_seed"],
+            market=HOURLY_CRYPTO, overrides=LONG_TEST_SPLIT,
+        )  # fmt: skip
+    return folder
+
+
+def learn_row(
+    name: str, overrides: Sequence[str], timesteps: int, seeds: Sequence[int], scratch_dir: Path
+) -> dict[str, Any]:
+    """Sessions of one configuration over `seeds`: each one's test figures and the oracle's."""
+    from qraptor.train.learnability import planted_session
+
+    runs = []
+    for seed in seeds:
+        _, cfg = session_config([*overrides, f"session.total_timesteps={timesteps}",
+                                 f"session.seed={seed}"])  # fmt: skip
+        with scratch(scratch_dir, "learn") as out_dir:
+            run = planted_session(cfg, out_dir, LEARN_AR_COEF)
+        runs.append({
+            "seed": seed, "timesteps": run.timesteps, "learn_seconds": run.learn_seconds,
+            "wall_seconds": run.wall_seconds, "sharpe": run.agent["sharpe"],
+            "oracle_sharpe": run.oracle["sharpe"], "fraction_of_oracle": run.fraction_of_oracle,
+        })  # fmt: skip
+        print(
+            f"  {name}, seed {seed}: {run.timesteps:,} timesteps in {run.learn_seconds:.1f} s, "
+            f"test Sharpe {run.agent['sharpe']:.2f} (oracle {run.oracle['sharpe']:.2f})",
+            flush=True,
+        )
+    row: dict[str, Any] = {"name": name, "overrides": list(overrides), "runs": runs}
+    for key in ("timesteps", "learn_seconds", "wall_seconds", "sharpe", "oracle_sharpe",
+                "fraction_of_oracle"):  # fmt: skip
+        row[key] = statistics.median(r[key] for r in runs)
+    row["timesteps_per_s"] = statistics.median(r["timesteps"] / r["learn_seconds"] for r in runs)
+    return row
+
+
+def bench_learning(
+    workdir: Path, learn: dict[str, Any], scratch_dir: Path, session_timesteps: int | None
+) -> dict[str, Any]:
+    """Section 3: SB3's PPO defaults (same timesteps, then same wall clock), the default
+    session and the learnability preset on the planted market; ratios to the first row."""
+    dataset = planted_for_bench(workdir, learn)
+    base = [f"session.dataset={dataset}", *LEARN_EVAL]
+    _, default_cfg = session_config(base)
+    steps = learn["learn_timesteps"] or session_timesteps or default_cfg.session.total_timesteps
+    seeds = learn["seeds"]
+    sb3 = learn_row("SB3 PPO defaults, same timesteps", [*base, *SB3_SETTINGS], steps, seeds,
+                    scratch_dir)  # fmt: skip
+    default = learn_row("qraptor default session", base, steps, seeds, scratch_dir)
+    preset = learn_row("learnability preset", [*base, "experiment=learnability"], steps, seeds,
+                       scratch_dir)  # fmt: skip
+    # SB3's settings given the default session's learning time: its timesteps at SB3's speed,
+    # rounded up to whole rollouts of 2048.
+    matched = default["learn_seconds"] * sb3["timesteps_per_s"]
+    matched_steps = max(2048, int(-(-matched // 2048) * 2048))
+    sb3_wall = learn_row("SB3 PPO defaults, same wall clock", [*base, *SB3_SETTINGS],
+                         matched_steps, seeds, scratch_dir)  # fmt: skip
+    rows = [sb3, sb3_wall, default, preset]
+    for row in rows:
+        row["x_sb3_speed"] = row["timesteps_per_s"] / sb3["timesteps_per_s"]
+        row["x_sb3_fraction"] = (
+            row["fraction_of_oracle"] / sb3["fraction_of_oracle"]
+            if sb3["fraction_of_oracle"] > 0
+            else math.nan
+        )
+    return {
+        "dataset": str(dataset), "ar_coef": LEARN_AR_COEF, "days": learn["days"],
+        "data_seed": learn["data_seed"], "seeds": list(seeds), "rows": rows,
+        "costs": {"fee_rate": default_cfg.env.costs.fee_rate,
+                  "slippage_bps": default_cfg.env.costs.slippage_bps},
+    }  # fmt: skip
+
+
 # --- report ----------------------------------------------------------------------------
 
 
@@ -502,6 +604,37 @@ def print_queue(queue: dict[str, Any], repeat: int) -> None:
     )
 
 
+def print_learning(learning: dict[str, Any]) -> None:
+    costs = learning["costs"]
+    print(
+        f"\n3. Learning per wall-clock second: planted AR {learning['ar_coef']} hourly market, "
+        f"{learning['days']} days (data seed {learning['data_seed']}), fee "
+        f"{costs['fee_rate'] * 1e4:g} bp + slippage {costs['slippage_bps']:g} bp; medians over "
+        f"session seeds {learning['seeds']}, test span"
+    )
+    header = (
+        f"{'configuration':<36} {'timesteps':>9} {'learn s':>7} {'timesteps/s':>11} "
+        f"{'Sharpe':>6} {'oracle':>6} {'of oracle':>9} {'x SB3 speed':>11} {'x SB3 learned':>13}"
+    )
+    print(header + "\n" + "-" * len(header))
+    for row in learning["rows"]:
+        print(
+            f"{row['name']:<36} {row['timesteps']:>9,} {row['learn_seconds']:>7.1f} "
+            f"{row['timesteps_per_s']:>11,.0f} {row['sharpe']:>6.2f} {row['oracle_sharpe']:>6.2f} "
+            f"{row['fraction_of_oracle']:>9.2f} {row['x_sb3_speed']:>10.2f}x "
+            f"{_times(row['x_sb3_fraction']):>13}"
+        )
+    print(
+        "   of oracle = median over seeds of (agent test Sharpe / oracle test Sharpe); x SB3 = "
+        "ratio to the first row (SB3's PPO defaults on qraptor's env, same timesteps); n/a: "
+        "that row learned nothing (its fraction <= 0), a ratio to it means nothing"
+    )
+
+
+def _times(ratio: float) -> str:
+    return "n/a" if not math.isfinite(ratio) else f"{ratio:.2f}x"
+
+
 class NoTerminal:
     """A stream that forwards everything but says it is no terminal: train_session shows
     SB3's progress bar only on a terminal, and the figures should not depend on where the
@@ -525,26 +658,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--session-timesteps", type=int, help="default session (conf default)")
     parser.add_argument("--sb3-timesteps", type=int, help="SB3 baseline learn() timesteps")
     parser.add_argument("--queue-timesteps", type=int, help="session of the queued comparison")
-    parser.add_argument("--parts", default="speed,queue", help="speed, queue or both")
+    parser.add_argument("--parts", default="speed,queue,learning", help="speed, queue, learning")
+    parser.add_argument("--learn-seeds", help="section 3's session seeds, e.g. 0,1,2")
+    parser.add_argument("--learn-timesteps", type=int, help="section 3's timesteps (conf's)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
     os.environ.setdefault("QRAPTOR_CONF_DIR", str(ROOT / "conf"))
     parts = {p.strip() for p in args.parts.split(",")}
-    if not parts <= {"speed", "queue"}:
-        parser.error(f"--parts: unknown {sorted(parts - {'speed', 'queue'})}")
+    known = {"speed", "queue", "learning"}
+    if not parts <= known:
+        parser.error(f"--parts: unknown {sorted(parts - known)}")
     sizes = dict(QUICK if args.quick else FULL)
     for key in ("session_timesteps", "sb3_timesteps", "queue_timesteps"):
         sizes[key] = getattr(args, key) or sizes[key]
     repeat = {part: sizes.pop(f"{part}_repeat") for part in ("speed", "queue")}
+    learn = dict(LEARN_QUICK if args.quick else LEARN_FULL)
+    if args.learn_seeds:
+        learn["seeds"] = tuple(int(seed) for seed in args.learn_seeds.split(","))
+    learn["learn_timesteps"] = args.learn_timesteps or learn["learn_timesteps"]
     if args.repeat:
         repeat = dict.fromkeys(repeat, args.repeat)
 
-    dataset = _env_bench().resolve_dataset(args.dataset, args.workdir).resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    dataset = Path()  # sections 1-2's bars; section 3 builds its planted market
+    if parts & {"speed", "queue"}:
+        dataset = _env_bench().resolve_dataset(args.dataset, args.workdir).resolve()
     report: dict[str, Any] = {"machine_before": machine(), "dataset": str(dataset)}
-    report["settings"] = {**sizes, "repeat": repeat, "parts": sorted(parts)}
-    print(f"bars: {dataset}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    report["settings"] = {**sizes, "repeat": repeat, "parts": sorted(parts), "learning": learn}
+    where = f"bars: {dataset}; " if parts & {"speed", "queue"} else ""
+    print(f"{where}{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     with (
         tempfile.TemporaryDirectory(prefix="train-bench-", dir=args.workdir) as scratch_dir,
         contextlib.redirect_stderr(NoTerminal(sys.stderr)),
@@ -555,12 +698,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "queue" in parts:
             print("2. queued path", flush=True)
             report["queue"] = bench_queue(dataset, sizes, repeat["queue"], Path(scratch_dir))
+        if "learning" in parts:
+            print("3. learning per wall-clock second (planted market)", flush=True)
+            report["learning"] = bench_learning(
+                args.workdir, learn, Path(scratch_dir), sizes["session_timesteps"]
+            )
     report["machine_after"] = machine()
 
     if "speed" in report:
         print_speed(report["speed"], repeat["speed"])
     if "queue" in report:
         print_queue(report["queue"], repeat["queue"])
+    if "learning" in report:
+        print_learning(report["learning"])
     print(
         f"\nload average before {report['machine_before']['load_average'][0]:.2f}, after "
         f"{report['machine_after']['load_average'][0]:.2f} ({os.cpu_count()} CPUs, shared): "

@@ -41,7 +41,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_train_benchmark_smoke_runs_and_prints_its_table(run: dict) -> None:
-    for heading in ("1. Learning speed", "2. Queued path"):
+    for heading in ("1. Learning speed", "2. Queued path", "3. Learning per wall-clock second"):
         assert heading in run["stdout"]
     assert "x SB3" in run["stdout"] and "target" in run["stdout"]
 
@@ -103,6 +103,36 @@ def test_train_benchmark_smoke_queued_and_in_process_train_the_same_session(run:
         assert q["files"] >= 1 + 2 * 2  # model + trade log and equity curve per eval split
         assert 0 < q["timings"]["train_seconds"] < q["wall_seconds"]
         assert q["submit_seconds"] + q["worker_seconds"] == pytest.approx(q["wall_seconds"])
+
+
+def test_train_benchmark_smoke_learning_judges_each_configuration_against_the_oracle(
+    run: dict,
+) -> None:
+    learning = run["figures"]["learning"]
+    sb3, sb3_wall, default, preset = learning["rows"]
+    conf = load_train_config()
+    assert learning["costs"] == {  # the default costs, never cut for the check
+        "fee_rate": conf.env.costs.fee_rate, "slippage_bps": conf.env.costs.slippage_bps,
+    }  # fmt: skip
+    assert sb3["overrides"][-4:] == [
+        "session.n_envs=1", "algo.n_steps=2048", "algo.batch_size=64", "algo.n_epochs=10",
+    ]  # fmt: skip
+    assert "experiment=learnability" in preset["overrides"]
+    assert not any(o.startswith(("algo.", "env.", "experiment=")) for o in default["overrides"])
+    assert sb3["timesteps"] == default["timesteps"] == preset["timesteps"]
+    expected = max(2048, -(-default["learn_seconds"] * sb3["timesteps_per_s"] // 2048) * 2048)
+    assert sb3_wall["runs"][0]["timesteps"] >= expected  # SB3 given the default's wall clock
+    for row in learning["rows"]:
+        assert len(row["runs"]) == len(learning["seeds"])
+        for r in row["runs"]:
+            assert r["fraction_of_oracle"] == pytest.approx(r["sharpe"] / r["oracle_sharpe"])
+        fractions = [r["fraction_of_oracle"] for r in row["runs"]]
+        assert row["fraction_of_oracle"] == pytest.approx(statistics.median(fractions))
+        speed = row["timesteps_per_s"] / sb3["timesteps_per_s"]
+        assert row["x_sb3_speed"] == pytest.approx(speed)
+    # One span per window: the oracle's figure is the same for every seed of a configuration
+    # and for every configuration with the default window (the preset sees fewer bars).
+    assert len({r["oracle_sharpe"] for row in (sb3, sb3_wall, default) for r in row["runs"]}) == 1
 
 
 def test_train_benchmark_smoke_leaves_no_logs_and_no_server(run: dict) -> None:

@@ -6,5 +6,5 @@ metrics.py    returns, volatility, Sharpe, Sortino, drawdown, Calmar, turnover, 
               costs, exposure; annualised from the bar timestamps
 baselines.py  buy-and-hold, flat, random policy through the same env (same costs)
 evaluate.py   one split: the agent next to its baselines, written as CSV + JSON
-planted.py    small planted-signal (or random-walk) datasets for learnability checks
+planted.py    planted-signal (or random-walk) datasets and the oracle rule, for learnability checks
 """

@@ -5,6 +5,7 @@
     algos.py        algo.name -> stable-baselines3 class; models built from config
     callbacks.py    TrainHooks and the SB3 callback: progress, checkpoints, cooperative stop
     trainer.py      train_session: train, checkpoint, resume, evaluate (no database)
+    learnability.py a session on a planted dataset next to the oracle; DSR and PBO over runs
     __main__.py     `python -m qraptor.train [overrides]` (@hydra.main on conf/train.yaml)
 
 The config side imports no torch; `train_session`, `TrainHooks` and `TrainResult` load
