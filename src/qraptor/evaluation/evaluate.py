@@ -24,7 +24,7 @@ from qraptor.env.market import Market
 from qraptor.evaluation.backtest import Backtest, backtest_model, write_backtest
 from qraptor.evaluation.baseline_names import RANDOM
 from qraptor.evaluation.baselines import run_baselines
-from qraptor.evaluation.metrics import bars_per_year, compute_metrics
+from qraptor.evaluation.metrics import bars_per_year, compute_metrics, padded_equity
 from qraptor.evaluation.verdict import Verdict, judge_equity
 
 
@@ -84,7 +84,9 @@ def evaluate_model(
             for b in backtests
         ]
         baseline_metrics[name] = {key: _median([m[key] for m in per_run]) for key in per_run[0]}
-        curves[name] = np.median([_padded(b, len(curves)) for b in backtests], axis=0)
+        curves[name] = np.median(
+            [padded_equity(b.curve["equity"], len(curves)) for b in backtests], axis=0
+        )
         if name == RANDOM:
             random_sharpes = [m["sharpe"] for m in per_run]
     per_year = periods_per_year or bars_per_year(agent.curve["timestamp"])
@@ -108,9 +110,3 @@ def _median(values: list[float]) -> float:
     """Median over the runs that define the metric (NaN if none does, without a warning)."""
     defined = [v for v in values if not np.isnan(v)]
     return float(np.median(defined)) if defined else float("nan")
-
-
-def _padded(backtest: Backtest, length: int) -> np.ndarray:
-    """The equity curve over the whole span; after a stop the equity stays where it ended."""
-    equity = backtest.curve["equity"].to_numpy()
-    return np.concatenate([equity, np.full(length - len(equity), equity[-1])])

@@ -77,6 +77,15 @@ def simple_returns(equity: np.ndarray) -> np.ndarray:
     return equity[1:] / equity[:-1] - 1.0
 
 
+def padded_equity(equity: np.ndarray | pd.Series, length: int) -> np.ndarray:
+    """An equity curve over `length` bars of its span: after an env stop ended it early, the
+    equity stays where it ended (cash, returns of 0), so it lines up with full-span curves."""
+    values = np.asarray(equity, dtype=np.float64)
+    if len(values) == 0 or len(values) >= length:
+        return values
+    return np.concatenate([values, np.full(length - len(values), values[-1])])
+
+
 def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float:
     """Annualised Sharpe ratio (risk-free 0, ddof=1); 0 when returns never vary."""
     returns = np.asarray(returns, dtype=np.float64)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from qraptor.core.numbers import json_number
-from qraptor.evaluation.metrics import simple_returns, t_statistic
+from qraptor.evaluation.metrics import padded_equity, simple_returns, t_statistic
 from qraptor.evaluation.statistics import (
     ReturnMoments,
     deflated_sharpe_ratio,
@@ -208,9 +208,7 @@ def judge_equity(
     else:
         bench = np.asarray(baseline_equity[benchmark], dtype=np.float64)
     agent = np.asarray(agent_equity, dtype=np.float64)
-    bars = len(bench) if bench is not None else len(agent)
-    if 0 < len(agent) < bars:
-        agent = np.concatenate([agent, np.full(bars - len(agent), agent[-1])])
+    agent = padded_equity(agent, len(bench) if bench is not None else len(agent))
     agent_returns = _returns(agent)
     bench_returns = _returns(bench) if bench is not None else np.zeros(len(agent_returns))
     return judge(

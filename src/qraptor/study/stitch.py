@@ -21,9 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from qraptor.evaluation.statistics import return_moments
+from qraptor.evaluation.statistics import mean_interval, return_moments
 
 
 def stitch(per_fold: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -60,10 +59,9 @@ def seed_score(seed_sharpes: Sequence[float], score: str, confidence: float) -> 
     if score == "median":
         return float(np.median(values))
     if score == "lcb":
-        if len(values) < 2:
-            return math.nan
-        t = float(stats.t.ppf(confidence, len(values) - 1))
-        return float(values.mean() - t * values.std(ddof=1) / math.sqrt(len(values)))
+        # the one-sided bound at `confidence` is the low end of the two-sided interval at
+        # 2 * confidence - 1 (NaN for a single seed)
+        return mean_interval(values, confidence=2.0 * confidence - 1.0).low
     raise ValueError(f"unknown score '{score}'")
 
 
