@@ -3,6 +3,7 @@ in <project>/mlruns, wherever the process runs from; curves and TensorBoard file
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -50,14 +51,20 @@ def test_a_session_in_the_default_sqlite_store(
     run = client.get_run(tracker.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["objective"] == pytest.approx(result.objective)
-    assert run.data.metrics["val.sharpe"] == pytest.approx(result.metrics["val"]["sharpe"])
-    assert "val.buy_and_hold.sharpe" in run.data.metrics
+    # one naming scheme (evaluation.metric_names): no dotted metric names, the agent's val
+    # Sharpe under val/agent/sharpe equal to the run folder's eval/val/metrics.json
+    assert [k for k in run.data.metrics if "." in k] == []
+    on_disk = json.loads((out / "eval" / "val" / "metrics.json").read_text())
+    assert run.data.metrics["val/agent/sharpe"] == pytest.approx(on_disk["agent"]["sharpe"])
+    assert run.data.metrics["val/agent/sharpe"] == pytest.approx(result.metrics["val"]["sharpe"])
+    assert "val/buy_and_hold/sharpe" in run.data.metrics
+    assert run.data.metrics["session/timesteps"] == result.timesteps
     for split in ("val", "test"):  # issue 14: the verdict as metrics and its line as a tag
         verdict = result.verdicts[split]
-        assert run.data.metrics[f"{split}.edge"] == float(verdict["edge"])
-        assert run.data.metrics[f"{split}.psr"] == pytest.approx(verdict["psr"])
-        assert run.data.metrics[f"{split}.t_stat"] == pytest.approx(verdict["t_stat"])
-        assert run.data.metrics[f"{split}.psr_vs_buy_and_hold"] == pytest.approx(
+        assert run.data.metrics[f"{split}/verdict/edge"] == float(verdict["edge"])
+        assert run.data.metrics[f"{split}/verdict/psr"] == pytest.approx(verdict["psr"])
+        assert run.data.metrics[f"{split}/verdict/t_stat"] == pytest.approx(verdict["t_stat"])
+        assert run.data.metrics[f"{split}/verdict/psr_vs_buy_and_hold"] == pytest.approx(
             verdict["psr_vs_benchmark"]
         )
         assert run.data.tags[f"qraptor.verdict.{split}"] == verdict["text"]

@@ -57,8 +57,8 @@ def test_evaluation_metric_names_per_split_and_baseline() -> None:
     baselines = {"val": {"buy_and_hold": {"sharpe": 0.4, "max_drawdown": 0.1}}}
     flat = evaluation_metrics(metrics, baselines)
     assert flat == {
-        "val.sharpe": 1.5,
-        "test.sharpe": -0.2,
-        "val.buy_and_hold.sharpe": 0.4,
-        "val.buy_and_hold.max_drawdown": 0.1,
+        "val/agent/sharpe": 1.5,
+        "test/agent/sharpe": -0.2,
+        "val/buy_and_hold/sharpe": 0.4,
+        "val/buy_and_hold/max_drawdown": 0.1,
     }  # NaN (a Calmar ratio without drawdown) left out

@@ -57,6 +57,7 @@ def sweep(
         [
             sys.executable, "-m", "qraptor.train", "-m", *tiny_overrides,
             "hydra/launcher=joblib_local", "session.seed=0,1,2",
+            "tracking.model.register=true",  # experiment=tiny alone registers nothing
             f"tracking.experiment={experiment}", f"hydra.sweep.dir={folder}",
         ],
         cwd=project_root,
@@ -88,6 +89,21 @@ def test_a_sweep_is_a_parent_run_with_nested_sessions(sweep: Sweep) -> None:
     ]  # fmt: skip
 
 
+def test_the_parent_run_carries_the_best_session(sweep: Sweep) -> None:
+    """Each finished session recomputes the parent's best from its children: the highest
+    objective, at step = the sessions finished, with the varying param of that session."""
+    (parent,) = sweep.runs("sweep")
+    children = sweep.runs("session")
+    best = max(children, key=lambda c: c.data.metrics["objective"])
+    assert parent.data.metrics["best/objective"] == best.data.metrics["objective"]
+    assert parent.data.metrics["sweep/trials_finished"] == 3
+    history = sweep.client.get_metric_history(parent.info.run_id, "best/objective")
+    assert max(point.step for point in history) == 3
+    assert parent.data.tags["qraptor.best_run_id"] == best.info.run_id
+    assert parent.data.tags["best/session.seed"] == best.data.params["session.seed"]
+    assert "best/algo.learning_rate" not in parent.data.tags  # the same in every session
+
+
 def test_runs_can_be_searched_and_compared(sweep: Sweep) -> None:
     mlflow.set_tracking_uri(sweep.uri)
     ids = [sweep.experiment.experiment_id]
@@ -95,19 +111,21 @@ def test_runs_can_be_searched_and_compared(sweep: Sweep) -> None:
     assert len(one) == 1 and one["tags.mlflow.runName"][0] == "tiny-ppo-seed1-job1"
     table = mlflow.search_runs(
         ids,
-        filter_string="params.`algo.name` = 'ppo' and metrics.`val.sharpe` > -1e12",
-        order_by=["metrics.`val.sharpe` DESC"],
+        filter_string="params.`algo.name` = 'ppo' and metrics.`val/agent/sharpe` > -1e12",
+        order_by=["metrics.`val/agent/sharpe` DESC"],
     )
     assert len(table) == 3
-    assert list(table["metrics.val.sharpe"]) == sorted(table["metrics.val.sharpe"], reverse=True)
+    sharpe = table["metrics.val/agent/sharpe"]
+    assert list(sharpe) == sorted(sharpe, reverse=True)
     for column in ("params.algo.learning_rate", "params.env.costs.fee_rate",
-                   "metrics.test.max_drawdown", "metrics.val.buy_and_hold.sharpe",
-                   "metrics.val.random.sharpe", "metrics.objective",
-                   "metrics.rollout/ep_rew_mean", "metrics.train/loss"):  # fmt: skip
+                   "metrics.test/agent/max_drawdown", "metrics.val/buy_and_hold/sharpe",
+                   "metrics.val/random/sharpe", "metrics.val/verdict/psr", "metrics.objective",
+                   "metrics.session/timesteps", "metrics.rollout/ep_rew_mean",
+                   "metrics.train/loss"):  # fmt: skip
         assert column in table and table[column].notna().all(), column
     best = table.iloc[0]
-    worse = mlflow.search_runs(ids, f"metrics.`val.sharpe` < {best['metrics.val.sharpe']}")
-    assert len(worse) == sum(table["metrics.val.sharpe"] < best["metrics.val.sharpe"])
+    worse = mlflow.search_runs(ids, f"metrics.`val/agent/sharpe` < {sharpe.iloc[0]}")
+    assert len(worse) == sum(sharpe < sharpe.iloc[0])
     curve = sweep.client.get_metric_history(best["run_id"], "rollout/ep_rew_mean")
     assert curve and all(point.step > 0 for point in curve)  # steps are timesteps
 

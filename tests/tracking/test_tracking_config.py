@@ -106,6 +106,20 @@ def test_the_train_config_carries_the_tracking_section() -> None:
         tracking_config_from(stored)
 
 
+def test_the_smoke_preset_registers_no_model_while_the_default_does() -> None:
+    """experiment=tiny (the tests' and a new machine's smoke run) is tracked but adds no
+    registered version; the default session and experiment=quick (the README serves its
+    model) register one, and tiny can still be told to."""
+
+    def register(*overrides: str) -> bool:
+        return tracking_config_from(compose("train", list(overrides))).model.register
+
+    assert register() and register("experiment=quick")
+    assert not register("experiment=tiny")
+    assert tracking_config_from(compose("train", ["experiment=tiny"])).model.log  # still logged
+    assert register("experiment=tiny", "tracking.model.register=true")
+
+
 def test_importing_train_and_tracking_loads_neither_tensorflow_nor_mlflow() -> None:
     code = (
         "import sys, qraptor.train, qraptor.tracking, qraptor.cli.train\n"

@@ -10,7 +10,6 @@ its deflated Sharpe is then PSR(0), as nothing was selected among trials.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ from qraptor.evaluation.compare.comparison import (
     per_bar_sharpes,
 )
 from qraptor.evaluation.compare.config import BASELINES, compare_config_from, load_compare_config
-from qraptor.evaluation.report import equity_frame
+from qraptor.evaluation.metric_names import AGENT, metric_key
+from qraptor.evaluation.report import equity_frame, read_dvc_metrics
 from qraptor.evaluation.verdict import Verdict
 
 DVC_RUN_ID = "dvc-evaluate"
@@ -65,7 +65,8 @@ class Results:
 def dvc_run_record(
     evaluation: Mapping[str, Any], config: Mapping[str, Any] | None = None
 ) -> RunRecord:
-    """The `evaluate` stage's metrics (``split -> {agent, <baseline>...}``) as a RunRecord."""
+    """The `evaluate` stage's metrics, nested (``split -> {agent, <baseline>...}``:
+    evaluation.report.read_dvc_metrics), as a RunRecord."""
     splits = {}
     for split, section in evaluation.items():
         if isinstance(section, Mapping) and "agent" in section:
@@ -90,7 +91,7 @@ def load_dvc_equity(paths: ProjectPaths, split: str) -> pd.DataFrame:
 def load_dvc_results(paths: ProjectPaths, compare_overrides: Sequence[str] = ()) -> Results:
     """The run `dvc repro` trained and evaluated, compared as `qraptor compare` would."""
     cfg = load_compare_config(compare_overrides)
-    evaluation = json.loads(require(paths.evaluate_metrics, "evaluate").read_text("utf-8"))
+    evaluation = read_dvc_metrics(require(paths.evaluate_metrics, "evaluate"))
     record = dvc_run_record(evaluation, _run_config(paths.agent))
     if cfg.split not in (record.metrics or {})["splits"]:
         raise _no_split(paths.evaluate_metrics, cfg.split)
@@ -242,13 +243,14 @@ def drawdown_episodes(frame: pd.DataFrame, column: str = "agent", top: int = 5) 
 
 def runs_table(results: Results) -> pd.DataFrame:
     """One row per run: status, the config keys that vary between runs, the compared metrics
-    (``<split>.<metric>``) and the baseline's Sharpe; best Sharpe first."""
+    (``<split>/agent/<metric>``, evaluation.metric_names) and the baseline's Sharpe; best
+    Sharpe first."""
     rows = [
         {"run": row.record.id, "status": row.record.status, **row.params, **row.values}
         for row in results.comparison.rows
     ]
     table = pd.DataFrame(rows).set_index("run")
-    key = f"{results.split}.sharpe"
+    key = metric_key(results.split, AGENT, "sharpe")
     return table.sort_values(key, ascending=False, na_position="last") if key in table else table
 
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from qraptor import __version__
 from qraptor.core.credentials import refuse_secret_arguments
-from qraptor.core.errors import DataError, QraptorError
+from qraptor.core.errors import QraptorError
 from qraptor.core.log import console, setup_logging
 
 # Examples shown under each command's --help (argparse keeps their line breaks).
@@ -326,7 +326,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_ExamplesFormatter,
         help="reports of a training run: DVC metrics, equity plots vs baselines (dvc stage)",
         description="Turn a training run's evaluation (its eval/<split>/ folders) into a flat "
-        "DVC metrics file, thinned equity curves for `dvc plots` and one figure per split.",
+        "DVC metrics file (keys <split>/<policy>/<metric>, e.g. val/agent/sharpe, as in MLflow), "
+        "thinned equity curves for `dvc plots` and one figure per split.",
     )
     evaluate.add_argument("--run", type=Path, help="the training run folder")
     evaluate.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
@@ -527,18 +528,14 @@ def _run_sessions(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
-    import json
-
     from rich.console import Console
 
-    from qraptor.evaluation.report import summary_table, write_reports
+    from qraptor.evaluation.report import read_dvc_metrics, summary_table, write_reports
 
     if extra:
         raise SystemExit(f"qraptor evaluate: unexpected arguments {extra}")
     if args.show:
-        if not args.metrics.is_file():
-            raise DataError(args.metrics, "no such metrics file: run `dvc repro evaluate` first")
-        metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
+        metrics = read_dvc_metrics(args.metrics)
     else:
         missing = [f"--{n}" for n in ("run", "plots", "figures") if getattr(args, n) is None]
         if missing:

@@ -3,7 +3,8 @@
 `qraptor train` and `qraptor evaluate` print it, `qraptor sessions show` prints it for a
 stored session, the dashboard's session page shows it; the rows come from a session summary
 (qraptor.train.summary: ``splits -> {agent, baselines}``) or from the DVC metrics file
-(``split -> {agent, <baseline>...}``), and every number goes through
+(its flat ``<split>/<policy>/<metric>`` keys nested by evaluation.report.dvc_sections:
+``split -> {agent, <baseline>...}``), and every number goes through
 `core.formatting.format_metric`. Next to each Sharpe ratio stands its PSR(0), the probability
 that the true Sharpe is above 0 given the bars it came from; under the table, one verdict line
 per split (evaluation.verdict).
@@ -19,6 +20,7 @@ from rich import box
 from rich.table import Table
 
 from qraptor.core.formatting import format_metric
+from qraptor.evaluation.metric_names import AGENT
 from qraptor.evaluation.verdict import Verdict, sharpe_psr
 
 # metric -> header: short, so that the table fits an 80-column terminal
@@ -31,8 +33,8 @@ COLUMNS = {
     "costs_paid": "costs",
     "n_trades": "trades",
 }
-AGENT = "agent"
 VERDICT = "verdict"  # a split's verdict (summary: Verdict.to_dict; DVC metrics: to_metrics)
+BEATS_RANDOM_SHARE = "agent_beats_random_share"  # a summary's split key (train.summary)
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,9 @@ def beats_random_caption(splits: Mapping[str, Any]) -> str | None:
     """ "agent's Sharpe above the matched random runs': val 75%, test 50%", from the
     summary's share."""
     shares = [
-        f"{split} {section['agent_beats_random_share']:.0%}"
+        f"{split} {section[BEATS_RANDOM_SHARE]:.0%}"
         for split, section in splits.items()
-        if isinstance(section, Mapping) and section.get("agent_beats_random_share") is not None
+        if isinstance(section, Mapping) and section.get(BEATS_RANDOM_SHARE) is not None
     ]
     return "agent's Sharpe above the matched random runs': " + ", ".join(shares) if shares else None
 

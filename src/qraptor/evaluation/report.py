@@ -2,7 +2,8 @@
 
 `train_session` backtests the agent and its baselines on every evaluation split and leaves
 `eval/<split>/` in its run folder. This module turns that folder into what people compare:
-a flat metrics JSON (`dvc metrics diff` between experiments), thinned equity curves for DVC's
+a flat metrics JSON named as in MLflow (`val/agent/sharpe`; `dvc metrics diff` between
+experiments), thinned equity curves for DVC's
 vega plots (`dvc plots diff`), and one figure per split (equity against the baselines,
 drawdown, position over price). Notebooks and the dashboard reuse the figure functions.
 """
@@ -10,6 +11,7 @@ drawdown, position over price). Notebooks and the dashboard reuse the figure fun
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,23 @@ from qraptor.core.atomic import write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure, thin, write_plot_csv
 from qraptor.evaluation.baseline_names import baseline_label
+from qraptor.evaluation.metric_names import (
+    AGENT,
+    BEATS_RANDOM,
+    OBJECTIVE,
+    flat_metrics,
+    metric_key,
+    nest_metrics,
+    session_key,
+)
 from qraptor.evaluation.metrics import HEADLINE_METRICS
-from qraptor.evaluation.policy_table import VERDICT, policy_rows, report_caption, rich_table
+from qraptor.evaluation.policy_table import (
+    BEATS_RANDOM_SHARE,
+    VERDICT,
+    policy_rows,
+    report_caption,
+    rich_table,
+)
 from qraptor.evaluation.verdict import Verdict, sharpe_psr
 
 BASELINE_COLOURS = {
@@ -45,19 +62,60 @@ def read_run(run_dir: Path) -> dict[str, Any]:
 
 
 def dvc_metrics(run: dict[str, Any]) -> dict[str, Any]:
-    """Per split: the agent's headline metrics and each baseline's, plus the objective."""
-    flat: dict[str, Any] = {"objective": run.get("objective"), "timesteps": run.get("timesteps")}
+    """The DVC metrics file: flat keys of evaluation.metric_names, the same as MLflow's
+    (``val/agent/sharpe``, ``val/buy_and_hold/sharpe``, ``val/verdict/psr``,
+    ``val/agent/beats_random_share``), with ``objective`` and ``session/timesteps``. Flat,
+    because DVC joins nested keys with '.': `dvc metrics show` prints these names as they are.
+    """
+    flat: dict[str, Any] = {
+        OBJECTIVE: run.get("objective"),
+        session_key("timesteps"): run.get("timesteps"),
+    }
     for split, result in run.get("splits", {}).items():
-        section: dict[str, Any] = {"agent": _headline(result["agent"])}
+        section: dict[str, dict[str, Any]] = {AGENT: _headline(result["agent"])}
         for name, metrics in result.get("baselines", {}).items():
             section[name] = _headline(metrics)
-        # computed once, by the session summary (qraptor.train.summary) the trainer wrote
-        if result.get("agent_beats_random_share") is not None:
-            section["agent_beats_random_share"] = result["agent_beats_random_share"]
         if isinstance(result.get(VERDICT), dict):  # numbers and the edge flag (no text)
             section[VERDICT] = Verdict.from_dict(split, result[VERDICT]).to_metrics()
-        flat[split] = section
+        flat.update(flat_metrics({split: section}))
+        # computed once, by the session summary (qraptor.train.summary) the trainer wrote
+        if result.get(BEATS_RANDOM_SHARE) is not None:
+            flat[metric_key(split, AGENT, BEATS_RANDOM)] = result[BEATS_RANDOM_SHARE]
     return flat
+
+
+def dvc_sections(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The DVC metrics file per split, as the policy table reads it: ``{split: {agent,
+    <baseline>..., verdict, agent_beats_random_share}}`` beside ``objective`` and
+    ``timesteps``. A file written before the flat names (nested already) passes as it is."""
+    if any(isinstance(v, Mapping) for v in metrics.values()):
+        return dict(metrics)
+    nested, rest = nest_metrics(metrics)
+    sections: dict[str, Any] = {
+        OBJECTIVE: rest.get(OBJECTIVE),
+        "timesteps": rest.get(session_key("timesteps")),
+    }
+    for split, policies in nested.items():
+        section: dict[str, Any] = dict(policies)
+        share = (section.get(AGENT) or {}).pop(BEATS_RANDOM, None)
+        if share is not None:
+            section[BEATS_RANDOM_SHARE] = share
+        sections[split] = section
+    return sections
+
+
+def read_dvc_metrics(path: Path) -> dict[str, Any]:
+    """`dvc_sections` of the metrics file at `path`, naming it when it is absent or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such metrics file: run `dvc repro evaluate` first")
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise DataError(path, "not a metrics file (a JSON object of metric keys)")
+    return dvc_sections(metrics)
 
 
 def equity_frame(run_dir: Path, split: str) -> pd.DataFrame:
@@ -122,10 +180,12 @@ def write_reports(
     return metrics
 
 
-def summary_table(metrics: dict[str, Any]) -> Table:
-    """The agent next to its baselines, per split, from a DVC metrics dict (`dvc_metrics`):
-    what `dvc metrics show` holds, in a shape a person reads (one row per split and policy)."""
-    return rich_table(policy_rows(metrics), caption=report_caption(metrics))
+def summary_table(metrics: Mapping[str, Any]) -> Table:
+    """The agent next to its baselines, per split, from the DVC metrics (`dvc_metrics`'s flat
+    keys or `dvc_sections`): what `dvc metrics show` holds, in a shape a person reads (one
+    row per split and policy)."""
+    sections = dvc_sections(metrics)
+    return rich_table(policy_rows(sections), caption=report_caption(sections))
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ The study id is the sweep id of every session, so each session's run (in this pr
 on a worker) finds or creates the same parent in the study's experiment (tracking/runs.py:
 exactly once under concurrency). After the report, the parent gets what the study
 concluded: the selection's score, PBO, DSR, the bars of record still needed, the held-out
-Sharpe and verdict (metrics ``study.*``, tag ``qraptor.verdict``) and the report's files.
+Sharpe and verdict (metrics ``study/*``, tag ``qraptor.verdict``) and the report's files.
 Nothing happens when the sessions' tracking is off.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qraptor.core.log import get_logger
+from qraptor.evaluation.metric_names import SEP
 from qraptor.tracking.config import resolve_tracking_uri, tracking_config_from
 from qraptor.tracking.session_run import create_sweep_run
 
@@ -23,21 +24,26 @@ log = get_logger(__name__)
 REPORT_FILES = ("study.json", "oos_returns.parquet", "oos_equity.png")
 
 
+def _key(name: str) -> str:
+    """``study/pbo``: the study's own figures, one chart group in MLflow's UI."""
+    return f"study{SEP}{name}"
+
+
 def study_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     """The figures of a study summary worth a chart: those that exist, as floats."""
     stats, selection, held = summary["statistics"], summary["selection"], summary["held_out"]
     found = {
-        "study.n_trials": float(len(summary["trials"])),
-        "study.pbo": stats["pbo"].get("pbo"),
-        "study.selected_score": (selection or {}).get("score"),
-        "study.dsr": (stats.get("dsr") or {}).get("dsr"),
-        "study.bars_still_needed": (stats.get("track_record") or {}).get("bars_still_needed"),
-        "study.held_out_sharpe": (held or {}).get("sharpe_annualised"),
-        "study.held_out_edge": None,
+        _key("n_trials"): float(len(summary["trials"])),
+        _key("pbo"): stats["pbo"].get("pbo"),
+        _key("selected_score"): (selection or {}).get("score"),
+        _key("dsr"): (stats.get("dsr") or {}).get("dsr"),
+        _key("bars_still_needed"): (stats.get("track_record") or {}).get("bars_still_needed"),
+        _key("held_out_sharpe"): (held or {}).get("sharpe_annualised"),
+        _key("held_out_edge"): None,
     }
     verdict = (held or {}).get("verdict")
     if verdict:
-        found["study.held_out_edge"] = 1.0 if verdict["edge"] else 0.0
+        found[_key("held_out_edge")] = 1.0 if verdict["edge"] else 0.0
     return {k: float(v) for k, v in found.items() if v is not None}
 
 

@@ -2,12 +2,13 @@
 
 Params are the flattened resolved config (``algo.learning_rate``, ``env.costs.fee_bps``),
 scrubbed of secrets first: the run is shared with everyone who can read the tracking
-server. Evaluation metrics are named ``<split>.<metric>`` for the agent and
-``<split>.<baseline>.<metric>`` for its baselines, the same keys for every session and fold,
-so MLflow's compare view lines them up; the fold is a param (``session.fold``). Each split's
-verdict (evaluation.verdict) adds ``<split>.edge`` (1 or 0), ``<split>.psr``,
-``<split>.psr_vs_buy_and_hold``, ``<split>.t_stat`` and its text as the tag
-``qraptor.verdict.<split>``.
+server. Evaluation metrics follow evaluation.metric_names: ``<split>/agent/<metric>`` for
+the agent, ``<split>/<baseline>/<metric>`` for its baselines and ``<split>/verdict/<field>``
+for each split's verdict (evaluation.verdict: ``edge`` 1 or 0, ``psr``,
+``psr_vs_buy_and_hold``, ``t_stat``...; its text is the tag ``qraptor.verdict.<split>``).
+The keys are the same for every session and fold, so MLflow's compare view lines them up and
+its UI groups the charts by split; the fold is a param (``session.fold``). A search needs
+the key in backquotes: ``metrics.`val/agent/sharpe` > 0``.
 Nothing here talks to MLflow (runs.py and session_run.py do).
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from qraptor.core.redact import scrub
+from qraptor.evaluation.metric_names import AGENT, VERDICT, metric_key
 from qraptor.evaluation.verdict import Verdict
 
 # MLflow's limits (mlflow.utils.validation): a batch carries at most 100 params or tags and
@@ -59,27 +61,28 @@ def evaluation_metrics(
     metrics: Mapping[str, Mapping[str, float]],
     baselines: Mapping[str, Mapping[str, Mapping[str, float]]],
 ) -> dict[str, float]:
-    """``val.sharpe``, ``val.buy_and_hold.sharpe``... from a TrainResult's metrics.
+    """``val/agent/sharpe``, ``val/buy_and_hold/sharpe``... from a TrainResult's metrics.
 
     Non-finite values (a Calmar ratio without a drawdown) are left out: MLflow would store
     them, but its compare view and filters treat NaN inconsistently.
     """
     flat: dict[str, float] = {}
     for split, values in metrics.items():
-        flat.update(_finite(f"{split}.", values))
+        flat.update(_finite(split, AGENT, values))
         for name, baseline in baselines.get(split, {}).items():
-            flat.update(_finite(f"{split}.{name}.", baseline))
+            flat.update(_finite(split, name, baseline))
     return flat
 
 
 def verdict_metrics(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
-    """``val.edge`` (1/0), ``val.psr``, ``val.psr_vs_buy_and_hold``, ``val.t_stat``... from
-    a TrainResult's verdicts (Verdict.to_dict per split), the DVC metrics file's names."""
+    """``val/verdict/edge`` (1/0), ``val/verdict/psr``, ``val/verdict/psr_vs_buy_and_hold``,
+    ``val/verdict/t_stat``... from a TrainResult's verdicts (Verdict.to_dict per split), the
+    DVC metrics file's names."""
     flat: dict[str, float] = {}
     for split, verdict in verdicts.items():
         numbers = Verdict.from_dict(split, verdict).to_metrics()
         flat.update(
-            _finite(f"{split}.", {k: float(v) for k, v in numbers.items() if v is not None})
+            _finite(split, VERDICT, {k: float(v) for k, v in numbers.items() if v is not None})
         )
     return flat
 
@@ -89,11 +92,11 @@ def verdict_tags(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     return {f"{VERDICT_TAG}.{split}": str(v.get("text", "")) for split, v in verdicts.items()}
 
 
-def _finite(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
+def _finite(split: str, policy: str, values: Mapping[str, float]) -> dict[str, float]:
     out = {}
     for key, value in values.items():
         if value is not None and math.isfinite(float(value)):
-            out[f"{prefix}{key}"] = float(value)
+            out[metric_key(split, policy, key)] = float(value)
     return out
 
 

@@ -13,7 +13,8 @@ training the curves go through `train_hooks`. `log_result` adds the evaluation m
 files, plots, the Keras HDF5 export and the pyfunc model. On exit the run ends FINISHED
 (the model registered then, once per run), KILLED (stopped early, resumable; Ctrl-C) or
 FAILED (any other exception, which propagates, recorded in the tag ``qraptor.error``), and
-the sweep's parent is marked finished as of its latest session.
+the sweep's parent is marked finished as of its latest session, carrying the best finished
+session's objective and params so far (sweep_parent.py).
 
 A worker passes `guard`, its lease check: it runs before every write to the run (params,
 curves, metrics, files, model, registration, the end), and when it raises, the run is left
@@ -41,6 +42,7 @@ from qraptor.core.errors import QraptorError, SessionTakenAway
 from qraptor.core.extras import require
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text, redact_uri, scrub
+from qraptor.evaluation.metric_names import AGENT, BEATS_RANDOM, OBJECTIVE, metric_key, session_key
 from qraptor.tracking.artifacts import log_session_files
 from qraptor.tracking.config import (
     TrackingConfig,
@@ -176,13 +178,13 @@ class SessionTracker:
         for split, values in result.metrics.items():
             share = beats_random_share(values.get("sharpe"), result.random_sharpes.get(split, []))
             if share is not None:
-                metrics[f"{split}.agent_beats_random_share"] = share
+                metrics[metric_key(split, AGENT, BEATS_RANDOM)] = share
         if result.objective is not None:
-            metrics["objective"] = result.objective
-        metrics["session.timesteps"] = float(result.timesteps)
-        metrics["session.train_seconds"] = result.seconds
-        metrics["session.timesteps_per_second"] = result.timesteps_per_second
-        metrics["session.eval_seconds"] = result.eval_seconds
+            metrics[OBJECTIVE] = result.objective
+        metrics[session_key("timesteps")] = float(result.timesteps)
+        metrics[session_key("train_seconds")] = result.seconds
+        metrics[session_key("timesteps_per_second")] = result.timesteps_per_second
+        metrics[session_key("eval_seconds")] = result.eval_seconds
         stamp = int(time.time() * 1000)
         entries = [Metric(k, float(v), stamp, result.timesteps) for k, v in metrics.items()]
         for batch in batches(entries, METRICS_PER_BATCH):
@@ -418,6 +420,8 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
             client.set_terminated(tracker.run_id, status)
         tracker.ended = True
         if tracker.parent_run_id:
+            if status == "FINISHED" and error is None:
+                _update_best(client, tracker.experiment_id, tracker.parent_run_id)
             client.set_terminated(tracker.parent_run_id, "FINISHED")
     except Exception as exc:
         if error is None:
@@ -426,6 +430,19 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
     finally:
         if not tracker.ended:  # never leave it active: the next run here would end it
             _detach(tracker.run_id)
+
+
+def _update_best(client: MlflowClient, experiment_id: str | None, parent_run_id: str) -> None:
+    """The sweep parent's best trial, recomputed from its children (sweep_parent.py); a
+    failure is logged, not raised: the session itself is done and recorded."""
+    from qraptor.tracking.sweep_parent import update_sweep_best
+
+    if experiment_id is None:
+        return
+    try:
+        update_sweep_best(client, experiment_id, parent_run_id)
+    except Exception as exc:
+        log.warning("sweep parent %s: best trial not updated: %s", parent_run_id, exc)
 
 
 def _register(
@@ -515,5 +532,8 @@ def end_abandoned_run(
     if run.info.status != "RUNNING":
         return
     client.set_terminated(run_id, status)
+    parent = run.data.tags.get(runs.PARENT_TAG)
+    if parent and status == "FINISHED":
+        _update_best(client, run.info.experiment_id, parent)
     log.info("MLflow run %s of session %s ended %s (its worker is gone)", run_id, session_id,
              status)  # fmt: skip

@@ -24,7 +24,7 @@ from qraptor.core.errors import ConfigError
 from qraptor.core.paths import project_root
 from qraptor.env.config import EnvConfig
 from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
-from qraptor.evaluation.metric_names import METRIC_NAMES
+from qraptor.evaluation.metric_names import METRIC_NAMES, objective_parts
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
 
 TRAIN_CONFIG = "train"
@@ -87,7 +87,7 @@ class SessionConfig:
     checkpoint_every: int
     progress_seconds: float
     eval: EvalConfig
-    objective: str  # "<split>.<metric>", e.g. val.sharpe
+    objective: str  # "<split>.<metric>" (val.sharpe: MLflow's val/agent/sharpe) or that key
     dataset: str  # dataset folder of the split stage
     train_split: str
     fold: int | None
@@ -121,11 +121,15 @@ class SessionConfig:
                 "a walk-forward fold has no 'val' span; evaluate on [test] (and set "
                 "session.objective=test.<metric>)",
             )
-        split, _, metric = self.objective.partition(".")
+        try:
+            split, metric = objective_parts(self.objective)
+        except ValueError:
+            split, metric = "", ""
         check(
             split in self.eval.splits and metric in METRIC_NAMES,
             "objective",
-            f"'{self.objective}' must be <split>.<metric> with a split of eval.splits "
+            f"'{self.objective}' must be <split>.<metric> (the agent's <split>/agent/<metric>;"
+            f" that form is accepted too) with a split of eval.splits "
             f"({', '.join(self.eval.splits)}) and a metric of: {', '.join(METRIC_NAMES)}",
         )
 

@@ -44,6 +44,7 @@ from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import Market, load_market
 from qraptor.env.vector_env import BatchedTradingEnv
 from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
+from qraptor.evaluation.metric_names import objective_parts
 from qraptor.evaluation.metrics import bars_per_year
 from qraptor.train.algos import build_model, load_model
 from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
@@ -197,6 +198,6 @@ def _evaluate(
         if evaluation.verdict is not None:
             result.verdicts[split] = evaluation.verdict.to_dict()
         result.trade_logs[split], result.equity[split] = trades, equity
-    split, _, metric = s.objective.partition(".")
+    split, metric = objective_parts(s.objective)
     result.objective = float(result.metrics[split][metric])
     result.eval_seconds = time.perf_counter() - began

@@ -16,7 +16,6 @@ from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.sources import Sources
 from qraptor.evaluation.compare.comparison import Comparison, compare_runs
 from qraptor.evaluation.compare.table import (
-    column_title,
     fmt_interval,
     run_label,
     runs_text,
@@ -160,12 +159,11 @@ def _significance(comparison: Comparison, kind: str) -> html.Section:
 
 
 def _runs_table(sources: Sources, comparison: Comparison) -> DataTable:
-    split = comparison.split
     titles = [
         "run",
         "status",
         *comparison.varying,
-        *(column_title(c, split) for c in comparison.columns),
+        *comparison.columns,  # metric keys (val/agent/sharpe), as MLflow and DVC name them
         "MLflow",
     ]
     rows = []
@@ -204,8 +202,9 @@ def _runs_table(sources: Sources, comparison: Comparison) -> DataTable:
 
 
 def _column_id(title: str) -> str:
-    """DataTable column ids must not hold dots (its filter syntax reads them as paths)."""
-    return title.replace(".", "_")
+    """DataTable column ids hold no dots (its filter syntax reads them as paths) nor slashes
+    (metric keys: the header keeps the name, the id is internal)."""
+    return title.replace(".", "_").replace("/", "__")
 
 
 def _groups(comparison: Comparison) -> Any:

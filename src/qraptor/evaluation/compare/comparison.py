@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from qraptor.evaluation.compare.config import CompareConfig
+from qraptor.evaluation.metric_names import AGENT, metric_key, parse_metric_key
 from qraptor.evaluation.statistics import (
     FEW_RUNS,
     Interval,
@@ -148,24 +149,24 @@ def varying_keys(configs: Sequence[Mapping[str, Any]], ignore: Sequence[str] = (
 
 
 def columns_of(cfg: CompareConfig) -> list[str]:
-    """The runs table's columns: `cfg.metrics` on the split, the Sharpe ratio on the others,
-    the baseline's; every Sharpe ratio followed by its PSR(0)."""
+    """The runs table's columns, named as in MLflow and the DVC metrics file
+    (evaluation.metric_names): `cfg.metrics` of the agent on the split, its Sharpe ratio on
+    the others, the baseline's; every Sharpe ratio followed by its PSR(0)."""
     split = cfg.split
-    shown = [f"{split}.{m}" for m in cfg.metrics]
-    shown += [f"{s}.sharpe" for s in cfg.also_show if s != split]
-    shown.append(f"{split}.{cfg.baseline}.sharpe")
+    shown = [metric_key(split, AGENT, m) for m in cfg.metrics]
+    shown += [metric_key(s, AGENT, "sharpe") for s in cfg.also_show if s != split]
+    shown.append(metric_key(split, cfg.baseline, "sharpe"))
     return [c for column in shown for c in (column, *_psr_of(column))]
 
 
 def _psr_of(column: str) -> tuple[str, ...]:
-    return (column.removesuffix("sharpe") + PSR,) if column.endswith(".sharpe") else ()
+    split, policy, metric = parse_metric_key(column)
+    return (metric_key(split, policy, PSR),) if metric == "sharpe" else ()
 
 
 def _column_value(record: RunRecord, column: str) -> float:
-    parts = column.split(".")
-    if len(parts) == 3:
-        return record.value(parts[0], parts[2], baseline=parts[1])
-    return record.value(parts[0], parts[1])
+    split, policy, metric = parse_metric_key(column)
+    return record.value(split, metric, baseline=None if policy == AGENT else policy)
 
 
 def compare_runs(

@@ -24,7 +24,6 @@ from qraptor.evaluation.compare import plots as compare_plots
 from qraptor.evaluation.compare.comparison import Comparison, EquityLoader
 from qraptor.evaluation.compare.config import CompareConfig
 from qraptor.evaluation.compare.table import (
-    column_title,
     fmt_interval,
     run_label,
     runs_text,
@@ -88,7 +87,7 @@ def runs_section(comparison: Comparison, cfg: CompareConfig) -> str:
     head = ['<th class="text">run</th>', '<th class="text">status</th>']
     if comparison.varying:
         head.append('<th class="text">config (differences)</th>')
-    head += [f"<th>{_e(column_title(c, comparison.split))}</th>" for c in comparison.columns]
+    head += [f"<th>{_e(c)}</th>" for c in comparison.columns]  # metric keys, as in MLflow
     head.append('<th class="text">MLflow run</th>')
     body = []
     for row in comparison.rows:

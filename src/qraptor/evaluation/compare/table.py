@@ -15,10 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from qraptor.core.formatting import STATUS_STYLES, format_value
-from qraptor.evaluation.compare.comparison import PSR, Comparison, RunRecord
+from qraptor.evaluation.compare.comparison import Comparison, RunRecord
 from qraptor.evaluation.statistics import Interval, RunSummary
-
-COLUMN_NAMES = {PSR: "PSR(0)"}
 
 
 def fmt_interval(interval: Interval) -> str:
@@ -34,14 +32,6 @@ def runs_text(summary: RunSummary) -> str:
 def run_label(record: RunRecord) -> str:
     """Sessions by id; ledger trials as `trial <sweep>/<n>`."""
     return record.id if record.source == "session" else f"trial {record.id}"
-
-
-def column_title(column: str, split: str) -> str:
-    *where, metric = column.split(".")
-    metric = COLUMN_NAMES.get(metric, metric)
-    if len(where) == 2:
-        return f"{where[1].replace('_', ' ')} {metric}"
-    return metric.replace("_", " ") if where[0] == split else f"{where[0]} {metric}"
 
 
 def significance_lines(comparison: Comparison) -> list[tuple[str, str]]:
@@ -87,8 +77,8 @@ def runs_table(comparison: Comparison) -> Table:
     table.add_column("status")
     if comparison.varying:
         table.add_column("config (differences)")
-    for column in comparison.columns:
-        table.add_column(column_title(column, comparison.split), justify="right")
+    for column in comparison.columns:  # metric keys, as MLflow and DVC name them
+        table.add_column(column, justify="right")
     table.add_column("mlflow run")
     for row in comparison.rows:
         record = row.record
