@@ -53,10 +53,16 @@ def test_repro_runs_every_stage_and_writes_the_dataset(repo: Path, first_run):
     for name in ("clean", "reduce", "features", "split", "evaluate"):
         assert (repo / f"reports/metrics/{name}.json").is_file()
     evaluation = json.loads((repo / "reports/metrics/evaluate.json").read_text())
-    assert {"agent", "buy_and_hold", "random"} <= set(evaluation["test"])
-    verdict = evaluation["test"]["verdict"]  # issue 14: numbers and the edge flag, no text
-    assert isinstance(verdict["edge"], bool) and "text" not in verdict
-    assert 0.0 <= verdict["psr_vs_buy_and_hold"] <= 1.0
+    # flat keys named as in MLflow (issue 15): <split>/<policy>/<metric>
+    assert {"test/agent/sharpe", "test/buy_and_hold/sharpe", "test/random/sharpe"} <= set(
+        evaluation
+    )
+    agent = json.loads((repo / "models/agent/eval/test/metrics.json").read_text())["agent"]
+    assert evaluation["test/agent/sharpe"] == agent["sharpe"]
+    # issue 14: the verdict's numbers and the edge flag, no text
+    assert isinstance(evaluation["test/verdict/edge"], bool)
+    assert "test/verdict/text" not in evaluation
+    assert 0.0 <= evaluation["test/verdict/psr_vs_buy_and_hold"] <= 1.0
     assert (repo / "models/agent/model.zip").is_file()
     # outputs are DVC's, not git's
     ignored = run(
@@ -103,7 +109,8 @@ def test_metrics_and_offline_plots(repo: Path, first_run):
     flat = json.dumps(shown)
     assert "rows_in" in flat and "bars" in flat
     table = run(["dvc", "metrics", "show", "reports/metrics/evaluate.json"], repo).stdout
-    assert "test.verdict.edge" in table and "test.verdict.psr_vs_buy_and_hold" in table
+    assert "test/verdict/edge" in table and "test/verdict/psr_vs_buy_and_hold" in table
+    assert "val/agent/sharpe" in table and "test.agent" not in table
     run(["dvc", "plots", "show", "-o", "plots_out"], repo)
     page = (repo / "plots_out/index.html").read_text()
     assert "cdn.jsdelivr" not in page
@@ -170,7 +177,8 @@ def test_an_experiment_with_a_changed_parameter_reruns_training_only(repo: Path,
         assert ran_stages(done.stdout) == {"train", "evaluate"}
         assert "seed: 7" in train.read_text()
         after = json.loads((repo / "reports/metrics/evaluate.json").read_text())
-        assert after["test"]["agent"] != before["test"]["agent"]  # another seed, another agent
+        # another seed, another agent
+        assert after["test/agent/total_return"] != before["test/agent/total_return"]
         listed = run(["dvc", "exp", "list", "--name-only"], repo).stdout.split()
         assert len(listed) == 1
         shown = run(["dvc", "exp", "show", "--json"], repo).stdout

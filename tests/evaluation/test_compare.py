@@ -209,11 +209,13 @@ def test_the_comparison_of_plain_records_needs_no_database() -> None:
     assert comparison.varying == ["algo.learning_rate", "session.fold", "session.seed"]
     best = comparison.groups[0]
     assert best.label == "algo.learning_rate=0.001" and best.beats_baseline.estimate == 0.5
-    assert math.isnan(comparison.rows[3].values["val.sharpe"])
+    assert math.isnan(comparison.rows[3].values["val/agent/sharpe"])
     assert comparison.best is not None and comparison.best.id == "r0"
     assert comparison.sweep is None  # no moments stored, no equity loader: said, not guessed
     assert comparison.verdict is None
-    assert "val.psr" in comparison.columns and math.isnan(comparison.rows[0].values["val.psr"])
+    assert "val/agent/psr" in comparison.columns and math.isnan(
+        comparison.rows[0].values["val/agent/psr"]
+    )
     assert any("deflated Sharpe: n/a" in n for n in comparison.notes)
     assert varying_keys([{"a": {"b": [1, 2]}}, {"a": {"b": [1, 2]}}]) == []
 
@@ -241,11 +243,11 @@ def test_each_sharpe_of_the_runs_table_has_its_psr_and_a_stored_verdict_is_defla
     records = [record(0, 0.001), *(record(i, d) for i, d in enumerate([0.0005, -0.0005] * 7, 1))]
     cfg = load_compare_config(["metrics=[sharpe]", "also_show=[]", *FAST_COMPARE])
     comparison = compare_runs(records, cfg, title="t", sweep=True)
-    assert comparison.columns == ["val.sharpe", "val.psr", "val.buy_and_hold.sharpe",
-                                  "val.buy_and_hold.psr"]  # fmt: skip
+    assert comparison.columns == ["val/agent/sharpe", "val/agent/psr",  # MLflow's names
+                                  "val/buy_and_hold/sharpe", "val/buy_and_hold/psr"]  # fmt: skip
     agent = records[0].agent("val")
     assert agent is not None
-    assert comparison.rows[0].values["val.psr"] == pytest.approx(
+    assert comparison.rows[0].values["val/agent/psr"] == pytest.approx(
         probabilistic_sharpe_ratio(
             agent["sharpe_per_bar"], int(agent["bars"]), agent["skewness"], agent["kurtosis"]
         )

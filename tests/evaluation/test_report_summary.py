@@ -5,12 +5,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from qraptor.cli.main import main
+from qraptor.evaluation.metric_names import flat_metrics
 from qraptor.evaluation.report import summary_table
 
-METRICS = {
+METRICS = {  # what `qraptor evaluate` writes: flat keys, MLflow's names
+    "objective": 0.5,
+    "session/timesteps": 1000,
+    "test/agent/total_return": 0.0345,
+    "test/agent/sharpe": 1.234,
+    "test/agent/max_drawdown": 0.02,
+    "test/agent/n_trades": 7.0,
+    "test/agent/beats_random_share": 0.75,
+    "test/buy_and_hold/total_return": -0.01,
+    "test/buy_and_hold/sharpe": -0.5,
+    "test/buy_and_hold/max_drawdown": 0.05,
+}
+# a file of an evaluate stage before the flat names (nested keys) still shows
+NESTED = {
     "objective": 0.5,
     "timesteps": 1000,
     "test": {
@@ -27,8 +42,9 @@ def _text(table) -> str:
     return console.export_text()
 
 
-def test_every_policy_of_every_split_is_a_row_that_fits_80_columns():
-    text = _text(summary_table(METRICS))
+@pytest.mark.parametrize("metrics", [METRICS, NESTED], ids=["flat", "nested"])
+def test_every_policy_of_every_split_is_a_row_that_fits_80_columns(metrics):
+    text = _text(summary_table(metrics))
     rows = [line for line in text.splitlines() if line.split()[:1] == ["test"]]
     assert len(rows) == 2
     assert "agent" in rows[0] and "+3.45%" in rows[0] and "1.23" in rows[0] and "7" in rows[0]
@@ -40,7 +56,7 @@ def test_every_policy_of_every_split_is_a_row_that_fits_80_columns():
 VERDICT = {
     "edge": False, "sharpe": 1.9, "t_stat": 0.8, "psr": 0.79, "psr_vs_buy_and_hold": 0.9,
 }  # fmt: skip
-WIDE = {
+WIDE = flat_metrics({
     "val": {
         "agent": {"total_return": -0.0378, "sharpe": -4.12, "psr": 0.06, "max_drawdown": 0.0396,
                   "turnover": 101.0, "costs_paid": 2470.0, "n_trades": 57.0},
@@ -49,7 +65,7 @@ WIDE = {
            for name in ("buy_and_hold", "flat", "random", "random_uniform", "ma_crossover")},
         "verdict": VERDICT,
     }
-}  # fmt: skip
+})  # fmt: skip
 
 
 def test_psr_stands_next_to_each_sharpe_and_the_verdict_under_the_table():
@@ -88,3 +104,7 @@ def test_show_prints_an_existing_metrics_file_and_names_a_missing_one(tmp_path: 
     assert main(["evaluate", "--metrics", str(tmp_path / "none.json"), "--show"]) == 2
     err = capsys.readouterr().err
     assert "none.json" in err and "dvc repro evaluate" in err
+    path.write_text("{not json")
+    assert main(["evaluate", "--metrics", str(path), "--show"]) == 2
+    err = capsys.readouterr().err
+    assert "evaluate.json" in err and "not valid JSON" in err

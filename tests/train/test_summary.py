@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from qraptor.core.numbers import json_number, json_safe
-from qraptor.evaluation.report import dvc_metrics, read_run
+from qraptor.evaluation.report import dvc_metrics, dvc_sections, read_run
 from qraptor.train import load_train_config, train_session
 from qraptor.train.summary import beats_random_share
 
@@ -50,7 +50,7 @@ def test_the_beats_random_share_reaches_the_dvc_metrics(trained_run):
         section = summary["splits"][split]
         expected = beats_random_share(section["agent"]["sharpe"], section["random_sharpes"])
         assert expected is not None and 0.0 <= expected <= 1.0
-        assert flat[split]["agent_beats_random_share"] == expected
+        assert flat[f"{split}/agent/beats_random_share"] == expected
 
 
 def test_beats_random_share_counts_strictly_better_runs_and_skips_missing_ones():
@@ -66,6 +66,27 @@ def test_non_finite_numbers_are_null_in_json():
     assert json_safe({"calmar": math.nan, "sharpe": 1.5}) == {"calmar": None, "sharpe": 1.5}
 
 
+def test_the_dvc_metrics_are_flat_keys_named_as_in_mlflow(trained_run):
+    """`dvc metrics show` prints a nested key joined with '.': the file holds the MLflow
+    names (val/agent/sharpe) flat, every key parses, and the agent's Sharpe is the run's."""
+    from qraptor.evaluation.metric_names import parse_metric_key
+
+    summary = read_run(trained_run)
+    flat = dvc_metrics(summary)
+    assert not any(isinstance(v, dict) for v in flat.values())
+    assert flat["objective"] == summary["objective"]
+    assert flat["session/timesteps"] == summary["timesteps"]
+    rest = [k for k in flat if k not in ("objective", "session/timesteps")]
+    assert {parse_metric_key(k)[1] for k in rest} == {
+        "agent", "buy_and_hold", "flat", "random", "random_uniform", "ma_crossover", "verdict",
+    }  # fmt: skip
+    for split in ("val", "test"):
+        agent = summary["splits"][split]["agent"]
+        assert flat[f"{split}/agent/sharpe"] == agent["sharpe"]
+        assert 0.0 <= flat[f"{split}/agent/psr"] <= 1.0
+    assert [k for k in flat if "." in k] == []
+
+
 def test_one_table_reads_the_summary_and_the_dvc_metrics_alike(trained_run):
     """The agent-vs-baselines rows are the same whether built from the run's summary (what
     `qraptor train` and `sessions show` print) or from the DVC metrics (`qraptor evaluate`)."""
@@ -73,7 +94,7 @@ def test_one_table_reads_the_summary_and_the_dvc_metrics_alike(trained_run):
 
     summary = read_run(trained_run)
     from_summary = policy_rows(summary["splits"])
-    from_dvc = policy_rows(dvc_metrics(summary))
+    from_dvc = policy_rows(dvc_sections(dvc_metrics(summary)))
     assert [(r.split, r.policy) for r in from_summary] == [(r.split, r.policy) for r in from_dvc]
     assert [r.cells(COLUMNS) for r in from_summary] == [r.cells(COLUMNS) for r in from_dvc]
     assert from_summary[0].policy == "agent" and len(from_summary) == 2 * 6  # agent + 5 baselines
@@ -116,10 +137,41 @@ def test_every_split_of_the_summary_and_the_dvc_metrics_carries_the_verdict(trai
         assert verdict["benchmark"] == "buy_and_hold" and verdict["n_trials"] == 1
         assert verdict["text"].startswith(("evidence of an edge", "no evidence of an edge"))
         assert verdict["edge"] == verdict["text"].startswith("evidence")
-        assert flat[split]["verdict"]["edge"] is verdict["edge"]
-        assert flat[split]["verdict"]["psr_vs_buy_and_hold"] == verdict["psr_vs_benchmark"]
-        assert "text" not in flat[split]["verdict"]
-        assert "psr" in flat[split]["agent"] and "psr" in flat[split]["buy_and_hold"]
+        assert flat[f"{split}/verdict/edge"] is verdict["edge"]
+        assert flat[f"{split}/verdict/psr_vs_buy_and_hold"] == verdict["psr_vs_benchmark"]
+        assert f"{split}/verdict/text" not in flat
+        assert f"{split}/agent/psr" in flat and f"{split}/buy_and_hold/psr" in flat
     # the same lines from the summary (qraptor train) and from the DVC file (qraptor evaluate)
-    assert verdict_lines(summary["splits"]) == verdict_lines(flat)
-    assert verdict_lines(flat)[1].startswith("test: ")
+    assert verdict_lines(summary["splits"]) == verdict_lines(dvc_sections(flat))
+    assert verdict_lines(dvc_sections(flat))[1].startswith("test: ")
+
+
+def test_dvc_metrics_show_prints_the_mlflow_names(trained_run, tmp_path: Path):
+    """`qraptor evaluate`'s file in a DVC project: `dvc metrics show` lists the keys as
+    MLflow names them (no '.'-joined nesting), with the run folder's numbers."""
+    import json
+    import subprocess
+    import sys
+
+    from qraptor.evaluation.report import write_reports
+
+    project = tmp_path / "project"
+    project.mkdir()
+    metrics_path = project / "evaluate.json"
+    write_reports(trained_run, metrics_path, tmp_path / "plots", tmp_path / "figures")
+    written = json.loads(metrics_path.read_text())
+    (project / "dvc.yaml").write_text("metrics:\n  - evaluate.json\n")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    env = {"DVC_NO_ANALYTICS": "1", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    for args in (["git", "init", "-q"], [dvc, "init", "-q"]):
+        subprocess.run(args, cwd=project, check=True, env=env, capture_output=True)
+    done = subprocess.run([dvc, "metrics", "show", "--json"], cwd=project, env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    shown = json.loads(done.stdout)[""]["data"]["evaluate.json"]["data"]
+    assert shown == {k: v for k, v in written.items() if v is not None}  # DVC skips nulls
+    on_disk = json.loads((trained_run / "eval" / "val" / "metrics.json").read_text())
+    assert shown["val/agent/sharpe"] == on_disk["agent"]["sharpe"]
+    assert shown["val/buy_and_hold/sharpe"] == on_disk["baselines"]["buy_and_hold"]["sharpe"]
+    table = subprocess.run([dvc, "metrics", "show"], cwd=project, env=env, capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert "val/agent/sharpe" in table and "val/verdict/psr" in table and ".agent." not in table

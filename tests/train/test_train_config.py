@@ -77,6 +77,8 @@ def test_joblib_launcher_runs_one_job_per_core() -> None:
         (["session.device=tpu"], "session.device"),
         (["session.objective=val.profit"], "session.objective"),
         (["session.objective=train.sharpe"], "session.objective"),
+        (["session.objective=val/buy_and_hold/sharpe"], "session.objective"),
+        (["session.objective=val/agent/profit"], "session.objective"),
         (["session.eval.splits=[val,holdout]"], "session.eval.splits"),
         (["session.fold=1"], "session.eval.splits"),
         (["session.eval.min_annualised_days=-1"], "session.eval.min_annualised_days"),
@@ -112,6 +114,12 @@ def test_algorithms_refuse_action_types_they_cannot_drive(overrides: list[str], 
         load_train_config(overrides)
     assert error.value.key == "env.action.type"
     assert f"algo.name={algo}" in error.value.problem
+
+
+def test_the_objective_may_be_named_by_its_metric_key() -> None:
+    """``val/agent/sharpe`` (MLflow's and DVC's name) is ``val.sharpe``."""
+    cfg = load_train_config(["session.objective=val/agent/sharpe"])
+    assert cfg.session.objective == "val/agent/sharpe"
 
 
 def test_fold_sessions_evaluate_on_the_fold_test_span() -> None:

@@ -21,6 +21,7 @@ from qraptor.evaluation.compare.table import (
     runs_text,
     significance_lines,
 )
+from qraptor.evaluation.metric_names import AGENT, metric_key
 from qraptor.store.errors import StoreError
 
 if TYPE_CHECKING:
@@ -214,9 +215,10 @@ def _groups(comparison: Comparison) -> Any:
     rows = []
     for group in comparison.groups:
         row = {"configuration": group.label, "runs": runs_text(group.metrics[metrics[0]])}
-        for metric in metrics:
-            row[f"{metric} mean"] = fmt_interval(group.metrics[metric].mean)
-            row[f"{metric} IQM"] = format_value(group.metrics[metric].iqm.estimate)
+        for metric in metrics:  # named as MLflow names the runs' metric: val/agent/sharpe
+            key = metric_key(comparison.split, AGENT, metric)
+            row[f"{key} mean"] = fmt_interval(group.metrics[metric].mean)
+            row[f"{key} IQM"] = format_value(group.metrics[metric].iqm.estimate)
         row[f"P(> {comparison.baseline})"] = fmt_interval(group.beats_baseline)
         rows.append(row)
     columns = list(rows[0])

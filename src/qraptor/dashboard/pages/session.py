@@ -20,6 +20,7 @@ from qraptor.dashboard.components import (
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.session_results import no_results, result_splits, split_verdict
 from qraptor.dashboard.sources import Sources
+from qraptor.evaluation.metric_names import AGENT, metric_key
 from qraptor.evaluation.metrics import HEADLINE_METRICS
 from qraptor.evaluation.policy_table import policy_rows, verdict_lines
 from qraptor.store.errors import StoreError
@@ -144,6 +145,13 @@ def _metrics(doc: dict[str, Any]) -> Any:
             ["split", "policy", *METRIC_COLUMNS],
             "metrics-table",
             style_data_conditional=conditional,
+        ),
+        html.Div(
+            f"In MLflow, `dvc metrics show` and `qraptor compare` a cell is named "
+            f"<split>/<policy>/<metric>: {metric_key('val', AGENT, 'sharpe')}, "
+            f"{metric_key('val', 'buy_and_hold', 'sharpe')}.",
+            id="metric-names",
+            className="muted",
         ),
     ]
     verdicts = [html.Li(line) for line in verdict_lines(splits)]

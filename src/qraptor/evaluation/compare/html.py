@@ -29,6 +29,7 @@ from qraptor.evaluation.compare.table import (
     runs_text,
     significance_lines,
 )
+from qraptor.evaluation.metric_names import AGENT, metric_key
 from qraptor.evaluation.report import evaluation_figure
 
 log = get_logger(__name__)
@@ -110,7 +111,8 @@ def groups_section(comparison: Comparison) -> str:
     metrics = list(comparison.groups[0].metrics)
     head = ['<th class="text">configuration</th>', "<th>runs</th>"]
     for metric in metrics:
-        head += [f"<th>{_e(metric)} mean</th>", f"<th>{_e(metric)} IQM</th>"]
+        key = _e(metric_key(comparison.split, AGENT, metric))
+        head += [f"<th>{key} mean</th>", f"<th>{key} IQM</th>"]
     head.append(f"<th>P(&gt; {_e(comparison.baseline.replace('_', ' '))})</th>")
     rows = []
     for group in comparison.groups:

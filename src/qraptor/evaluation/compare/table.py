@@ -16,6 +16,7 @@ from rich.text import Text
 
 from qraptor.core.formatting import STATUS_STYLES, format_value
 from qraptor.evaluation.compare.comparison import Comparison, RunRecord
+from qraptor.evaluation.metric_names import AGENT, metric_key
 from qraptor.evaluation.statistics import Interval, RunSummary
 
 
@@ -107,8 +108,8 @@ def groups_table(comparison: Comparison) -> Table | None:
     )
     table.add_column("configuration", overflow="fold", min_width=24)
     table.add_column("runs", justify="right")
-    for metric in metrics:
-        table.add_column(metric.replace("_", " "), justify="right")
+    for metric in metrics:  # named as MLflow names the runs' metric: val/agent/sharpe
+        table.add_column(metric_key(comparison.split, AGENT, metric), justify="right")
     table.add_column(f"P(> {comparison.baseline.replace('_', ' ')})", justify="right")
     for group in comparison.groups:
         cells = [group.label, runs_text(group.metrics[metrics[0]])]
