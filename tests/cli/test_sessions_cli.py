@@ -101,7 +101,7 @@ def test_show_prints_config_history_metrics_and_files(qraptor, store, tmp_path):
     for expected in (sid, "succeeded", "attempt 2/3", "alpha", "ppo", "seed 7", "t1", "w-2"):
         assert expected in out
     assert "attempt 1 (w-1" in out and "RuntimeError: NaN loss" in out  # the history
-    assert "model.zip" in out and "2.0 kB" in out and "objective val.sharpe = 0.8" in out
+    assert "model.zip" in out and "2.0 kB" in out and "objective val/agent/sharpe = 0.8" in out
 
 
 def test_cancel_and_retry_by_unique_prefix(qraptor, store):

@@ -57,7 +57,7 @@ def test_one_session_prints_its_summary(project_root, tiny_dataset, tmp_path: Pa
     _session_files(out)
     assert "buy_and_hold" in done.stdout and "objective" in done.stdout
     objective = json.loads((out / "metrics.json").read_text())["objective"]
-    assert f"objective {objective}" in done.stdout
+    assert f"objective val/agent/sharpe = {objective}" in done.stdout
     verdict = json.loads((out / "metrics.json").read_text())["splits"]["val"]["verdict"]
     printed = " ".join(done.stdout.split())  # the caption wraps at the table's width
     assert f"val: {verdict['text']}" in printed and "PSR" in done.stdout  # issue 14

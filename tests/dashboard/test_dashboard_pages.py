@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from dashboard_world import LEARNING_RATES, REPO, World
 
+from qraptor.core.formatting import format_value
 from qraptor.dashboard import pipeline_outputs, result_figures
 from qraptor.dashboard.app import render_page
 from qraptor.dashboard.problems import Unavailable
@@ -213,6 +214,9 @@ def test_session_page_links_the_mlflow_run(dash_world: World, sources: Sources):
     sharpe = doc["metrics"]["splits"]["val"]["agent"]["sharpe"]
     assert float(agent_val["sharpe"]) == pytest.approx(sharpe, abs=0.005)  # shown as 1.23
     assert agent_val["total_return"].endswith("%")  # in its unit, not a raw fraction
+    # issue 15: the table's cells under the names MLflow stores them by
+    assert "val/agent/sharpe" in text(find(page, "metric-names"))
+    assert run.data.metrics["val/agent/sharpe"] == pytest.approx(sharpe)
     trades = find(page, "trades-table")["props"]["data"]
     assert len(trades) == doc["metrics"]["splits"]["val"]["agent"]["n_trades"]
     # issue 14: PSR(0) beside the Sharpe, the verdict of every split, the shown split's too
@@ -251,6 +255,12 @@ def test_compare_page_deflates_the_best_of_the_sweep(dash_world: World, sources:
     assert f"over {expected.sweep.n_trials} trials" in expected.verdict.text
     table = find(page, "compare-table")["props"]["data"]
     assert len(table) == 5
+    # issue 15: the columns are the metric keys MLflow and DVC use
+    names = [c["name"] for c in find(page, "compare-table")["props"]["columns"]]
+    assert {"val/agent/sharpe", "val/agent/psr", "val/buy_and_hold/sharpe"} <= set(names)
+    best = max(expected.rows, key=lambda r: r.values["val/agent/sharpe"])
+    shown = {row["val__agent__sharpe"] for row in table}
+    assert format_value(best.values["val/agent/sharpe"]) in shown
     scatter = find(page, "params-graph")["props"]["figure"]
     assert sorted(scatter.data[0].x) == sorted(LEARNING_RATES)
 

@@ -80,7 +80,7 @@ def _check_mlflow(study_id: str, expected_sessions: int) -> None:
     assert all(r.info.status == "FINISHED" for r in children)
     # the parent run carries the study's result
     logged = client.get_run(parent)
-    assert {"study.pbo", "study.dsr", "study.selected_score"} <= set(logged.data.metrics)
+    assert {"study/pbo", "study/dsr", "study/selected_score"} <= set(logged.data.metrics)
     assert "after costs" in logged.data.tags["qraptor.verdict"]
     files = {f.path for f in client.list_artifacts(parent, "study")}
     assert "study/study.json" in files and "study/oos_equity.png" in files

@@ -61,7 +61,7 @@ def assert_one_training(store: SessionStore, sid: str, tmp_path: Path) -> None:
     values = {round(m.value, 12) for m in client.get_metric_history(run_id, "objective")}
     assert values == {round(objective, 12)}  # every logged objective is this training's
     for split, result in doc["metrics"]["splits"].items():
-        logged = client.get_run(run_id).data.metrics[f"{split}.sharpe"]
+        logged = client.get_run(run_id).data.metrics[f"{split}/agent/sharpe"]
         assert logged == pytest.approx(result["agent"]["sharpe"])
     assert len(client.search_model_versions(f"run_id='{run_id}'")) == 1
     assert client.get_run(run_id).info.status == "FINISHED"

@@ -29,6 +29,7 @@ from qraptor.core.config import compose
 from qraptor.core.formatting import STATUS_STYLES
 from qraptor.core.log import get_logger
 from qraptor.core.paths import project_root
+from qraptor.evaluation.metric_names import objective_key
 from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
 from qraptor.store.config import load_store_config, store_config_from
 from qraptor.store.status import FileKind, Status
@@ -254,10 +255,19 @@ def _kv(**fields: Any) -> str:
     return "  " + " · ".join(shown) if shown else ""
 
 
+def _objective_name(objective: Any) -> str:
+    """``val.sharpe`` as MLflow and DVC name it: ``val/agent/sharpe`` (as stored if odd)."""
+    try:
+        return objective_key(str(objective))
+    except ValueError:
+        return str(objective)
+
+
 def _metrics_table(metrics: dict[str, Any]) -> Table:
     resumed = metrics.get("resumed_from_timesteps")
     title = (
-        f"objective {metrics.get('objective_metric')} = {_fmt(metrics.get('objective'))}; "
+        f"objective {_objective_name(metrics.get('objective_metric'))} = "
+        f"{_fmt(metrics.get('objective'))}; "
         f"{metrics.get('timesteps', 0):,} timesteps"
         + (f" (resumed at {resumed:,})" if resumed else "")
     )

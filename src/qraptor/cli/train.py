@@ -176,6 +176,7 @@ def _print_summary(
     tracker: SessionTracker | None = None,
 ) -> None:
     """The agent next to its baselines, per split, on stdout (the session summary's table)."""
+    from qraptor.evaluation.metric_names import objective_key
     from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
     from qraptor.train.summary import session_summary
 
@@ -187,7 +188,8 @@ def _print_summary(
     out.print(table)
     if result.stopped_early:
         out.print(f"stopped early; last checkpoint: {result.model_path}")
-    out.print(f"objective {result.objective}; outputs in {out_dir}")
+    key = objective_key(objective_metric)  # the name MLflow and DVC give it
+    out.print(f"objective {key} = {result.objective}; outputs in {out_dir}")
     if tracker is not None and tracker.enabled:
         from qraptor.core.redact import redact_uri
 
