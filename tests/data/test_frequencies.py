@@ -8,14 +8,13 @@ bars were all flagged as gaps (4 days absolute), and a short series failed one l
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from pipeline_stages import data_stages
 
-from qraptor.cli import data_stages as stages
 from qraptor.core.errors import DataError
 from qraptor.data.pipeline_config import PipelineConfig, load_pipeline_config
 from qraptor.env.config import load_env_config
@@ -24,22 +23,6 @@ from qraptor.env.market import load_market
 from qraptor.evaluation.baselines import ma_bars, run_baselines
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def data_stages(cfg: PipelineConfig, root: Path) -> dict[str, dict]:
-    """raw -> ingest -> clean -> reduce -> features -> split into `root`; the metrics."""
-    raw, ingested, clean = root / "raw", root / "ingested", root / "clean"
-    metrics = root / "metrics"
-    stages.run_raw(cfg, raw)
-    stages.run_ingest(cfg, raw, ingested)
-    stages.run_clean(cfg, ingested, clean, metrics / "clean.json", root / "tmp")
-    stages.run_reduce(cfg, clean, root / "bars.parquet", metrics / "reduce.json",
-                      root / "bars.csv", root / "bars.png")  # fmt: skip
-    stages.run_features(cfg, root / "bars.parquet", root / "features.parquet",
-                        metrics / "features.json")  # fmt: skip
-    stages.run_split(cfg, root / "features.parquet", root / "dataset", metrics / "split.json",
-                     root / "splits.png")  # fmt: skip
-    return {p.stem: json.loads(p.read_text()) for p in metrics.glob("*.json")}
 
 
 def googl(freq: str) -> PipelineConfig:

@@ -31,6 +31,7 @@ from qraptor.data.ingest.files import ingest_files
 from qraptor.data.parts import read_manifest
 from qraptor.data.pipeline_config import PipelineConfig
 from qraptor.data.plots import bars_overview, save_figure, split_overview, write_plot_csv
+from qraptor.data.record import pipeline_settings
 from qraptor.data.reduce.bars import reduce_folder
 from qraptor.data.sources import materialise_raw, raw_files
 from qraptor.data.split import make_dataset, plan
@@ -170,7 +171,10 @@ def run_split(
         features = pd.read_parquet(in_path)
         key, _ = longest_window(cfg.features, features["timestamp"])  # named in errors only
         folder = outputs.dir(out_dir)
-        meta = make_dataset(features, columns_after_bars(features), cfg.split, folder, key)
+        made = features.attrs.get("features", {}).get("config")
+        settings = pipeline_settings(cfg, made, features["timestamp"])
+        columns = columns_after_bars(features)
+        meta = make_dataset(features, columns, cfg.split, folder, key, pipeline=settings)
         write_json_atomic(outputs.path(metrics), _split_metrics(meta))
         columns = ["timestamp", "close", "split"]
         dataset = pd.read_parquet(folder / "dataset.parquet", columns=columns)

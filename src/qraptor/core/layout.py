@@ -6,6 +6,8 @@
         metrics.json                the session summary (qraptor.train.summary)
         timings.json                its wall-clock figures (kept out of DVC's hash)
         policy.h5                   the Keras HDF5 export (when tracking exports it)
+        data.json                   the data path it was trained on (qraptor.data.record):
+                                    pipeline settings, frozen normalisation, spans, version
         eval/<split>/               trades.csv, equity.csv, baselines_equity.csv, metrics.json
 
 In GridFS a session's evaluation files are flat: ``<split>_<file>`` (``val_equity.csv``),
@@ -22,6 +24,7 @@ MODEL = "model.zip"
 METRICS = "metrics.json"
 TIMINGS = "timings.json"
 KERAS_H5 = "policy.h5"
+DATA_RECORD = "data.json"
 EVAL_DIR = "eval"
 TRADES = "trades.csv"
 EQUITY = "equity.csv"

@@ -20,7 +20,7 @@ undefined, are dropped and counted in ``frame.attrs["features"]``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -318,6 +318,7 @@ def compute_features(bars: pd.DataFrame | pl.DataFrame, cfg: FeaturesConfig) -> 
         "columns": list(values.columns),
         "warmup_rows": warmup,
         "first_timestamp": str(result["timestamp"].iloc[0]),
+        "config": asdict(cfg),  # windows in bars: the settings a trained agent is used with
     }
     log.info(
         "features: %d bars in, %d warm-up rows dropped, %d out, %d feature columns",

@@ -17,6 +17,7 @@ Output folder (written atomically, see `load_split` and issue 3's environment)::
     dataset.parquet        timestamp, bar columns, raw features, z_<feature>, split
     folds/fold-NN.parquet  the rows of fold NN, normalised with that fold's training span
     splits.json            boundaries, embargo, column names, normalisation settings/stats
+    pipeline.json          the data stages' settings (qraptor.data.record.pipeline_settings)
 
 ``split`` is one of train / val / test / embargo / warmup; ``warmup`` marks training bars
 whose normalised values are still undefined (fewer than `normalize.min_periods` bars).
@@ -53,6 +54,7 @@ SPLIT_LABELS = ("train", "val", "test", "embargo", "warmup")
 DATASET_FILE = "dataset.parquet"
 FOLDS_DIR = "folds"
 METADATA_FILE = "splits.json"
+PIPELINE_FILE = "pipeline.json"  # the settings of the stages that made it (data/record.py)
 FORMAT_VERSION = 1
 
 
@@ -238,8 +240,12 @@ def make_dataset(
     cfg: SplitConfig,
     out_dir: Path,
     warmup_key: str = "?",
+    pipeline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Split, normalise and write the dataset folder atomically; return its metadata.
+
+    `pipeline`: the data stages' settings (`qraptor.data.record.pipeline_settings`), written
+    as pipeline.json so that a trained agent can be used on other bars.
 
     Every limit a too-short series breaks is reported in one DataError before anything is
     written; the feature warm-up is read from ``features.attrs["features"]`` when the
@@ -294,6 +300,9 @@ def make_dataset(
         }
         text = json.dumps(stable_json_value(metadata), indent=2) + "\n"
         (tmp / METADATA_FILE).write_text(text, encoding="utf-8")
+        if pipeline is not None:
+            text = json.dumps(stable_json_value(pipeline), indent=2, sort_keys=True) + "\n"
+            (tmp / PIPELINE_FILE).write_text(text, encoding="utf-8")
     counts = chrono_meta["counts"]
     log.info(
         "split: %d bars -> train %d (+%d warm-up), val %d, test %d, embargo %d; %d fold(s); %s",

@@ -34,6 +34,7 @@ import polars as pl
 from qraptor.data.columns import columns_after_bars
 from qraptor.data.features import compute_features
 from qraptor.data.pipeline_config import load_pipeline_config
+from qraptor.data.record import pipeline_settings
 from qraptor.data.reduce.bars import reduce_ticks
 from qraptor.data.split import make_dataset
 from qraptor.data.synthetic.tape import generate_ticks
@@ -96,7 +97,9 @@ def planted_dataset(
     ticks = pl.concat(list(generate_ticks(cfg.data.synthetic)))
     bars = reduce_ticks(ticks, cfg.reduce)
     features = compute_features(bars, cfg.features)
-    return make_dataset(features, columns_after_bars(features), cfg.split, Path(out_dir))
+    settings = pipeline_settings(cfg, features.attrs["features"]["config"], features["timestamp"])
+    columns = columns_after_bars(features)
+    return make_dataset(features, columns, cfg.split, Path(out_dir), pipeline=settings)
 
 
 def trade_cost(cfg: EnvConfig) -> float:

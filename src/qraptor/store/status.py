@@ -38,6 +38,8 @@ class FileKind(StrEnum):
     EQUITY_CURVE = "equity_curve"  # evaluation equity curve (CSV)
     VEC_NORMALIZE = "vec_normalize"  # SB3 VecNormalize statistics, needed to reuse a model
     METRICS = "metrics"  # evaluation metrics (JSON)
+    DATA_RECORD = "data_record"  # the data path the model was trained on (data.json)
+    MODEL_CARD = "model_card"  # the run's model card (Markdown)
 
 
 def parse_status(value: str | Status) -> Status:

@@ -3,6 +3,7 @@
 Layout inside the run's artifacts (what the MLflow UI lists):
 
     config.yaml, metrics.json       the resolved config; the session's summary
+    data.json                       the data path trained on (qraptor.data.record)
     model/model.zip                 the SB3 model
     keras/policy.h5                 the policy rebuilt in tf.keras (when exported)
     eval/<split>/                   trades.csv, equity.csv, baselines_equity.csv, metrics.json
@@ -60,6 +61,7 @@ def log_session_files(
 
     upload(out_dir / layout.CONFIG)
     upload(out_dir / layout.METRICS)
+    upload(out_dir / layout.DATA_RECORD)
     if cfg.model:
         upload(model_path, "model")
     if cfg.evaluation:

@@ -7,6 +7,7 @@ splits next to the baselines. The session worker calls it with MongoDB-backed ho
 CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
 
     config.yaml                        the resolved config
+    data.json                          the data path trained on (qraptor.data.record)
     checkpoints/model_<timesteps>.zip  every checkpoint_every timesteps (and on stop)
     logs/from_<timesteps>/             SB3 logger: progress.csv (+ TensorBoard if installed)
                                        (each dump also goes to hooks.on_log: MLflow and
@@ -40,6 +41,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic, write_text_atomic
 from qraptor.core.log import get_logger, human_count
+from qraptor.data.record import run_record
 from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import Market, load_market
 from qraptor.env.vector_env import BatchedTradingEnv
@@ -87,6 +89,7 @@ def train_session(
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset, root)
     check_dataset_fits(dataset, cfg.env, s.train_split, s.eval.splits, s.fold)  # every limit
+    write_json_atomic(out_dir / layout.DATA_RECORD, run_record(dataset, s.fold, root))
     market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
     env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
     model = _model(cfg, env, resume_from)

@@ -294,10 +294,11 @@ def _record_provenance(
 
 
 def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_dir: Path) -> None:
-    """Model, per-split trade log, equity and baselines' equity CSVs and the metrics JSON
-    into GridFS, linked to the session (`qraptor compare` reads the equity files by these
-    names). Uploaded one by one (parallel uploads were slower on SecantusDB), then linked in
-    one update: the results appear together, and linking costs one round trip, not eight."""
+    """Model, per-split trade log, equity and baselines' equity CSVs, the metrics JSON and
+    the data record into GridFS, linked to the session (`qraptor compare` reads the equity
+    files by these names). Uploaded one by one (parallel uploads were slower on SecantusDB),
+    then linked in one update: the results appear together, and linking costs one round
+    trip, not eight."""
     files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, layout.MODEL)]
     for split, trades in result.trade_logs.items():
         files.append((FileKind.TRADE_LOG, trades, layout.stored_name(split, layout.TRADES)))
@@ -308,6 +309,8 @@ def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_d
             stored = layout.stored_name(split, layout.BASELINES_EQUITY)
             files.append((FileKind.EQUITY_CURVE, baselines, stored))
     files.append((FileKind.METRICS, run_dir / layout.METRICS, layout.METRICS))
+    if (run_dir / layout.DATA_RECORD).is_file():  # what `qraptor backtest SESSION` rebuilds
+        files.append((FileKind.DATA_RECORD, run_dir / layout.DATA_RECORD, layout.DATA_RECORD))
     store.attach_files(claim.session_id, files, claim=claim)
 
 
