@@ -45,6 +45,7 @@ log = get_logger(__name__)
 CONFIDENCE = 0.95  # of the Sharpe ratio's interval
 FIGURE = "equity.png"
 OUTPUTS = (*layout.EVAL_FILES, layout.METRICS, FIGURE)
+DATA_LABEL = "data"  # the split column of a replay on new data
 RECORD_KEYS = ("columns", "normalize", "spans")  # what makes a dataset the one trained on
 
 
@@ -86,20 +87,40 @@ def split_replay(
     else:
         frame = load_split(dataset, split, fold)
         market = observed_market(frame, record, cfg.env.features)
-    per_year = bars_per_year(load_market(dataset, s.train_split, s.fold, cfg.env.features).timestamps)
     about = {"split": split, "fold": fold, "dataset": str(dataset), "data": record.get("dataset")}
-    return Replay(split, market, per_year, about)
+    return Replay(split, market, _training_bars_per_year(agent, dataset), about)
 
 
 def data_replay(
-    agent: TrainedAgent, observations: Observations, source: BarsSource
+    agent: TrainedAgent, observations: Observations, source: BarsSource, root: Path | None = None
 ) -> Replay:
-    """The rebuilt bars of `source` (`qraptor.agent.bars.rebuild_observations`)."""
-    record = agent.record
+    """The rebuilt bars of `source` (`qraptor.agent.bars.rebuild_observations`), annualised
+    as training was: from the run's training split when its dataset is here unchanged, else
+    from data.json's training span (a warning says so: that span counts the normalisation's
+    warm-up rows, which the training market does not hold)."""
+    from qraptor.train.config import resolve_dataset
+
+    record, s = agent.record, agent.config.session
     market = observed_market(observations.frame, record, agent.config.env.features)
-    per_year = recorded_bars_per_year(record, agent.config.session.train_split)
-    about = {"data": source.describe(), "bars": observations.describe()}
-    return Replay("data", market, per_year, about)
+    dataset = resolve_dataset(s.dataset, root)
+    try:
+        check_dataset(agent, dataset, root, allow_changed_data=False)
+        per_year, annualised = _training_bars_per_year(agent, dataset), "training split"
+    except DataError as exc:
+        per_year, annualised = recorded_bars_per_year(record, s.train_split), "data.json span"
+        log.warning(
+            "annualising with data.json's %s span (%.1f bars a year), not the training split's "
+            "own (%s): Sharpe and volatility may differ slightly from training's scale",
+            s.train_split, per_year, exc.problem,
+        )  # fmt: skip
+    about = {"data": source.describe(), "bars": observations.describe(), "annualised": annualised}
+    return Replay(DATA_LABEL, market, per_year, about)
+
+
+def _training_bars_per_year(agent: TrainedAgent, dataset: Path) -> float:
+    """The trainer's annualisation: bars a year of the training split's market."""
+    s, features = agent.config.session, agent.config.env.features
+    return bars_per_year(load_market(dataset, s.train_split, s.fold, features).timestamps)
 
 
 def observed_market(
@@ -118,8 +139,8 @@ def observed_market(
 
 
 def recorded_bars_per_year(record: dict[str, Any], split: str) -> float:
-    """`bars_per_year` of the training split from data.json's span (first, last, rows): the
-    trainer's annualisation, without the dataset."""
+    """`bars_per_year` of the training split's span in data.json (first, last, rows): close
+    to the trainer's annualisation when the dataset is not at hand."""
     span = (record.get("spans") or {}).get(split)
     if not span:
         raise DataError(None, f"the run's data record has no '{split}' span", rule="data_record")

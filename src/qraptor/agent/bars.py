@@ -47,7 +47,6 @@ class BarsSource:
 
     data: DataConfig
     files: tuple[Path, ...] = ()
-    label: str = "data"  # names the output folder and the report's split column
 
     def describe(self) -> dict[str, Any]:
         files = [str(f) for f in self.files]
@@ -98,7 +97,11 @@ def rebuild_observations(
     pipeline = _pipeline(record)
     work_dir = Path(work_dir)
     files = _files(source, work_dir, root)
-    named = ", ".join(str(f) for f in files)
+    named = (
+        ", ".join(str(f) for f in files)
+        if source.files
+        else f"data config '{source.data.name}' ({source.data.source} source)"
+    )
     with _naming(named):
         bars = _bars(record, source.data, files, work_dir, pipeline)
         check_bar_spacing(bars, record, named)
@@ -173,8 +176,7 @@ def _bars(
         files, ingested, kind=data.kind, columns=data.columns, timestamp=data.timestamp,
         fmt=fmt, csv=data.csv,
     )  # fmt: skip
-    report = clean_folder(ingested, cleaned, data.kind, clean_cfg, work_dir / "tmp")
-    log.info("clean: %d rows in, %d out", report.rows_in, report.rows_out)
+    clean_folder(ingested, cleaned, data.kind, clean_cfg, work_dir / "tmp")  # logs its counts
     bars = reduce_folder(cleaned, data.kind, reduce_cfg, timezone=data.timestamp.timezone)
     if bars.height == 0:
         raise DataError(None, "the reduction made no bars (is the file empty?)")

@@ -338,6 +338,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--title", default="", help="prefix of the figure titles")
     evaluate.set_defaults(handler=_run_evaluate)
 
+    from qraptor.cli.backtest import add_parser as add_backtest
+
+    add_backtest(groups, _ExamplesFormatter)
+
     compare = groups.add_parser(
         "compare",
         epilog=EXAMPLES["compare"],
