@@ -12,6 +12,7 @@ that is still queued has no model; a run trained before issue 15 has no data.jso
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,9 @@ def mlflow_agent(uri: str, tracking_uri: str, work_dir: Path) -> TrainedAgent:
     folder.mkdir(parents=True, exist_ok=True)
     wanted = [*NEEDED_ARTIFACTS, *([layout.METRICS] if layout.METRICS in present else [])]
     for name in wanted:
-        client.download_artifacts(run_id, name, str(folder))  # keeps the artifact's path
-    (folder / MODEL_ARTIFACT).replace(folder / layout.MODEL)
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            local = client.download_artifacts(run_id, name, scratch)
+            Path(local).replace(folder / Path(name).name)
     log.info("MLflow run %s (%s): downloaded from %s", run_id, uri, where)
     agent = run_folder_agent(folder, source=uri)
     return TrainedAgent(run_id, folder, agent.model_path, agent.source)
