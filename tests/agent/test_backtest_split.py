@@ -89,7 +89,7 @@ def test_a_run_folder_without_a_data_record_is_refused(
     old = tmp_path / "old-run"
     shutil.copytree(eurusd_run, old)
     (old / layout.DATA_RECORD).unlink()
-    with pytest.raises(AgentNotFound, match="data.json: .*missing: this run predates"):
+    with pytest.raises(AgentNotFound, match=r"data\.json: .*missing: this run predates"):
         resolve_agent(str(old), tmp_path)
     code, _, err = _backtest(capsys, old, "--split", "test")
     assert code == 2 and "data.json" in err and "predates data records" in err

@@ -92,5 +92,3 @@ def test_a_queued_session_and_an_unknown_uri_are_refused(
     uri = f"sqlite:///{tmp_path / 'empty.db'}"
     with pytest.raises(AgentNotFound, match="runs:/0123abc: not found in MLflow"):
         resolve_agent("runs:/0123abc", tmp_path, tracking_uri=lambda: uri)
-
-

@@ -229,10 +229,11 @@ def sharpe_uncertainty(metrics: dict[str, Any], periods_per_year: float) -> dict
     """The annualised Sharpe ratio's 95 % interval (estimate +- z x the standard error of
     the per-bar Sharpe under the returns' skew and kurtosis, statistics.sharpe_ratio_std)
     and PSR(0): how much these bars say about the agent."""
-    per_bar, bars = metrics.get("sharpe_per_bar"), metrics.get("bars")
+    per_bar = _number(metrics.get("sharpe_per_bar"))
+    bars, skewness, kurtosis = (_number(metrics.get(k)) for k in ("bars", "skewness", "kurtosis"))
     se = math.nan
-    if per_bar is not None and bars is not None and math.isfinite(per_bar):
-        se = sharpe_ratio_std(per_bar, int(bars), metrics["skewness"], metrics["kurtosis"])
+    if all(math.isfinite(v) for v in (per_bar, bars, skewness, kurtosis)):
+        se = sharpe_ratio_std(per_bar, int(bars), skewness, kurtosis)
     z, scale = float(stats.norm.ppf(0.5 + CONFIDENCE / 2)), math.sqrt(periods_per_year)
     defined = math.isfinite(se)
     return {
@@ -274,8 +275,11 @@ def _refuse_foreign_folder(out_dir: Path) -> None:
         )
 
 
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
 def _version(version: dict[str, Any]) -> str:
     if not version:
         return "an unrecorded version"
     return f"{version.get('method')} {str(version.get('hash'))[:16]}"
-

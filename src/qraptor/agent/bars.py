@@ -17,9 +17,7 @@ observation window.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from qraptor.core.config import to_schema
-from qraptor.core.errors import DataError
+from qraptor.core.errors import DataError, located
 from qraptor.core.log import get_logger, human_count
 from qraptor.data.clean.frame import CleanConfig, clean_folder
 from qraptor.data.features import longest_window
@@ -102,7 +100,7 @@ def rebuild_observations(
         if source.files
         else f"data config '{source.data.name}' ({source.data.source} source)"
     )
-    with _naming(named):
+    with located(named):
         bars = _bars(record, source.data, files, work_dir, pipeline)
         check_bar_spacing(bars, record, named)
         frame = _features(bars, record, window, named)
@@ -183,9 +181,7 @@ def _bars(
     return bars.to_pandas()
 
 
-def _features(
-    bars: pd.DataFrame, record: dict[str, Any], window: int, named: str
-) -> pd.DataFrame:
+def _features(bars: pd.DataFrame, record: dict[str, Any], window: int, named: str) -> pd.DataFrame:
     """observations_from_bars, with a warm-up that takes every bar said in figures."""
     try:
         return observations_from_bars(bars, record)
@@ -202,9 +198,7 @@ def _features(
         ) from None
 
 
-def _within(
-    stamps: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp | None
-) -> pd.Series:
+def _within(stamps: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.Series:
     stamps = pd.to_datetime(stamps, utc=True)
     kept = pd.Series(True, index=stamps.index)
     if start is not None:
@@ -212,17 +206,6 @@ def _within(
     if end is not None:
         kept &= stamps <= end
     return kept
-
-
-@contextlib.contextmanager
-def _naming(named: str) -> Iterator[None]:
-    """Name the data file(s) in errors raised by a core that knows no path."""
-    try:
-        yield
-    except DataError as exc:
-        if exc.path is None:
-            raise DataError(named, exc.problem, rule=exc.rule, rows=exc.rows) from None
-        raise
 
 
 def _duration(seconds: float) -> str:

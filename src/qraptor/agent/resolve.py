@@ -59,9 +59,4 @@ def resolve_agent(
 
 
 def _looks_like_a_path(model: str) -> bool:
-    return (
-        os.sep in model
-        or "/" in model
-        or model.endswith(".zip")
-        or model.startswith((".", "~"))
-    )
+    return os.sep in model or "/" in model or model.endswith(".zip") or model.startswith((".", "~"))

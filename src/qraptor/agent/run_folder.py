@@ -57,7 +57,9 @@ class TrainedAgent:
         return {"source": self.source, "name": self.name, "model": str(self.model_path)}
 
 
-def run_folder_agent(folder: Path, model_path: Path | None = None, source: str = "") -> TrainedAgent:
+def run_folder_agent(
+    folder: Path, model_path: Path | None = None, source: str = ""
+) -> TrainedAgent:
     """The agent of a run folder (its model.zip, or `model_path`), checked to have every
     file a replay needs."""
     folder = Path(folder)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -52,7 +52,7 @@ EXAMPLES = """examples:
   qraptor backtest models:/qraptor-default-ppo/3 --data my_data.yaml --out /tmp/bt"""
 
 
-def add_parser(groups: argparse._SubParsersAction, formatter: type) -> None:
+def add_parser(groups: argparse._SubParsersAction, formatter: type[argparse.HelpFormatter]) -> None:
     """The `backtest` subcommand of `qraptor`."""
     sub = groups.add_parser(
         "backtest",
@@ -244,4 +244,3 @@ def _tracking_uri(composed: DictConfig, root: Path) -> str:
     from qraptor.tracking.config import resolve_tracking_uri, tracking_config_from
 
     return resolve_tracking_uri(tracking_config_from(composed), root)
-
