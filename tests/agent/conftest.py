@@ -14,7 +14,6 @@ from qraptor.data.pipeline_config import load_pipeline_config
 from qraptor.train import load_train_config, train_session
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_FORMAT = "%d.%m.%Y %H:%M:%S.000"  # conf/data/sample_eurusd.yaml's timestamps
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +40,3 @@ def sample_frame(eurusd: Path) -> pd.DataFrame:
     """The raw sample file, as the file's own columns (Time, Open, ..., Volume)."""
     (raw,) = sorted((eurusd / "raw").glob("*.csv"))
     return pd.read_csv(raw)
-
-
-def write_sample_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """`frame` (the sample's columns) as a CSV in the sample's format."""
-    frame.to_csv(path, index=False)
-    return path

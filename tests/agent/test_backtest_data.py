@@ -7,12 +7,13 @@ the model's and too few bars are refused, naming the file and what differs."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE_FORMAT, write_sample_csv
+from sample_files import SAMPLE_FORMAT, write_sample_csv
 
 from qraptor.cli.main import main
 from qraptor.core import layout
@@ -115,8 +116,6 @@ def test_features_other_than_the_models_are_refused(
 ) -> None:
     """A run whose record lists a feature its settings do not make (a record edited, or
     written by other code): the bars' features are named next to the model's."""
-    import shutil
-
     run = tmp_path / "run"
     shutil.copytree(eurusd_run, run)
     record = json.loads((run / layout.DATA_RECORD).read_text())

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,11 +18,12 @@ from qraptor.agent.resolve import AgentNotFound, resolve_agent
 from qraptor.cli.main import main
 from qraptor.core import layout
 from qraptor.core.errors import DataError
+from qraptor.data.record import observations_from_bars
 from qraptor.evaluation.metrics import bars_per_year
 from qraptor.evaluation.report import read_run
 
 
-def _backtest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def _backtest(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
     code = main(["backtest", *map(str, args)])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -119,3 +121,25 @@ def test_a_changed_dataset_is_refused_with_both_versions(
         capsys, run, "--allow-changed-data", "--no-plots", "--out", tmp_path / "out"
     )
     assert code == 0 and not (tmp_path / "out" / "equity.png").exists()
+
+
+def test_another_folds_test_span_gets_the_runs_frozen_z_scores(
+    eurusd_run: Path, eurusd: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fold's own z-scores were fitted on the fold's training span; the chronological
+    run sees that span's bars as it would see any new bars: with its own statistics."""
+    agent = resolve_agent(str(eurusd_run), tmp_path)
+    replay = split_replay(agent, "test", fold=1)
+    fold_rows = pd.read_parquet(eurusd / "dataset" / "folds" / "fold-01.parquet").query(
+        "split == 'test'"
+    )
+    assert len(replay.market) == len(fold_rows) and replay.about["fold"] == 1
+    observed = observations_from_bars(pd.read_parquet(eurusd / "bars.parquet"), agent.record)
+    columns = agent.record["columns"]["observations"]
+    expected = observed.set_index("timestamp").loc[fold_rows["timestamp"], columns]
+    np.testing.assert_array_equal(replay.market.features, expected.to_numpy(np.float32))
+    assert not np.array_equal(replay.market.features, fold_rows[columns].to_numpy(np.float32))
+    code, _, _ = _backtest(capsys, eurusd_run, "--fold", 1, "--out", tmp_path / "out")
+    assert code == 0
+    about = json.loads((tmp_path / "out" / layout.METRICS).read_text())["backtest"]
+    assert about["fold"] == 1 and about["split"] == "test"

@@ -29,66 +29,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 DEFAULT_OUT = Path("reports") / "backtests"
-DESCRIPTION = (
-    "Replay a trained agent through the environment and costs it was trained with, next to "
-    "the baselines, and write trades.csv, equity.csv, baselines_equity.csv, metrics.json "
-    "(agent, baselines, verdict, the Sharpe ratio's 95% interval and PSR) and equity.png. "
-    "MODEL is a run folder (models/agent), a model zip inside one (checkpoints/model_N.zip), "
-    "a session id of the store, runs:/<run_id> or models:/<name>/<version|alias>. On a split "
-    "(default --split test) the run's own dataset is replayed exactly as training evaluated "
-    "it; --data rebuilds bars from a raw file (read with the run's data settings) or a data "
-    "config (conf/data name or YAML) through ingest, clean, reduce and features with the "
-    "run's settings and its frozen normalisation, refusing bars whose columns, frequency or "
-    "features are not the model's. key=value items are overrides of conf/qraptor.yaml "
-    "(store.uri=..., tracking.uri=...)."
-)
-EXAMPLES = """examples:
-  qraptor backtest models/agent                         # the test split, as training did
-  qraptor backtest models/agent --split val --stochastic --random-runs 64
-  qraptor backtest models/agent/checkpoints/model_000000100000.zip --split val
-  qraptor backtest models/agent --data ~/eurusd_2018.csv --start 2018-01-01
-  qraptor backtest models/agent --data sample_eurusd    # a conf/data config
-  qraptor backtest 20261202-184055 --fold 3             # a session of the store
-  qraptor backtest models:/qraptor-default-ppo/3 --data my_data.yaml --out /tmp/bt"""
-
-
-def add_parser(groups: argparse._SubParsersAction, formatter: type[argparse.HelpFormatter]) -> None:
-    """The `backtest` subcommand of `qraptor`."""
-    sub = groups.add_parser(
-        "backtest",
-        epilog=EXAMPLES,
-        formatter_class=formatter,
-        help="replay a trained agent on a split, a walk-forward fold or new data, vs baselines",
-        description=DESCRIPTION,
-    )
-    sub.add_argument("model", metavar="MODEL", help="run folder, model zip, session id, or URI")
-    what = sub.add_mutually_exclusive_group()
-    what.add_argument("--split", choices=("val", "test"), help="a split of the run's dataset")
-    what.add_argument("--fold", type=int, metavar="N", help="walk-forward fold N's test span")
-    what.add_argument("--data", metavar="CONFIG_OR_FILE", help="a raw data file or data config")
-    sub.add_argument("--start", help="--data: first bar replayed (timestamp; UTC if no zone)")
-    sub.add_argument("--end", help="--data: last bar replayed (timestamp)")
-    sub.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_OUT}/<run>-<what>)")
-    policy = sub.add_mutually_exclusive_group()
-    policy.add_argument(
-        "--deterministic", dest="deterministic", action="store_true", default=None,
-        help="the most likely action (default: session.eval.deterministic)",
-    )  # fmt: skip
-    policy.add_argument(
-        "--stochastic", dest="deterministic", action="store_false",
-        help="actions sampled from the policy",
-    )  # fmt: skip
-    sub.add_argument(
-        "--baselines", help=f"comma-separated, of {', '.join(BASELINES)} (default: the run's)"
-    )
-    sub.add_argument("--random-runs", type=int, metavar="N", help="runs of each random baseline")
-    sub.add_argument("--no-plots", action="store_true", help="no equity.png")
-    sub.add_argument(
-        "--allow-changed-data", action="store_true",
-        help="replay a split even if the dataset is not the version trained on (a warning)",
-    )  # fmt: skip
-    sub.add_argument("overrides", nargs="*", help="overrides of conf/qraptor.yaml")
-    sub.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> None:
