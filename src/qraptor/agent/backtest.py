@@ -85,7 +85,7 @@ def split_replay(
     if fold == s.fold:
         market = load_market(dataset, split, fold, cfg.env.features)
     else:
-        frame = load_split(dataset, split, fold)
+        frame = with_runs_z(load_split(dataset, split, fold), record)
         market = observed_market(frame, record, cfg.env.features)
     about = {"split": split, "fold": fold, "dataset": str(dataset), "data": record.get("dataset")}
     return Replay(split, market, _training_bars_per_year(agent, dataset), about)
@@ -126,16 +126,25 @@ def _training_bars_per_year(agent: TrainedAgent, dataset: Path) -> float:
 def observed_market(
     frame: pd.DataFrame, record: dict[str, Any], features: list[str] | None
 ) -> Market:
-    """A market of `frame`'s bars with the run's frozen z-scores, the env's `features`
+    """A market of `frame`'s bars and the run's observation columns, the env's `features`
     picked as `load_market` picks them."""
+    market = Market.from_frame(frame, list(record["columns"]["observations"]))
+    return market if features is None else market.select(features)
+
+
+def with_runs_z(frame: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame:
+    """Another fold's bars with the run's z-scores: the fold's expanding statistics were
+    fitted on its own training span, so they are replaced by the run's frozen ones (bar by
+    bar: no history needed); a rolling z-score fits nothing, so the fold's are the run's."""
+    settings = record["normalize"]
+    if settings["method"] == "rolling":
+        return frame
     columns = list(record["columns"]["features"])
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(None, f"the bars lack the run's feature column(s) {missing}")
-    z = frozen_z(frame, columns, record["normalize"])
-    bars = pd.concat([frame.drop(columns=list(z.columns), errors="ignore"), z], axis=1)
-    market = Market.from_frame(bars, list(record["columns"]["observations"]))
-    return market if features is None else market.select(features)
+    z = frozen_z(frame, columns, settings)
+    return pd.concat([frame.drop(columns=list(z.columns), errors="ignore"), z], axis=1)
 
 
 def recorded_bars_per_year(record: dict[str, Any], split: str) -> float:
