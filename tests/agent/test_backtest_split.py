@@ -80,9 +80,13 @@ def test_the_annualisation_is_the_trainers(eurusd_run: Path, eurusd: Path) -> No
     replay = split_replay(agent, "test")
     train = pd.read_parquet(eurusd / "dataset" / "dataset.parquet").query("split == 'train'")
     assert replay.periods_per_year == bars_per_year(train["timestamp"])
-    # data.json's span counts the normalisation's warm-up rows: close, not equal
-    recorded = recorded_bars_per_year(agent.record, "train")
+    # the trainer records its own figure: a backtest away from the dataset uses it as is
+    assert recorded_bars_per_year(agent.record, "train") == replay.periods_per_year
+    # an older record has only the span, which counts the normalisation's warm-up rows
+    older = {k: v for k, v in agent.record.items() if k != "periods_per_year"}
+    recorded = recorded_bars_per_year(older, "train")
     assert recorded == pytest.approx(replay.periods_per_year, rel=0.02)
+    assert recorded != replay.periods_per_year
 
 
 def test_a_run_folder_without_a_data_record_is_refused(

@@ -149,7 +149,10 @@ def with_runs_z(frame: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame:
 
 def recorded_bars_per_year(record: dict[str, Any], split: str) -> float:
     """`bars_per_year` of the training split's span in data.json (first, last, rows): close
-    to the trainer's annualisation when the dataset is not at hand."""
+    to the trainer's annualisation when the dataset is not at hand. A record written by the
+    trainer since carries the trainer's own figure (`periods_per_year`): that one wins."""
+    if record.get("periods_per_year"):
+        return float(record["periods_per_year"])
     span = (record.get("spans") or {}).get(split)
     if not span:
         raise DataError(None, f"the run's data record has no '{split}' span", rule="data_record")
