@@ -56,7 +56,8 @@ def test_test_file_names_are_unique(project_root: Path):
 
 
 @pytest.mark.parametrize(
-    "command", ["data", "db", "worker", "sessions", "evaluate", "compare", "dashboard"]
+    "command",
+    ["data", "db", "worker", "sessions", "evaluate", "backtest", "compare", "dashboard"],
 )
 def test_every_commands_help_shows_examples(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as done:

@@ -68,6 +68,7 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
         ("model", "model.zip"),
         ("keras_h5", "policy.h5"),  # the TensorFlow export of the policy
         ("metrics", "metrics.json"),
+        ("data_record", "data.json"),  # the data path: `qraptor backtest SESSION` rebuilds it
         *{("trade_log", f"{s}_trades.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_equity.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_baselines_equity.csv") for s in ("val", "test")},

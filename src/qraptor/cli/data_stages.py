@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from qraptor.core.atomic import atomic_outputs, write_json_atomic
-from qraptor.core.errors import ConfigError, DataError
+from qraptor.core.errors import ConfigError, DataError, located
 from qraptor.core.log import console, get_logger
 from qraptor.data.budget import Budget
 from qraptor.data.clean.frame import clean_folder
@@ -44,12 +44,8 @@ def _reading(path: Path) -> Iterator[None]:
     """Name the stage input in errors that come from inside a pure core (which has no path)."""
     if not path.exists():
         raise DataError(path, "missing: run the previous stage first (`dvc repro` runs all)")
-    try:
+    with located(path):
         yield
-    except DataError as exc:
-        if exc.path is None:
-            raise DataError(path, exc.problem, rule=exc.rule, rows=exc.rows) from None
-        raise
 
 
 def run_raw(cfg: PipelineConfig, out_dir: Path, metrics: Path | None = None) -> dict[str, Any]:

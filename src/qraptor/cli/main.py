@@ -46,6 +46,14 @@ EXAMPLES = {
     "evaluate": """examples:
   qraptor evaluate --metrics reports/metrics/evaluate.json --show
   qraptor evaluate --run models/agent --metrics /tmp/m.json --plots /tmp/p --figures /tmp/f""",
+    "backtest": """examples:
+  qraptor backtest models/agent                         # the test split, as training did
+  qraptor backtest models/agent --split val --stochastic --random-runs 64
+  qraptor backtest models/agent/checkpoints/model_000000100000.zip --split val
+  qraptor backtest models/agent --data ~/eurusd_2018.csv --start 2018-01-01
+  qraptor backtest models/agent --data sample_eurusd    # a conf/data config
+  qraptor backtest 20261202-184055 --fold 3             # a session of the store
+  qraptor backtest models:/qraptor-default-ppo/3 --data my_data.yaml --out /tmp/bt""",
     "compare": """examples:
   qraptor compare --sweep sweep-20261125-174749-3fa9c2
   qraptor compare --experiment quick split=test bootstrap.reps=20000
@@ -78,6 +86,19 @@ STUDY_DESCRIPTION = (
     "(default reports/studies/<name>). Sessions train here (runner=process, each an MLflow "
     "run under the study's parent run) or on `qraptor worker`s (runner=queue). Defaults: "
     "conf/study/default.yaml."
+)
+BACKTEST_DESCRIPTION = (
+    "Replay a trained agent through the environment and costs it was trained with, next to "
+    "the baselines, and write trades.csv, equity.csv, baselines_equity.csv, metrics.json "
+    "(agent, baselines, verdict, the Sharpe ratio's 95% interval and PSR) and equity.png. "
+    "MODEL is a run folder (models/agent), a model zip inside one (checkpoints/model_N.zip), "
+    "a session id of the store, runs:/<run_id> or models:/<name>/<version|alias>. On a split "
+    "(default --split test) the run's own dataset is replayed exactly as training evaluated "
+    "it; --data rebuilds bars from a raw file (read with the run's data settings) or a data "
+    "config (conf/data name or YAML) through ingest, clean, reduce and features with the "
+    "run's settings and its frozen normalisation, refusing bars whose columns, frequency or "
+    "features are not the model's. key=value items are overrides of conf/qraptor.yaml "
+    "(store.uri=..., tracking.uri=...)."
 )
 OVERRIDES_HELP = "Hydra overrides of conf/pipeline.yaml, e.g. reduce.freq=5min data=synthetic"
 
@@ -339,6 +360,48 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--title", default="", help="prefix of the figure titles")
     evaluate.set_defaults(handler=_run_evaluate)
 
+    backtest = groups.add_parser(
+        "backtest",
+        epilog=EXAMPLES["backtest"],
+        formatter_class=_ExamplesFormatter,
+        help="replay a trained agent on a split, a walk-forward fold or new data, vs baselines",
+        description=BACKTEST_DESCRIPTION,
+    )
+    backtest.add_argument(
+        "model", metavar="MODEL", help="run folder, model zip, session id, or URI"
+    )
+    what = backtest.add_mutually_exclusive_group()
+    what.add_argument("--split", choices=("val", "test"), help="a split of the run's dataset")
+    what.add_argument("--fold", type=int, metavar="N", help="walk-forward fold N's test span")
+    what.add_argument("--data", metavar="CONFIG_OR_FILE", help="a raw data file or data config")
+    backtest.add_argument("--start", help="--data: first bar replayed (timestamp; UTC if no zone)")
+    backtest.add_argument("--end", help="--data: last bar replayed (timestamp)")
+    backtest.add_argument(
+        "--out", type=Path, help="output folder (default reports/backtests/<run>-<what>)"
+    )
+    policy = backtest.add_mutually_exclusive_group()
+    policy.add_argument(
+        "--deterministic", dest="deterministic", action="store_true", default=None,
+        help="the most likely action (default: session.eval.deterministic)",
+    )  # fmt: skip
+    policy.add_argument(
+        "--stochastic", dest="deterministic", action="store_false",
+        help="actions sampled from the policy",
+    )  # fmt: skip
+    backtest.add_argument(
+        "--baselines", help="comma-separated baseline names (default: session.eval.baselines)"
+    )
+    backtest.add_argument(
+        "--random-runs", type=int, metavar="N", help="runs of each random baseline"
+    )
+    backtest.add_argument("--no-plots", action="store_true", help="no equity.png")
+    backtest.add_argument(
+        "--allow-changed-data", action="store_true",
+        help="replay a split even if the dataset is not the version trained on (a warning)",
+    )  # fmt: skip
+    backtest.add_argument("overrides", nargs="*", help="overrides of conf/qraptor.yaml")
+    backtest.set_defaults(handler=_run_backtest)
+
     compare = groups.add_parser(
         "compare",
         epilog=EXAMPLES["compare"],
@@ -542,6 +605,12 @@ def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
             raise SystemExit(f"qraptor evaluate: {', '.join(missing)} needed (or --show)")
         metrics = write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
     Console().print(summary_table(metrics))  # stdout: the result, not a log line
+
+
+def _run_backtest(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.backtest import run
+
+    run(args, extra)
 
 
 def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:

@@ -6,7 +6,8 @@ and the rule that was broken, so the error can be acted on without reading code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -62,6 +63,18 @@ def _data_error(
     cls: type[DataError], path: str | None, problem: str, rule: str | None, rows: list[str]
 ) -> DataError:
     return cls(path, problem, rule=rule, rows=rows)
+
+
+@contextlib.contextmanager
+def located(path: str | Path) -> Iterator[None]:
+    """DataErrors raised inside the block name `path` when they name no file: a pure core
+    (features, reduction) knows no path; its caller knows which input it was reading."""
+    try:
+        yield
+    except DataError as exc:
+        if exc.path is None:
+            raise DataError(path, exc.problem, rule=exc.rule, rows=exc.rows) from None
+        raise
 
 
 class SessionTakenAway(QraptorError):

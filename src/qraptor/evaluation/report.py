@@ -120,7 +120,13 @@ def read_dvc_metrics(path: Path) -> dict[str, Any]:
 
 def equity_frame(run_dir: Path, split: str) -> pd.DataFrame:
     """Agent and baseline equity on one split, one row per bar, with price and position."""
-    folder = layout.eval_dir(run_dir, split)
+    return split_frame(layout.eval_dir(run_dir, split))
+
+
+def split_frame(folder: Path) -> pd.DataFrame:
+    """`equity_frame` of one evaluation's folder (equity.csv, baselines_equity.csv): a run's
+    eval/<split>/ or a `qraptor backtest` output."""
+    folder = Path(folder)
     agent = pd.read_csv(folder / layout.EQUITY, parse_dates=["timestamp"])
     baselines = pd.read_csv(folder / layout.BASELINES_EQUITY, parse_dates=["timestamp"])
     frame = agent[["timestamp", "close", "position", "equity"]].rename(columns={"equity": "agent"})

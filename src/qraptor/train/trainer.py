@@ -89,8 +89,14 @@ def train_session(
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset, root)
     check_dataset_fits(dataset, cfg.env, s.train_split, s.eval.splits, s.fold)  # every limit
-    write_json_atomic(out_dir / layout.DATA_RECORD, run_record(dataset, s.fold, root))
     market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
+    # the evaluation's annualisation goes with the record: a backtest away from the dataset
+    # (other bars, a served model) annualises exactly as this session's evaluation does
+    record = {
+        **run_record(dataset, s.fold, root),
+        "periods_per_year": bars_per_year(market.timestamps),
+    }
+    write_json_atomic(out_dir / layout.DATA_RECORD, record)
     env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
     model = _model(cfg, env, resume_from)
     start = model.num_timesteps
