@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo test lint format bench clean-data help chromium notebooks
+.PHONY: setup demo test lint format bench clean-data help chromium notebooks tensorboard
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -70,6 +70,15 @@ bench: setup  ## benchmarks with their baselines (see benchmarks/README.md); fig
 
 notebooks: setup  ## execute notebooks/ on the pipeline's outputs (run `make demo` first); into reports/notebooks/
 	python -m qraptor.analysis.run_notebook notebooks/*.ipynb
+
+# Every run folder's tensorboard/ event files: the demo's models/, `qraptor train`'s outputs/
+# and multirun/ (one TensorBoard run per session folder).
+TENSORBOARD_PORT ?= 6006
+tensorboard: setup  ## TensorBoard on the runs' curves (training, eval/* validation, hparams); TENSORBOARD_PORT=6006
+	@dirs=$$(for d in models outputs multirun; do [ -d "$$d" ] && printf '%s:%s,' "$$d" "$$d"; done); \
+	if [ -z "$$dirs" ]; then echo "no run folders yet (models/, outputs/, multirun/): train one first, e.g. qraptor train experiment=quick"; exit 1; fi; \
+	echo "TensorBoard on $${dirs%,} at http://localhost:$(TENSORBOARD_PORT) (Ctrl-C stops it)"; \
+	tensorboard --logdir_spec "$${dirs%,}" --port $(TENSORBOARD_PORT)
 
 clean-data:  ## remove pipeline outputs (DVC cache kept: `dvc checkout` restores them)
 	rm -rf data/raw/generated data/interim data/processed data/tmp dvc_plots

@@ -21,7 +21,12 @@ from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
 from qraptor.worker.submit import enqueue, request_from_overrides
 
-TINY = ("experiment=tiny", "session.eval.random_runs=2", "tracking.artifacts.keras_h5=false")
+TINY = (
+    "experiment=tiny",
+    "session.eval.random_runs=2",
+    "tracking.artifacts.keras_h5=false",
+    "tracking.model.register=true",  # models:/ below needs a version (tiny registers none)
+)
 
 
 @pytest.fixture

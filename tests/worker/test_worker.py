@@ -69,6 +69,7 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
         ("keras_h5", "policy.h5"),  # the TensorFlow export of the policy
         ("metrics", "metrics.json"),
         ("data_record", "data.json"),  # the data path: `qraptor backtest SESSION` rebuilds it
+        ("validation", "validation.csv"),  # experiment=tiny validates (at 128, the end)
         *{("trade_log", f"{s}_trades.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_equity.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_baselines_equity.csv") for s in ("val", "test")},
@@ -99,7 +100,7 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     # the worker's.
     assert {k: v for k, v in metrics.items() if k in stored} == stored
     assert set(metrics) - set(stored) == {
-        "seconds", "timesteps_per_second", "eval_seconds",
+        "seconds", "timesteps_per_second", "eval_seconds", "validation_seconds",
         "resumed_from_timesteps", "timesteps_trained", "timings", "worker_id"
     }  # fmt: skip
     baseline = metrics["splits"]["val"]["baselines"]["buy_and_hold"]

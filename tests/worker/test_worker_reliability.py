@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 
+import pandas as pd
 from worker_processes import (
     INTERRUPTIBLE,
     TINY,
@@ -15,7 +16,7 @@ from worker_processes import (
     wait_for,
 )
 
-from qraptor.store import SessionStore, Status, local_server
+from qraptor.store import FileKind, SessionStore, Status, local_server
 from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
 
@@ -83,6 +84,12 @@ def test_killed_worker_session_resumes_from_its_checkpoint_elsewhere(
     assert metrics["timesteps"] >= 16384
     assert metrics["timesteps_trained"] == metrics["timesteps"] - resumed_at
     assert sum(f["kind"] == "model" for f in doc["files"]) == 1 and model_files(store) == 1
+    # validation: the rows up to the checkpoint came with it (the rescuer started there),
+    # the rest were made once; none lost, none twice
+    csv = store.download_file(sid, FileKind.VALIDATION, tmp_path / "validation")
+    steps = [int(t) for t in pd.read_csv(csv)["timesteps"]]
+    assert steps == [512 * k for k in range(1, 33)]
+    assert metrics["selected"]["validation"]["evaluations"] == 32
 
 
 def test_sigterm_checkpoints_releases_and_exits_0(

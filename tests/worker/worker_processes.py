@@ -25,8 +25,14 @@ TINY = (
     "algo.batch_size=32",
     "algo.n_epochs=1",
 )
-# Long enough (a few seconds) to be interrupted after its first checkpoint.
-INTERRUPTIBLE = (*TINY, "session.total_timesteps=16384", "session.checkpoint_every=1024")
+# Long enough (a few seconds) to be interrupted after its first checkpoint; validated twice
+# a checkpoint (a resumed session must keep the rows before it and redo none).
+INTERRUPTIBLE = (
+    *TINY,
+    "session.total_timesteps=16384",
+    "session.checkpoint_every=1024",
+    "session.validation.every_timesteps=512",
+)
 
 
 def spawn_worker(env, tmp_path: Path, uri: str, database: str, name: str, *args: str):

@@ -51,9 +51,12 @@ from qraptor.train.config import TRAIN_CONFIG, train_config_from
 if TYPE_CHECKING:
     from hydra.conf import HydraConf
 
+    from qraptor.tracking.config import TrackingConfig
     from qraptor.tracking.session_run import SessionTracker
+    from qraptor.train.config import TrainConfig
     from qraptor.train.result import TrainResult
 
+INIT_FROM_DIR = "init_from"  # <run dir>/init_from/: a downloaded model to fine-tune from
 EXAMPLES = """\
 usage: qraptor train [-m] [OVERRIDE ...]   (Hydra overrides of conf/train.yaml)
 
@@ -62,6 +65,10 @@ usage: qraptor train [-m] [OVERRIDE ...]   (Hydra overrides of conf/train.yaml)
   qraptor train algo=a2c session.seed=3               # another algorithm, another seed
   qraptor train session.total_timesteps=100000        # how long (timesteps in all)
   qraptor train tracking.enabled=false                # no MLflow run
+  qraptor train session.validation.every_timesteps=10000 session.select=best_val
+                                                      # validate on val, keep the best model
+  qraptor train session.init_from=models/agent        # fine-tune: start from that model
+  qraptor train session.init_from=models:/qraptor-default-ppo/3   # ...or a registered one
   qraptor train -m session.seed=0,1,2                 # a sweep, one session after the other
   qraptor train -m hydra/launcher=joblib_local session.seed=0,1   # 2 sessions in parallel
   qraptor train -m hydra/launcher=mongo session.seed=0,1,2        # queue them for workers
@@ -99,6 +106,7 @@ def run(composed: DictConfig) -> float | None:
                 from qraptor.tracking.run_metadata import default_run_name
 
                 run_name = f"{default_run_name(config, None)}-job{hydra_cfg.job.num}"
+            init_from = _init_from(cfg, composed, tracking, out_dir, root)
             stop = _StopOnInterrupt()
             with start_session_run(
                 config,
@@ -110,7 +118,7 @@ def run(composed: DictConfig) -> float | None:
                 root=root,
             ) as tracker:
                 hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
-                result = train_session(cfg, out_dir, hooks, root=root)
+                result = train_session(cfg, out_dir, hooks, root=root, init_from=init_from)
                 tracker.log_result(result, out_dir)
             job.finished(result, cfg.session.objective, tracker.run_id if tracker.enabled else None)
     except QraptorError as exc:
@@ -119,6 +127,23 @@ def run(composed: DictConfig) -> float | None:
         _fail(exc)
     _print_summary(cfg.session.name, cfg.session.objective, result, out_dir, tracker)
     return result.objective
+
+
+def _init_from(
+    cfg: TrainConfig, composed: DictConfig, tracking: TrackingConfig, out_dir: Path, root: Path
+) -> Path | None:
+    """`session.init_from` as a local zip: a path as is; a session id from the store, an
+    MLflow URI from the tracking server, downloaded into <run dir>/init_from/."""
+    spec = cfg.session.init_from
+    if spec is None:
+        return None
+    from qraptor.store.config import store_config_from
+    from qraptor.worker.model_source import resolve_with_config
+
+    store_cfg = store_config_from(composed.store) if "store" in composed else None
+    return resolve_with_config(
+        spec, out_dir / INIT_FROM_DIR, root=root, tracking=tracking, store_cfg=store_cfg
+    )
 
 
 class _NotASweepJob:

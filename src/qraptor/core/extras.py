@@ -18,7 +18,8 @@ from qraptor.core.errors import QraptorError
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "store": ("the MongoDB session store (workers, queued sessions, sweep ledgers)",
               ("pymongo", "secantus")),
-    "tracking": ("MLflow runs and TensorBoard curves", ("mlflow", "tensorboardX")),
+    "tracking": ("MLflow runs and TensorBoard curves",
+                 ("mlflow", "tensorboardX", "tensorboard")),
     "keras": ("the Keras HDF5 export of trained policies", ("tensorflow", "h5py")),
     "dashboard": ("`qraptor dashboard`", ("dash", "plotly")),
     "notebooks": ("executing notebooks", ("nbclient", "nbformat", "ipykernel")),

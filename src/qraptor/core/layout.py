@@ -3,6 +3,9 @@
     <run dir>/
         config.yaml                 the resolved config
         model.zip                   the final SB3 model
+        model_best_val.zip          the model with the best in-training validation metric
+        validation.csv              the in-training validation curve: one row per
+                                    evaluation, timesteps + every metric (train/validation.py)
         metrics.json                the session summary (qraptor.train.summary)
         timings.json                its wall-clock figures (kept out of DVC's hash)
         policy.h5                   the Keras HDF5 export (when tracking exports it)
@@ -21,6 +24,8 @@ from pathlib import Path
 
 CONFIG = "config.yaml"
 MODEL = "model.zip"
+BEST_MODEL = "model_best_val.zip"
+VALIDATION = "validation.csv"
 METRICS = "metrics.json"
 TIMINGS = "timings.json"
 KERAS_H5 = "policy.h5"

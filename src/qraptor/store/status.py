@@ -40,6 +40,7 @@ class FileKind(StrEnum):
     METRICS = "metrics"  # evaluation metrics (JSON)
     DATA_RECORD = "data_record"  # the data path the model was trained on (data.json)
     MODEL_CARD = "model_card"  # the run's model card (Markdown)
+    VALIDATION = "validation"  # the in-training validation curve (validation.csv)
 
 
 def parse_status(value: str | Status) -> Status:

@@ -94,6 +94,9 @@ def session_config(
     session.name = name
     session.seed = seed
     session.fold = fold
+    if fold is not None:  # a fold has no val span: no in-training validation, the final model
+        session.validation.every_timesteps = None
+        session.select = "final"
     session.train_split = "train"
     session.eval.splits = [EVAL_SPLIT]
     session.objective = f"{EVAL_SPLIT}.sharpe"

@@ -4,7 +4,9 @@ Layout inside the run's artifacts (what the MLflow UI lists):
 
     config.yaml, metrics.json       the resolved config; the session's summary
     data.json                       the data path trained on (qraptor.data.record)
-    model/model.zip                 the SB3 model
+    model/model.zip                 the SB3 model (the one session.select picked; with
+    model/model_best_val.zip        best_val, both the final and the best on validation)
+    validation.csv                  the in-training validation curve (when on)
     keras/policy.h5                 the policy rebuilt in tf.keras (when exported)
     eval/<split>/                   trades.csv, equity.csv, baselines_equity.csv, metrics.json
     plots/equity_<split>.png        equity vs baselines, drawdown, position over price
@@ -62,8 +64,11 @@ def log_session_files(
     upload(out_dir / layout.CONFIG)
     upload(out_dir / layout.METRICS)
     upload(out_dir / layout.DATA_RECORD)
+    upload(out_dir / layout.VALIDATION)
     if cfg.model:
         upload(model_path, "model")
+        if model_path.name != layout.MODEL:  # the best on validation: the final one too
+            upload(out_dir / layout.MODEL, "model")
     if cfg.evaluation:
         for split in splits:
             upload(layout.eval_dir(out_dir, split), f"{layout.EVAL_DIR}/{split}")

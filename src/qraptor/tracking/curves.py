@@ -14,6 +14,13 @@ TensorBoard files are written with tensorboardX, not SB3's own writer: SB3's nee
 (measured here: 1.3 s -> 5-7 s per process, STACK.md). tensorboardX writes the same
 event files, readable by TensorBoard, with protobuf only.
 
+In-training validation (`validation`, the `on_validation` hook) gives the curves
+``eval/<metric>`` (eval/sharpe, eval/total_return..., step = timesteps, SB3 EvalCallback's
+names): every evaluation goes to both, never thinned (one point per evaluation), flushed to
+MLflow at once. With `hparams` (the flattened config), the TensorBoard run also gets its
+hyperparameters (the HParams tab) with the eval/* curves as their metrics, written on
+`close`.
+
 A failing MLflow request never stops training: the batch is dropped with a warning.
 """
 
@@ -36,6 +43,12 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 TENSORBOARD_DIR = "tensorboard"
+EVAL_PREFIX = "eval/"  # SB3 EvalCallback's convention: eval/sharpe, eval/total_return...
+
+
+def curve_name(metric: str) -> str:
+    """The curve (MLflow metric, TensorBoard tag) of one validation metric: eval/sharpe."""
+    return f"{EVAL_PREFIX}{metric}"
 
 
 class CurveLogger:
@@ -53,8 +66,11 @@ class CurveLogger:
         every_timesteps: int,
         flush_seconds: float,
         guard: Callable[[], None] | None = None,
+        hparams: dict[str, bool | int | float | str] | None = None,
     ) -> None:
         self.client = client if run_id is not None else None
+        self.hparams = hparams  # for TensorBoard's HParams tab (written on close)
+        self.eval_tags: list[str] = []  # the eval/* curves written, the HParams' metrics
         self.guard = guard  # raises when this process may no longer write to the run
         self.run_id = run_id
         self.every = every_timesteps
@@ -80,6 +96,21 @@ class CurveLogger:
         self._queue(scalars, timesteps)
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def validation(self, metrics: dict[str, float], timesteps: int) -> None:
+        """One in-training evaluation: eval/<metric> at step `timesteps`, to both sides."""
+        scalars = numeric({curve_name(k): v for k, v in metrics.items()})
+        self.eval_tags += [k for k in scalars if k not in self.eval_tags]
+        if self._writer is not None:
+            for key, value in scalars.items():
+                self._writer.add_scalar(key, value, timesteps)
+        if self.client is None or not scalars:
+            return
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        self.pending += [Metric(k, v, stamp, timesteps) for k, v in scalars.items()]
+        self.flush()
 
     def _queue(self, scalars: dict[str, float], timesteps: int) -> None:
         from mlflow.entities import Metric
@@ -114,8 +145,20 @@ class CurveLogger:
             self.flush()
         finally:
             if self._writer is not None:
+                self._write_hparams()
                 self._writer.close()
                 self._writer = None
+
+    def _write_hparams(self) -> None:
+        """The session's hyperparameters in its own TensorBoard run, with the eval/* curves
+        as their metrics (what `add_hparams` writes, minus the extra run it makes)."""
+        if not self.hparams or self._writer is None:
+            return
+        from tensorboardX.summary import hparams
+
+        metrics = {tag: 0.0 for tag in self.eval_tags or [curve_name("sharpe")]}
+        for summary in hparams(self.hparams, metrics):  # experiment, session start and end
+            self._writer.file_writer.add_summary(summary)
 
     def _due(self, timesteps: int) -> bool:
         return self._last_step is None or timesteps - self._last_step >= self.every

@@ -51,6 +51,17 @@ def flatten_params(config: Mapping[str, Any]) -> dict[str, str]:
     return flat
 
 
+def hparam_values(config: Mapping[str, Any]) -> dict[str, bool | int | float | str]:
+    """The same leaves as `flatten_params`, typed for TensorBoard's HParams tab (numbers
+    stay numbers, so its table sorts and its parallel-coordinates view scales them)."""
+    training = {k: v for k, v in config.items() if k not in NOT_PARAMS}
+    values: dict[str, bool | int | float | str] = {}
+    for key, value in _leaves(scrub(training), ""):
+        keep = isinstance(value, bool | int | float | str) and value is not None
+        values[key[:MAX_KEY]] = value if keep else _text(value)
+    return values
+
+
 def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
     """`items` in consecutive chunks of at most `size`."""
     for start in range(0, len(items), size):

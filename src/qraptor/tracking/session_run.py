@@ -57,6 +57,7 @@ from qraptor.tracking.params import (
     METRICS_PER_BATCH,
     batches,
     evaluation_metrics,
+    hparam_values,
     verdict_metrics,
     verdict_tags,
 )
@@ -74,6 +75,9 @@ log = get_logger(__name__)
 # An interrupted attempt (Ctrl-C) ends the run KILLED: the attempt that resumes the session
 # reopens it. A session taken away (a lost lease) leaves the run alone: not ours to end.
 INTERRUPTED = (KeyboardInterrupt,)
+# session.select: "final" or "best_val", and the timesteps of the model selected
+SELECTED_TAG = "qraptor.selected_model"
+SELECTED_TIMESTEPS_TAG = "qraptor.selected_timesteps"
 
 
 @dataclass
@@ -111,8 +115,8 @@ class SessionTracker:
         return self.run_id is not None
 
     def train_hooks(self, hooks: TrainHooks | None, out_dir: Path) -> TrainHooks:
-        """`hooks` with `on_log` sending SB3's curves to MLflow and TensorBoard
-        (an `on_log` already there is kept and called first)."""
+        """`hooks` with `on_log` sending SB3's curves and `on_validation` the eval/* curves
+        to MLflow and TensorBoard (hooks already there are kept and called first)."""
         from qraptor.train.callbacks import TrainHooks
 
         hooks = hooks or TrainHooks()
@@ -126,17 +130,23 @@ class SessionTracker:
             self.cfg.curves.every_timesteps,
             self.cfg.curves.flush_seconds,
             self.guard,
+            hparams=hparam_values(self.config),
         )
         if self._curves.client is None and tensorboard is None:
             return hooks
-        first, curves = hooks.on_log, self._curves
+        first, first_validation, curves = hooks.on_log, hooks.on_validation, self._curves
 
         def on_log(values: dict[str, Any], timesteps: int) -> None:
             if first is not None:
                 first(values, timesteps)
             curves(values, timesteps)
 
-        return dataclasses.replace(hooks, on_log=on_log)
+        def on_validation(metrics: dict[str, float], timesteps: int) -> None:
+            if first_validation is not None:
+                first_validation(metrics, timesteps)
+            curves.validation(metrics, timesteps)
+
+        return dataclasses.replace(hooks, on_log=on_log, on_validation=on_validation)
 
     def log_result(self, result: TrainResult, out_dir: Path) -> None:
         """Metrics, files, Keras export and pyfunc model of a finished session; a session
@@ -190,7 +200,11 @@ class SessionTracker:
         for batch in batches(entries, METRICS_PER_BATCH):
             self.check_guard()
             self.client.log_batch(self.run_id, metrics=batch)
-        for key, text in verdict_tags(result.verdicts).items():
+        tags = dict(verdict_tags(result.verdicts))
+        if result.selected:  # which model the metrics, files and logged model are of
+            tags[SELECTED_TAG] = str(result.selected["model"])
+            tags[SELECTED_TIMESTEPS_TAG] = str(result.selected["timesteps"])
+        for key, text in tags.items():
             self.check_guard()
             self.client.set_tag(self.run_id, key, text)
 

@@ -11,10 +11,10 @@ nothing of where checkpoints go next: the hooks decide (the worker uploads them)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter
@@ -22,6 +22,9 @@ from stable_baselines3.common.logger import KVWriter
 from qraptor.core.atomic import atomic_path
 from qraptor.core.log import get_logger
 from qraptor.train.model_zip import save_deterministic
+
+if TYPE_CHECKING:
+    from qraptor.train.validation import Validator
 
 log = get_logger(__name__)
 CHECKPOINT_DIR = "checkpoints"
@@ -44,6 +47,9 @@ class TrainHooks:
     # every log_interval updates or episodes for the others. Values are SB3's keys
     # (rollout/ep_rew_mean, train/loss, time/fps...); non-numeric ones included as logged.
     on_log: Callable[[dict[str, Any], int], None] | None = None
+    # (val metrics, timesteps) after each in-training validation (session.validation):
+    # every metric of evaluation.metrics, logged by tracking as the eval/<metric> curves
+    on_validation: Callable[[dict[str, float], int], None] | None = None
 
 
 def checkpoint_path(out_dir: Path, timesteps: int) -> Path:
@@ -51,11 +57,12 @@ def checkpoint_path(out_dir: Path, timesteps: int) -> Path:
     return out_dir / CHECKPOINT_DIR / f"model_{timesteps:012d}.zip"
 
 
-def save_model(model: object, path: Path) -> Path:
+def save_model(model: object, path: Path, extra: Mapping[str, bytes] | None = None) -> Path:
     """The model's zip, without wall-clock bytes (qraptor.train.model_zip), written to a
-    temporary file renamed into place: never a half-written zip."""
+    temporary file renamed into place: never a half-written zip. `extra`: more entries
+    (a checkpoint's validation state)."""
     with atomic_path(path) as tmp, tmp.open("wb") as stream:
-        save_deterministic(model, stream)
+        save_deterministic(model, stream, extra)
     return path
 
 
@@ -70,9 +77,11 @@ class SessionCallback(BaseCallback):
         checkpoint_every: int,
         progress_seconds: float,
         start_timesteps: int,
+        validator: Validator | None = None,
     ) -> None:
         super().__init__(verbose=0)
         self.hooks = hooks
+        self.validator = validator  # in-training validation; its state rides in checkpoints
         self.out_dir = out_dir
         self.total = total_timesteps
         self.every = checkpoint_every
@@ -84,6 +93,11 @@ class SessionCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         done = self.num_timesteps
+        if self.validator is not None and done < self.total and self.validator.due(done):
+            # before a checkpoint of the same step (which then carries it); none in the last
+            # rollout: its update comes after this step, and the trainer evaluates the
+            # final model once learning ends
+            self.validator.evaluate(self.model, done)
         if done >= self.next_checkpoint:
             self.checkpoint(done)
             self.next_checkpoint = (done // self.every + 1) * self.every
@@ -100,8 +114,10 @@ class SessionCallback(BaseCallback):
 
     def checkpoint(self, timesteps: int) -> Path:
         """Save the model now, then tell the on_checkpoint hook."""
-        path = save_model(self.model, checkpoint_path(self.out_dir, timesteps))
-        self.checkpoints.append(path)
+        extra = self.validator.state_entries() if self.validator is not None else None
+        path = save_model(self.model, checkpoint_path(self.out_dir, timesteps), extra)
+        if not self.checkpoints or self.checkpoints[-1] != path:  # saved again: one entry
+            self.checkpoints.append(path)
         if self.hooks.on_checkpoint:
             self.hooks.on_checkpoint(path, timesteps)
         return path

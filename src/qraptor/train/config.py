@@ -35,6 +35,7 @@ TRAINING_SECTIONS = ("session", "algo", "env")  # what a session is: one definit
 FOREIGN_SECTIONS = ("store", "tracking", "ledger")
 SPLITS = ("train", "val", "test")
 DEVICES = ("cpu", "cuda", "auto")
+SELECT = ("final", "best_val")  # which model a session evaluates, exports and stores
 
 
 @dataclass
@@ -75,6 +76,30 @@ class EvalConfig:
 
 
 @dataclass
+class ValidationConfig:
+    """In-training validation (`session.validation`): a deterministic full-span backtest of
+    the current policy on the val split every `every_timesteps` (and at the end), through
+    the same env and costs as the final evaluation; null or 0 turns it off."""
+
+    every_timesteps: int | None  # timesteps between evaluations; null/0 = off
+    metric: str  # the metric the best checkpoint maximises (max_drawdown: minimised)
+    deterministic: bool  # the policy's most likely action (false = sample from it)
+
+    def __post_init__(self) -> None:
+        every = self.every_timesteps
+        check(every is None or every >= 0, "validation.every_timesteps", "must be >= 0 or null")
+        check(
+            self.metric in METRIC_NAMES,
+            "validation.metric",
+            f"'{self.metric}' is not a metric; valid: {', '.join(METRIC_NAMES)}",
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.every_timesteps)
+
+
+@dataclass
 class SessionConfig:
     """What to train on, for how long, and what to report (conf/train.yaml `session`)."""
 
@@ -92,6 +117,9 @@ class SessionConfig:
     train_split: str
     fold: int | None
     tags: list[str]
+    validation: ValidationConfig
+    select: str  # final | best_val: the model evaluated, exported and stored
+    init_from: str | None  # fine-tune: a model zip to start from (the CLI/worker resolve ids)
 
     def __post_init__(self) -> None:
         check(bool(self.name.strip()), "name", "must not be empty")
@@ -121,6 +149,26 @@ class SessionConfig:
                 "a walk-forward fold has no 'val' span; evaluate on [test] (and set "
                 "session.objective=test.<metric>)",
             )
+        check(self.select in SELECT, "select", f"'{self.select}'; valid: {', '.join(SELECT)}")
+        if self.fold is not None:
+            check(
+                self.select != "best_val",
+                "select",
+                "a walk-forward fold has no 'val' span to pick a best model on; use final",
+            )
+            # no val span to validate on: validation is off for a fold session (rule kept
+            # here so that `session.fold=k` works with the default config)
+            self.validation.every_timesteps = None
+        check(
+            self.select != "best_val" or self.validation.enabled,
+            "select",
+            "best_val needs in-training validation: set session.validation.every_timesteps",
+        )
+        check(
+            self.init_from is None or bool(self.init_from.strip()),
+            "init_from",
+            "must name a model (path, session id, runs:/ or models:/ URI) or be null",
+        )
         try:
             split, metric = objective_parts(self.objective)
         except ValueError:

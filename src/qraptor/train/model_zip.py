@@ -14,16 +14,22 @@ weights were the same bytes. `save_deterministic` leaves them out (dates fixed t
 1980-01-01, the zip format's first date; the library versions stay in system_info.txt),
 so a checkpoint or model.zip is byte-identical whenever the model is, and loads and
 resumes exactly as before (tests/train/test_reproducible_run.py).
+
+A checkpoint may carry extra entries (`extra`): the in-training validation state as of its
+timesteps (qraptor.train.validation). SB3 reads only `data`, `*.pth` and system_info.txt
+from a zip, so a checkpoint with extras loads like any other.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import zipfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -36,17 +42,35 @@ SYSTEM_INFO = "system_info.txt"
 MACHINE_LINE = "- OS:"  # the kernel build of the machine that saved the model
 
 
-def save_deterministic(model: Any, stream: io.BufferedIOBase) -> None:
-    """Write `model` (an SB3 algorithm) as a zip to `stream`, without wall-clock bytes."""
+def save_deterministic(
+    model: Any, stream: io.BufferedIOBase, extra: Mapping[str, bytes] | None = None
+) -> None:
+    """Write `model` (an SB3 algorithm) as a zip to `stream`, without wall-clock bytes;
+    `extra`: more entries (name -> bytes) after SB3's, in the order given."""
     raw = io.BytesIO()
     with _episodes_without_times(model):
         model.save(raw, exclude=list(VOLATILE_ATTRIBUTES))
-    stream.write(repack(raw.getvalue()))
+    stream.write(repack(raw.getvalue(), extra))
 
 
-def repack(zip_bytes: bytes) -> bytes:
+def read_entry(path: str | Path, name: str) -> bytes | None:
+    """The bytes of entry `name` of a model zip, None when it has none."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(name) if name in archive.namelist() else None
+
+
+def model_data(path: str | Path) -> dict[str, Any]:
+    """A model zip's `data` JSON (its attributes: num_timesteps, the spaces' descriptions),
+    read without loading the model."""
+    data = read_entry(path, DATA)
+    if data is None:
+        raise ValueError(f"{path} has no '{DATA}' entry: not a stable-baselines3 model zip")
+    return dict(json.loads(data))
+
+
+def repack(zip_bytes: bytes, extra: Mapping[str, bytes] | None = None) -> bytes:
     """The same zip entries in the same order, dated FIXED_DATE, without memory addresses
-    in `data` and without the OS line."""
+    in `data` and without the OS line; then the `extra` entries."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(zip_bytes)) as src, zipfile.ZipFile(out, "w") as dst:
         for entry in src.infolist():
@@ -59,6 +83,8 @@ def repack(zip_bytes: bytes) -> bytes:
             info.compress_type = entry.compress_type
             info.external_attr = entry.external_attr
             dst.writestr(info, data)
+        for name, data in (extra or {}).items():
+            dst.writestr(zipfile.ZipInfo(name, date_time=FIXED_DATE), data, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 

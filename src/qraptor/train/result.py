@@ -12,7 +12,7 @@ from typing import Any
 class TrainResult:
     """What a session produced. Paths are inside the `out_dir` given to `train_session`."""
 
-    model_path: Path  # final model, or the last checkpoint when stopped early
+    model_path: Path  # the selected model (final or best_val), the last checkpoint if stopped
     timesteps: int  # the model's timestep count (may pass the total by < one rollout)
     stopped_early: bool  # should_stop ended training: not evaluated, resume from model_path
     metrics: dict[str, dict[str, float]]  # split -> agent metrics
@@ -26,3 +26,8 @@ class TrainResult:
     checkpoints: list[Path] = field(default_factory=list)
     random_sharpes: dict[str, list[float]] = field(default_factory=dict)  # split -> per run
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> Verdict.to_dict
+    # which model was evaluated (session.select): {"model": "final" | "best_val",
+    # "timesteps": its count, "validation": {metric, evaluations, best_timesteps, best_value}}
+    selected: dict[str, Any] = field(default_factory=dict)
+    validation_seconds: float = 0.0  # wall time of the in-training validations (this call)
+    validations: int = 0  # rows of validation.csv (restored ones included)

@@ -10,6 +10,10 @@ policy's Sharpe ratios and the share of them the agent beats.
     {
       "objective": 0.41, "objective_metric": "val.sharpe",
       "timesteps": 200704, "stopped_early": false,
+      "selected": {"model": "final", "timesteps": 200704,      (session.select; null if
+                   "validation": {"metric": "sharpe",           stopped early)
+                                  "evaluations": 11, "best_timesteps": 140000,
+                                  "best_value": 0.52}},
       "seconds": 41.2, "timesteps_per_second": 4871.3, "eval_seconds": 3.1,
       "splits": {
         "val": {"agent": {...every metric...},
@@ -21,9 +25,10 @@ policy's Sharpe ratios and the share of them the agent beats.
       }
     }
 
-The run folder's metrics.json is the summary without the three wall-clock figures (seconds,
-timesteps_per_second, eval_seconds): it is part of the train stage's DVC output, whose hash
-must be the same on every rerun of the same session; they go to timings.json next to it
+The run folder's metrics.json is the summary without the wall-clock figures (seconds,
+timesteps_per_second, eval_seconds, validation_seconds): it is part of the train stage's
+DVC output, whose hash must be the same on every rerun of the same session; they go to
+timings.json next to it
 (`session_timings`; .dvcignore keeps it out of the hash). Everywhere else (the session
 document, the ledger, MLflow) the summary keeps them.
 """
@@ -57,6 +62,7 @@ def session_timings(result: TrainResult) -> dict[str, float]:
         "seconds": round(result.seconds, 3),
         "timesteps_per_second": round(result.timesteps_per_second, 1),
         "eval_seconds": round(result.eval_seconds, 3),
+        "validation_seconds": round(result.validation_seconds, 3),
     }
 
 
@@ -80,6 +86,7 @@ def session_summary(
         "objective_metric": objective_metric,
         "timesteps": int(result.timesteps),
         "stopped_early": bool(result.stopped_early),
+        "selected": dict(result.selected) or None,  # plain ints, strings, finite floats
         **(session_timings(result) if timings else {}),
         "splits": splits,
     }

@@ -13,8 +13,11 @@ CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
                                        (each dump also goes to hooks.on_log: MLflow and
                                        TensorBoard curves, qraptor.tracking)
     model.zip                          the final model
+    validation.csv, model_best_val.zip in-training validation: one row per evaluation, the
+                                       best model on val so far (session.validation)
     eval/<split>/                      trades.csv, equity.csv, baselines_equity.csv, metrics.json
-    metrics.json                       per split: agent and baselines; objective
+    metrics.json                       per split: agent and baselines; objective; the
+                                       model selected (session.select: final | best_val)
     timings.json                       training and evaluation seconds, timesteps per second
 
 Wall-clock values stay out of the files DVC hashes (the `train` stage's out): timings go
@@ -25,7 +28,6 @@ out of the hash by .dvcignore. The rest is the same bytes whenever the weights a
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import sys
 import time
@@ -51,8 +53,10 @@ from qraptor.evaluation.metrics import bars_per_year
 from qraptor.train.algos import build_model, load_model
 from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
 from qraptor.train.config import TrainConfig, resolve_dataset
+from qraptor.train.fine_tune import init_zip, load_weights
 from qraptor.train.result import TrainResult
 from qraptor.train.summary import session_summary, session_timings
+from qraptor.train.validation import Validator
 
 log = get_logger(__name__)
 __all__ = ["TrainHooks", "TrainResult", "resolve_dataset", "seed_everything", "train_session"]
@@ -72,12 +76,19 @@ def train_session(
     hooks: TrainHooks | None = None,
     resume_from: Path | None = None,
     root: Path | None = None,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train `cfg`'s session into `out_dir` (created if needed); see the module docstring.
 
     With `resume_from` (a checkpoint zip), training continues from that model's timestep
     count up to `session.total_timesteps`; the replay buffer of off-policy algorithms is
-    not part of a checkpoint and starts empty again.
+    not part of a checkpoint and starts empty again; the validation rows and best model
+    the checkpoint carries are restored (qraptor.train.validation).
+
+    `init_from`: fine-tune, starting from that model zip's weights (default:
+    `session.init_from` taken as a path; the CLI and the worker resolve session ids and
+    MLflow URIs to a zip and pass it here). Ignored when resuming: the checkpoint holds
+    the fine-tuned weights already.
 
     `root`: the project a relative `session.dataset` is in (the caller's; default: the
     project of the current directory).
@@ -88,7 +99,8 @@ def train_session(
     write_text_atomic(out_dir / layout.CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset, root)
-    check_dataset_fits(dataset, cfg.env, s.train_split, s.eval.splits, s.fold)  # every limit
+    validated = ["val"] if s.validation.enabled and "val" not in s.eval.splits else []
+    check_dataset_fits(dataset, cfg.env, s.train_split, [*s.eval.splits, *validated], s.fold)
     market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
     # the evaluation's annualisation goes with the record: a backtest away from the dataset
     # (other bars, a served model) annualises exactly as this session's evaluation does
@@ -98,17 +110,28 @@ def train_session(
     }
     write_json_atomic(out_dir / layout.DATA_RECORD, record)
     env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
-    model = _model(cfg, env, resume_from)
+    if resume_from is None and init_from is None and s.init_from is not None:
+        init_from = init_zip(s.init_from, root)
+    model = _model(cfg, env, resume_from, init_from)
     start = model.num_timesteps
+    hooks = hooks or TrainHooks()
+    per_year = bars_per_year(market.timestamps)  # the longest span: stable annualisation
+    validator = _validator(cfg, dataset, per_year, out_dir, hooks, resume_from, start)
     callback = SessionCallback(
-        hooks or TrainHooks(), out_dir, s.total_timesteps, s.checkpoint_every,
-        s.progress_seconds, start,
+        hooks, out_dir, s.total_timesteps, s.checkpoint_every, s.progress_seconds, start,
+        validator,
     )  # fmt: skip
     seconds = _learn(model, callback, s.total_timesteps, out_dir, resumed=resume_from is not None)
-    if not callback.stopped and model.num_timesteps > start and callback.hooks.on_checkpoint:
+    # the final model is a candidate too: evaluated unless the last evaluation was of it
+    done = model.num_timesteps
+    if validator is not None and not callback.stopped and not validator.evaluated_at(done):
+        validator.evaluate(model, done)
+    if not callback.stopped and done > start and callback.hooks.on_checkpoint:
         # The trained model as the last checkpoint before evaluation: a worker that dies
         # during evaluation or uploads is resumed at the end, and only those are redone.
-        callback.checkpoint_once(model.num_timesteps)
+        # (When a checkpoint of that count exists already, made in the last rollout before
+        # its update, it stays: resumed from it, the final evaluation is made again.)
+        callback.checkpoint_once(done)
     speed = (model.num_timesteps - start) / seconds if seconds > 0 else 0.0
     log.info(
         "%s: %s timesteps in %.1f s (%s/s)",
@@ -125,10 +148,13 @@ def train_session(
         seconds=seconds,
         timesteps_per_second=speed,
         checkpoints=list(callback.checkpoints),
+        validation_seconds=validator.seconds if validator is not None else 0.0,
+        validations=len(validator.rows) if validator is not None else 0,
     )
     if not callback.stopped:
         save_model(model, result.model_path)
-        _evaluate(cfg, model, dataset, market, out_dir, result)
+        chosen = _select(cfg, model, validator, result)
+        _evaluate(cfg, chosen, dataset, market, out_dir, result)
     summary = session_summary(result, cfg.session.objective, timings=False)
     write_json_atomic(out_dir / layout.METRICS, summary)
     write_json_atomic(out_dir / layout.TIMINGS, session_timings(result))
@@ -157,10 +183,15 @@ def _learn(
     return seconds
 
 
-def _model(cfg: TrainConfig, env: VecMonitor, resume_from: Path | None) -> BaseAlgorithm:
+def _model(
+    cfg: TrainConfig, env: VecMonitor, resume_from: Path | None, init_from: Path | None
+) -> BaseAlgorithm:
     s = cfg.session
     if resume_from is None:
-        return build_model(cfg.algo, env, seed=s.seed, device=s.device)
+        model = build_model(cfg.algo, env, seed=s.seed, device=s.device)
+        if init_from is not None:
+            load_weights(model, Path(init_from))
+        return model
     model = load_model(cfg.algo.name, Path(resume_from), env, device=s.device)
     # Fresh but reproducible randomness for the rest of the run (RNG states are not saved).
     model.set_random_seed(s.seed + model.num_timesteps)
@@ -169,8 +200,61 @@ def _model(cfg: TrainConfig, env: VecMonitor, resume_from: Path | None) -> BaseA
 
 
 def _log_formats() -> list[str]:
-    """SB3's CSV log always; TensorBoard only when installed (not a dependency: STACK.md)."""
-    return ["csv", "tensorboard"] if importlib.util.find_spec("tensorboard") else ["csv"]
+    """SB3's CSV log only: TensorBoard curves are written by the on_log hook
+    (qraptor.tracking.curves, with tensorboardX), once, in <run dir>/tensorboard."""
+    return ["csv"]
+
+
+def _validator(
+    cfg: TrainConfig,
+    dataset: Path,
+    per_year: float,
+    out_dir: Path,
+    hooks: TrainHooks,
+    resume_from: Path | None,
+    start: int,
+) -> Validator | None:
+    """The in-training validation on the val split (None when off), restored from the
+    checkpoint resumed from."""
+    s = cfg.session
+    if not s.validation.enabled:
+        return None
+    market = load_market(dataset, "val", s.fold, cfg.env.features)  # loaded once, reused
+    validator = Validator(cfg, market, per_year, out_dir, hooks.on_validation)
+    validator.restore(resume_from, start)
+    return validator
+
+
+def _select(
+    cfg: TrainConfig, final: BaseAlgorithm, validator: Validator | None, result: TrainResult
+) -> BaseAlgorithm:
+    """The model `session.select` picks for evaluation, export and storage; records which
+    in `result.selected` (and points `result.model_path` at its zip)."""
+    s = cfg.session
+    best = validator.best if validator is not None else None
+    result.selected = {"model": "final", "timesteps": int(final.num_timesteps)}
+    if validator is not None:
+        result.selected["validation"] = {
+            "metric": s.validation.metric,
+            "evaluations": len(validator.rows),
+            "best_timesteps": None if best is None else int(best["timesteps"]),
+            "best_value": None if best is None else float(best[s.validation.metric]),
+        }
+    if s.select != "best_val":
+        return final
+    if validator is None or best is None or not validator.best_path.is_file():
+        log.warning(
+            "session.select=best_val: no evaluation gave a finite val %s; the final model "
+            "is evaluated instead", s.validation.metric,
+        )  # fmt: skip
+        return final
+    result.model_path = validator.best_path
+    result.selected.update(model="best_val", timesteps=int(best["timesteps"]))
+    log.info(
+        "selected the best model on val (%s %.4g at %s timesteps) over the final one",
+        s.validation.metric, best[s.validation.metric], human_count(best["timesteps"]),
+    )  # fmt: skip
+    return load_model(cfg.algo.name, validator.best_path, None, device=s.device)
 
 
 def _evaluate(

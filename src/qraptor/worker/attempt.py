@@ -7,7 +7,9 @@ on:
     invalid config, data error    -> failed at once with the reason (retrying cannot help)
     trained and evaluated         -> final model checkpointed, model, CSVs and metrics in
                                      GridFS, then succeeded, then the MLflow run FINISHED
-                                     with the model registered (once per session)
+                                     with the model registered (once per session); the
+                                     stored model is the one session.select picked
+                                     (metrics.json `selected` says which)
     stop requested (SIGTERM/INT)  -> checkpoint uploaded, session released (queued again)
     lease lost / cancelled        -> nothing more written, in the store or in MLflow: the
                                      session (and its run) is someone else's
@@ -189,6 +191,14 @@ def _attempt(
         if found is not None:
             resume_path, resumed_from = found
             log.info("session %s: resuming from its checkpoint at %d timesteps", sid, resumed_from)
+    init_from = None
+    if resume_path is None and cfg.session.init_from is not None:  # fine-tune: the weights
+        from qraptor.worker.model_source import resolve_init_from, tracking_uri
+
+        init_from = resolve_init_from(
+            cfg.session.init_from, work_dir / "init_from", root=root,
+            tracking_uri=lambda: tracking_uri(tracking, root), store=lambda: store,
+        )  # fmt: skip
     _record_provenance(store, session, cfg.session.dataset, root)
     t = record.add("setup_seconds", t)
 
@@ -222,7 +232,9 @@ def _attempt(
                 ),
                 run_dir,
             )
-            result = train_session(cfg, run_dir, hooks, resume_from=resume_path, root=root)
+            result = train_session(
+                cfg, run_dir, hooks, resume_from=resume_path, root=root, init_from=init_from
+            )
             lease.check()  # a lost lease ends training early: say why instead of releasing
             t = record.add("train_seconds", t)
             if not result.stopped_early:
@@ -294,11 +306,11 @@ def _record_provenance(
 
 
 def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_dir: Path) -> None:
-    """Model, per-split trade log, equity and baselines' equity CSVs, the metrics JSON and
-    the data record into GridFS, linked to the session (`qraptor compare` reads the equity
-    files by these names). Uploaded one by one (parallel uploads were slower on SecantusDB),
-    then linked in one update: the results appear together, and linking costs one round
-    trip, not eight."""
+    """Model (the selected one), per-split trade log, equity and baselines' equity CSVs,
+    the metrics JSON, the data record and the validation CSV into GridFS, linked to the
+    session (`qraptor compare` reads the equity files by these names). Uploaded one by one
+    (parallel uploads were slower on SecantusDB), then linked in one update: the results
+    appear together, and linking costs one round trip, not eight."""
     files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, layout.MODEL)]
     for split, trades in result.trade_logs.items():
         files.append((FileKind.TRADE_LOG, trades, layout.stored_name(split, layout.TRADES)))
@@ -311,6 +323,8 @@ def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_d
     files.append((FileKind.METRICS, run_dir / layout.METRICS, layout.METRICS))
     if (run_dir / layout.DATA_RECORD).is_file():  # what `qraptor backtest SESSION` rebuilds
         files.append((FileKind.DATA_RECORD, run_dir / layout.DATA_RECORD, layout.DATA_RECORD))
+    if (run_dir / layout.VALIDATION).is_file():
+        files.append((FileKind.VALIDATION, run_dir / layout.VALIDATION, layout.VALIDATION))
     store.attach_files(claim.session_id, files, claim=claim)
 
 
