@@ -32,10 +32,15 @@ _READ_BYTES = 1 << 20
 _hash_cache: dict[tuple, str] = {}
 
 
-@functools.lru_cache(maxsize=8)
 def git_commit(root: Path | None = None) -> str | None:
     """`git rev-parse HEAD` of the project (None outside a repository or before a commit)."""
-    folder = root or project_root()
+    # cached per resolved folder, not per argument: `root=None` means the current
+    # directory's project, which a chdir changes
+    return _head_commit(Path(root or project_root()).resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _head_commit(folder: Path) -> str | None:
     try:
         done = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
