@@ -25,11 +25,20 @@ import jinja2
 
 from qraptor.core import layout
 from qraptor.core.atomic import atomic_outputs
+from qraptor.core.errors import QraptorError
 from qraptor.core.formatting import MISSING, format_metric
+from qraptor.core.log import get_logger
 from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.verdict import Verdict, sharpe_uncertainty
-from qraptor.tracking.card_facts import RunFacts, config_diff, read_run_facts
+from qraptor.tracking.card_facts import (
+    RunFacts,
+    config_diff,
+    default_train_config,
+    read_run_facts,
+)
 from qraptor.tracking.card_limits import known_limits
+
+log = get_logger(__name__)
 
 TEMPLATE = "model_card.md.j2"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -37,6 +46,26 @@ TABLE_METRICS = ("sharpe", "total_return", "max_drawdown", "n_trades", "time_in_
 VALIDATION_METRICS = ("sharpe", "total_return", "max_drawdown")
 MAX_CURVE_ROWS = 12  # validation rows in the card's table (the figure has them all)
 DESCRIPTION_LIMIT = 5000  # MLflow's limit on a model version's description (characters)
+
+
+def write_run_card(run_dir: Path, conf_dir: Path | None) -> Path | None:
+    """The card of a run just trained (`qraptor train`, the worker), diffed against the
+    defaults of `conf_dir` (None or unreadable: no diff). A card that cannot be made is
+    logged, not raised: the session is trained and stored all the same, and
+    `qraptor card` can make the card later. The card's path, or None."""
+    defaults = None
+    if conf_dir is not None:
+        try:
+            defaults = default_train_config(conf_dir)
+        except QraptorError as exc:
+            log.warning("model card without a config diff: the defaults of %s: %s", conf_dir, exc)
+    try:
+        path = write_model_card(run_dir, defaults)
+    except (QraptorError, OSError, ValueError) as exc:
+        log.warning("no model card for %s: %s", run_dir, exc)
+        return None
+    log.info("model card: %s", path)
+    return path
 
 
 def write_model_card(run_dir: str | Path, defaults: Mapping[str, Any] | None) -> Path:
@@ -309,4 +338,10 @@ def _write_curve(facts: RunFacts, path: Path) -> bool:
     return True
 
 
-__all__ = ["card_description", "read_run_facts", "render_model_card", "write_model_card"]
+__all__ = [
+    "card_description",
+    "read_run_facts",
+    "render_model_card",
+    "write_model_card",
+    "write_run_card",
+]

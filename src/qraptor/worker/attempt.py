@@ -5,9 +5,10 @@ claim to the last write, and always leaves the session in a state another worker
 on:
 
     invalid config, data error    -> failed at once with the reason (retrying cannot help)
-    trained and evaluated         -> final model checkpointed, model, CSVs and metrics in
-                                     GridFS, then succeeded, then the MLflow run FINISHED
-                                     with the model registered (once per session); the
+    trained and evaluated         -> final model checkpointed, model, CSVs, metrics and
+                                     the model card in GridFS, then succeeded, then the
+                                     MLflow run FINISHED with the model registered (once
+                                     per session, the card its description); the
                                      stored model is the one session.select picked
                                      (metrics.json `selected` says which)
     stop requested (SIGTERM/INT)  -> checkpoint uploaded, session released (queued again)
@@ -34,7 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qraptor.core import layout
-from qraptor.core.errors import ConfigError, DataError
+from qraptor.core.config import find_conf_dir
+from qraptor.core.errors import ConfigError, DataError, QraptorError
 from qraptor.core.log import get_logger
 from qraptor.core.provenance import data_version, git_commit
 from qraptor.core.redact import redact_text
@@ -179,6 +181,7 @@ def _attempt(
     record: _Record,
     root: Path | None,
 ) -> SessionRun:
+    from qraptor.tracking.model_card import write_run_card
     from qraptor.tracking.session_run import start_session_run
     from qraptor.train.callbacks import TrainHooks
     from qraptor.train.trainer import train_session
@@ -239,6 +242,7 @@ def _attempt(
             t = record.add("train_seconds", t)
             if not result.stopped_early:
                 lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing")
+                write_run_card(run_dir, _conf_dir(root))  # stored and logged with the rest
                 _store_results(store, claim, result, run_dir)
                 t = record.add("upload_seconds", t)
             tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
@@ -265,6 +269,14 @@ def _attempt(
         return SessionRun(sid, Outcome.RELEASED, record.summary())
     log.info("session %s done: %s", sid, _headline(metrics))
     return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
+
+
+def _conf_dir(root: Path | None) -> Path | None:
+    """This worker's conf/ (the model card's defaults), if it has one."""
+    try:
+        return find_conf_dir(root)
+    except QraptorError:
+        return None
 
 
 def _permanent(exc: Exception) -> bool:
@@ -307,10 +319,11 @@ def _record_provenance(
 
 def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_dir: Path) -> None:
     """Model (the selected one), per-split trade log, equity and baselines' equity CSVs,
-    the metrics JSON, the data record and the validation CSV into GridFS, linked to the
-    session (`qraptor compare` reads the equity files by these names). Uploaded one by one
-    (parallel uploads were slower on SecantusDB), then linked in one update: the results
-    appear together, and linking costs one round trip, not eight."""
+    the metrics JSON, the data record, the validation CSV and the model card (with its
+    figure) into GridFS, linked to the session (`qraptor compare` reads the equity files
+    by these names). Uploaded one by one (parallel uploads were slower on SecantusDB), then
+    linked in one update: the results appear together, and linking costs one round trip,
+    not one per file."""
     files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, layout.MODEL)]
     for split, trades in result.trade_logs.items():
         files.append((FileKind.TRADE_LOG, trades, layout.stored_name(split, layout.TRADES)))
@@ -325,6 +338,9 @@ def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_d
         files.append((FileKind.DATA_RECORD, run_dir / layout.DATA_RECORD, layout.DATA_RECORD))
     if (run_dir / layout.VALIDATION).is_file():
         files.append((FileKind.VALIDATION, run_dir / layout.VALIDATION, layout.VALIDATION))
+    for card in (layout.MODEL_CARD, layout.CARD_CURVE):  # the card and the figure it shows
+        if (run_dir / card).is_file():
+            files.append((FileKind.MODEL_CARD, run_dir / card, card))
     store.attach_files(claim.session_id, files, claim=claim)
 
 
