@@ -85,8 +85,12 @@ def read_run_facts(run_dir: str | Path) -> RunFacts:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(run_dir, "not a run folder (no such directory)")
+    if not (run_dir / layout.CONFIG).is_file() and not (run_dir / layout.METRICS).is_file():
+        raise DataError(
+            run_dir, f"not a run folder: it has neither {layout.CONFIG} nor {layout.METRICS}"
+        )
+    summary = _required(run_dir / layout.METRICS, _json)  # written last: the run is finished
     config = _required(run_dir / layout.CONFIG, _yaml)
-    summary = _required(run_dir / layout.METRICS, _json)
     splits = dict(summary.get("splits") or {})
     for folder in sorted((run_dir / layout.EVAL_DIR).glob("*/")):
         metrics = folder / layout.METRICS
