@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.markup import escape
-
 from qraptor.core.config import find_conf_dir
-from qraptor.core.log import console
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -27,7 +24,7 @@ def run(args: argparse.Namespace) -> Path:
     if not args.no_diff:
         defaults = default_train_config(Path(args.conf) if args.conf else find_conf_dir())
     path = write_model_card(args.run_folder, defaults)
-    console.print(f"model card: {escape(str(path))}", highlight=False)
+    print(f"model card: {path}")  # the command's result: stdout (logs go to stderr)
     if args.print:
         print(path.read_text(encoding="utf-8"), end="")
     return path
