@@ -49,7 +49,8 @@ def tracked(tiny_overrides: list[str], tmp_path_factory: pytest.TempPathFactory)
     out = folder / "run"
     with start_session_run(cfg.to_dict(), tracking=tracking) as tracker:
         result = train_session(cfg, out, tracker.train_hooks(TrainHooks(), out))
-        assert write_run_card(out, project_root() / "conf") == out / layout.MODEL_CARD
+        defaults = default_train_config(project_root() / "conf")  # what `qraptor train` passes
+        assert write_run_card(out, defaults) == out / layout.MODEL_CARD
         tracker.log_result(result, out)
     assert tracker.registered_version is not None
     return MlflowClient(tracker.uri), tracker, out

@@ -15,8 +15,10 @@ import pytest
 
 from qraptor.cli.sessions import export
 from qraptor.core.formatting import format_metric
+from qraptor.core.paths import project_root
 from qraptor.core.provenance import data_version
 from qraptor.store import FileKind, SessionStore, Status
+from qraptor.tracking.card_facts import default_train_config
 from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
 from qraptor.worker.submit import enqueue, request_from_overrides
@@ -60,7 +62,13 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     worker_cfg = load_worker_config([f"work_dir={work}"])
-    assert run_worker(cfg, once=True, worker_id="w-test", worker_cfg=worker_cfg) == 1
+    defaults = default_train_config(project_root() / "conf")  # what `qraptor worker` passes
+    assert (
+        run_worker(
+            cfg, once=True, worker_id="w-test", worker_cfg=worker_cfg, card_defaults=defaults
+        )
+        == 1
+    )
 
     doc = store.get(sid)
     assert doc["status"] == Status.SUCCEEDED and doc["attempts"] == 1

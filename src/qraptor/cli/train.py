@@ -100,6 +100,7 @@ def run(composed: DictConfig) -> float | None:
             cfg = train_config_from(composed)
             tracking = tracking_config_from(composed)
             # Imported after validation: a bad config fails before torch, SB3 and MLflow load.
+            from qraptor.tracking.card_facts import train_defaults
             from qraptor.tracking.model_card import write_run_card
             from qraptor.tracking.session_run import start_session_run
             from qraptor.train.trainer import TrainHooks, train_session
@@ -124,7 +125,7 @@ def run(composed: DictConfig) -> float | None:
                 hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
                 result = train_session(cfg, out_dir, hooks, root=root, init_from=init_from)
                 if not result.stopped_early:  # before log_result: MLflow gets the card too
-                    write_run_card(out_dir, _conf_dir())
+                    write_run_card(out_dir, train_defaults(_conf_dir()))
                 tracker.log_result(result, out_dir)
             job.finished(result, cfg.session.objective, tracker.run_id if tracker.enabled else None)
     except QraptorError as exc:

@@ -28,9 +28,11 @@ from typing import Any
 import yaml
 
 from qraptor.core import layout
-from qraptor.core.errors import DataError
+from qraptor.core.errors import DataError, QraptorError
+from qraptor.core.log import get_logger
 from qraptor.train.validation import read_validation
 
+log = get_logger(__name__)
 # Keys left out of the config diff: a path and a label that differ between any two runs
 # without changing the model (the card's data section and title show them).
 DIFF_NOISE = frozenset({"session.dataset", "session.name"})
@@ -146,6 +148,20 @@ def default_train_config(conf_dir: Path) -> dict[str, Any]:
     finally:
         if running is not None:
             Singleton._instances[GlobalHydra] = running
+
+
+def train_defaults(conf_dir: Path | None) -> dict[str, Any] | None:
+    """`default_train_config(conf_dir)` for an entry point that trains (`qraptor train`,
+    `qraptor worker`): None, with a warning, when there is no conf/ or it does not compose;
+    the cards then have no config diff, and training goes on."""
+    if conf_dir is None:
+        log.warning("model cards without a config diff: no conf/ folder found")
+        return None
+    try:
+        return default_train_config(conf_dir)
+    except QraptorError as exc:
+        log.warning("model cards without a config diff: %s: %s", conf_dir, exc)
+        return None
 
 
 def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

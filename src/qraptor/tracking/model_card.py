@@ -30,12 +30,7 @@ from qraptor.core.formatting import MISSING, format_metric
 from qraptor.core.log import get_logger
 from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.verdict import Verdict, sharpe_uncertainty
-from qraptor.tracking.card_facts import (
-    RunFacts,
-    config_diff,
-    default_train_config,
-    read_run_facts,
-)
+from qraptor.tracking.card_facts import RunFacts, config_diff, read_run_facts
 from qraptor.tracking.card_limits import known_limits
 
 log = get_logger(__name__)
@@ -48,17 +43,11 @@ MAX_CURVE_ROWS = 12  # validation rows in the card's table (the figure has them 
 DESCRIPTION_LIMIT = 5000  # MLflow's limit on a model version's description (characters)
 
 
-def write_run_card(run_dir: Path, conf_dir: Path | None) -> Path | None:
-    """The card of a run just trained (`qraptor train`, the worker), diffed against the
-    defaults of `conf_dir` (None or unreadable: no diff). A card that cannot be made is
-    logged, not raised: the session is trained and stored all the same, and
-    `qraptor card` can make the card later. The card's path, or None."""
-    defaults = None
-    if conf_dir is not None:
-        try:
-            defaults = default_train_config(conf_dir)
-        except QraptorError as exc:
-            log.warning("model card without a config diff: the defaults of %s: %s", conf_dir, exc)
+def write_run_card(run_dir: Path, defaults: Mapping[str, Any] | None) -> Path | None:
+    """The card of a run just trained (`qraptor train`, the worker), its config diffed
+    against `defaults` (card_facts.train_defaults, composed by the entry point; None: no
+    diff). A card that cannot be made is logged, not raised: the session is trained and
+    stored all the same, and `qraptor card` can make the card later. Its path, or None."""
     try:
         path = write_model_card(run_dir, defaults)
     except (QraptorError, OSError, ValueError) as exc:

@@ -29,14 +29,14 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qraptor.core import layout
-from qraptor.core.config import find_conf_dir
-from qraptor.core.errors import ConfigError, DataError, QraptorError
+from qraptor.core.errors import ConfigError, DataError
 from qraptor.core.log import get_logger
 from qraptor.core.provenance import data_version, git_commit
 from qraptor.core.redact import redact_text
@@ -115,6 +115,7 @@ def run_session(
     claim_seconds: float = 0.0,
     claimed_at: float | None = None,
     root: Path | None = None,
+    card_defaults: Mapping[str, Any] | None = None,
 ) -> SessionRun:
     """Train the claimed `session` and leave it succeeded, failed, released or alone.
 
@@ -123,6 +124,8 @@ def run_session(
     store.retry.total_seconds) propagates: the lease then lapses and the session is
     reclaimed, by this worker or another, from its last checkpoint. `claimed_at`: the
     time the claim was sent, by `store.lease.lease_clock` (the lease runs from then).
+    `card_defaults`: the default train config the model card's config diff is made
+    against (tracking.card_facts.train_defaults; None: a card without the diff).
     """
     claim = session.claim
     record = _Record()
@@ -141,8 +144,9 @@ def run_session(
         work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
         try:
             return _attempt(
-                store, session, cfg, tracking_cfg, lease, should_stop, work_dir, record, root
-            )
+                store, session, cfg, tracking_cfg, lease, should_stop, work_dir, record, root,
+                card_defaults,
+            )  # fmt: skip
         except LeaseLost as exc:
             log.warning("%s; dropping this attempt", exc)
             return SessionRun(session.id, Outcome.LOST, record.summary())
@@ -180,6 +184,7 @@ def _attempt(
     work_dir: Path,
     record: _Record,
     root: Path | None,
+    card_defaults: Mapping[str, Any] | None,
 ) -> SessionRun:
     from qraptor.tracking.model_card import write_run_card
     from qraptor.tracking.session_run import start_session_run
@@ -242,7 +247,7 @@ def _attempt(
             t = record.add("train_seconds", t)
             if not result.stopped_early:
                 lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing")
-                write_run_card(run_dir, _conf_dir(root))  # stored and logged with the rest
+                write_run_card(run_dir, card_defaults)  # stored and logged with the rest
                 _store_results(store, claim, result, run_dir)
                 t = record.add("upload_seconds", t)
             tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
@@ -269,14 +274,6 @@ def _attempt(
         return SessionRun(sid, Outcome.RELEASED, record.summary())
     log.info("session %s done: %s", sid, _headline(metrics))
     return SessionRun(sid, Outcome.SUCCEEDED, metrics["timings"], metrics)
-
-
-def _conf_dir(root: Path | None) -> Path | None:
-    """This worker's conf/ (the model card's defaults), if it has one."""
-    try:
-        return find_conf_dir(root)
-    except QraptorError:
-        return None
 
 
 def _permanent(exc: Exception) -> bool:
