@@ -76,6 +76,11 @@ class RunFacts:
         return dict(self.config.get("session") or {})
 
     @property
+    def validation_metric(self) -> str:
+        """What "best" meant in the in-training validation (session.validation.metric)."""
+        return str((self.session.get("validation") or {}).get("metric") or "sharpe")
+
+    @property
     def periods_per_year(self) -> float | None:
         value = (self.record or {}).get("periods_per_year")
         return float(value) if isinstance(value, int | float) and value > 0 else None

@@ -209,7 +209,7 @@ def _validation_table(facts: RunFacts) -> dict[str, Any] | None:
     rows = facts.validation
     if not rows:
         return None
-    metric = str((facts.session.get("validation") or {}).get("metric") or "sharpe")
+    metric = facts.validation_metric
     columns = [metric, *(m for m in VALIDATION_METRICS if m != metric)]
     from qraptor.train.validation import best_row
 
@@ -272,7 +272,7 @@ def _split(
         interval = (
             f"{format_metric('sharpe', agent.get('sharpe'))} "
             f"({float(u['confidence']):.0%} interval {format_metric('sharpe', u['sharpe_low'])} "
-            f"to {format_metric('sharpe', u['sharpe_high'])}; PSR(0) {_fmt(u.get('psr'))})"
+            f"to {format_metric('sharpe', u['sharpe_high'])}; PSR(0) {_probability(u.get('psr'))})"
         )
     return {
         "name": name,
@@ -286,11 +286,17 @@ def _split(
 
 
 def _fmt(value: Any) -> str:
-    return (
-        f"{value:.4g}"
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else (MISSING if value is None else str(value))
-    )
+    """A figure without a unit of its own (an objective, a PSR): 4 significant digits."""
+    if value is None:
+        return MISSING
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _probability(value: Any) -> str:
+    """A PSR as the verdict line prints one: two decimals."""
+    return f"{value:.2f}" if isinstance(value, int | float) else MISSING
 
 
 def _write_curve(facts: RunFacts, path: Path) -> bool:
@@ -303,15 +309,13 @@ def _write_curve(facts: RunFacts, path: Path) -> bool:
     from qraptor.data.plots import save_figure
 
     panels = [
-        p
-        for p in ("validation", "reward")
-        if (facts.validation if p == "validation" else facts.reward)
+        p for p, points in (("validation", facts.validation), ("reward", facts.reward)) if points
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         if panel == "validation":
             assert facts.validation is not None
-            metric = str((facts.session.get("validation") or {}).get("metric") or "sharpe")
+            metric = facts.validation_metric
             steps = [r["timesteps"] for r in facts.validation]
             ax.plot(steps, [r[metric] for r in facts.validation], marker="o", color="#c75b12")
             ax.set_ylabel(f"val {metric}")
