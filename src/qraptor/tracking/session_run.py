@@ -491,6 +491,23 @@ def _register(
     )
 
 
+def _logged_card(client: MlflowClient, run_id: str) -> str | None:
+    """The model card logged with run `run_id`, as a version description (None when the
+    run has none: a session trained before cards, or one whose upload did not happen)."""
+    import tempfile
+
+    from qraptor.tracking.model_card import card_description
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="qraptor-card-") as folder:
+            path = client.download_artifacts(run_id, layout.MODEL_CARD, folder)
+            text = Path(path).read_text(encoding="utf-8")
+    except Exception as exc:  # MLflow raises its own, varied errors for a missing file
+        log.info("run %s: no model card to describe its version (%s)", run_id, exc)
+        return None
+    return card_description(text, f"runs:/{run_id}/{layout.MODEL_CARD}")
+
+
 def _detach(run_id: str | None) -> None:
     """Stop treating `run_id` as this thread's active run without ending it on the server:
     `mlflow.end_run` (and MLflow's own exit handler, which calls it) would end a run that
@@ -555,7 +572,8 @@ def end_abandoned_run(
             [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
         )
         if logged:
-            _register(cfg, cfg_dict, logged[0].model_uri, run_id, session_id, sweep_id)
+            description = _logged_card(client, run_id)
+            _register(cfg, cfg_dict, logged[0].model_uri, run_id, session_id, sweep_id, description)
     if run.info.status != "RUNNING":
         return
     client.set_terminated(run_id, status)
