@@ -114,6 +114,18 @@ def test_mlflow_has_the_card_as_artifact_and_version_description(tracked) -> Non
     assert expected.startswith("# Model card: card (ppo, seed 7)")
 
 
+def test_housekeeping_describes_a_version_with_the_logged_card(tracked) -> None:
+    """A worker that died before closing its run: housekeeping registers the model and
+    describes it with the card the run logged (there is no run folder by then)."""
+    from qraptor.tracking.session_run import _logged_card
+
+    client, tracker, _ = tracked
+    (version,) = client.search_model_versions(f"run_id = '{tracker.run_id}'")
+    assert _logged_card(client, tracker.run_id) == version.description
+    other = client.create_run(client.get_run(tracker.run_id).info.experiment_id).info.run_id
+    assert _logged_card(client, other) is None  # a run without a card: no description
+
+
 def test_qraptor_card_remakes_the_same_card(tracked, tmp_path: Path, capsys) -> None:
     _, _, out = tracked
     copy = tmp_path / "run"
