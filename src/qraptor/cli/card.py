@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from qraptor.core.config import find_conf_dir
+from qraptor.core.errors import ConfigError
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -22,7 +23,11 @@ def run(args: argparse.Namespace) -> Path:
 
     defaults = None
     if not args.no_diff:
-        defaults = default_train_config(Path(args.conf) if args.conf else find_conf_dir())
+        try:
+            conf = Path(args.conf) if args.conf else find_conf_dir()
+        except ConfigError as exc:
+            raise ConfigError(exc.key, f"{exc.problem} (or --no-diff: a card without it)") from None
+        defaults = default_train_config(conf)
     path = write_model_card(args.run_folder, defaults)
     print(f"model card: {path}")  # the command's result: stdout (logs go to stderr)
     if args.print:
