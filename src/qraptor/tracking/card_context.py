@@ -30,7 +30,6 @@ def card_context(
     return {
         "title": f"{session.get('name', 'session')} ({algo.get('name', '?')}, "
         f"seed {session.get('seed', '?')})",
-        "run_dir": facts.run_dir.name,
         "training": _training(facts, algo),
         "data": _data(facts),
         "code": _code(facts),
