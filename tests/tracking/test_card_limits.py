@@ -59,3 +59,15 @@ def test_a_strong_agent_on_a_long_span_gets_only_the_assumptions() -> None:
                     "matched random", "No evidence"):  # fmt: skip
         assert warning not in text, warning
     assert len(lines) == 4  # span, costs, one instrument, deterministic policy
+
+
+def test_a_card_that_cannot_be_made_does_not_fail_training(tmp_path: Path, caplog) -> None:
+    """write_run_card (what training calls) logs and returns None, whatever went wrong."""
+    from qraptor.tracking.model_card import write_run_card
+
+    assert write_run_card(tmp_path / "missing", None) is None  # a DataError
+    (tmp_path / "config.yaml").write_text("session: {}\n")
+    (tmp_path / "metrics.json").write_text('{"splits": {"test": {"agent": "not a mapping"}}}')
+    assert write_run_card(tmp_path, None) is None  # an unexpected shape
+    assert not (tmp_path / "model_card.md").exists()
+    assert "no model card for" in caplog.text

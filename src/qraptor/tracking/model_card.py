@@ -41,12 +41,16 @@ DESCRIPTION_LIMIT = 5000  # MLflow's limit on a model version's description (cha
 def write_run_card(run_dir: Path, defaults: Mapping[str, Any] | None) -> Path | None:
     """The card of a run just trained (`qraptor train`, the worker), its config diffed
     against `defaults` (card_facts.train_defaults, composed by the entry point; None: no
-    diff). A card that cannot be made is logged, not raised: the session is trained and
-    stored all the same, and `qraptor card` can make the card later. Its path, or None."""
+    diff). A card that cannot be made, for whatever reason (a file of an unexpected shape,
+    a full disk, a bug), is logged, not raised: the session is trained and stored all the
+    same, and `qraptor card` can make the card later. Its path, or None."""
     try:
         path = write_model_card(run_dir, defaults)
-    except (QraptorError, OSError, ValueError) as exc:
+    except QraptorError as exc:
         log.warning("no model card for %s: %s", run_dir, exc)
+        return None
+    except Exception:  # documentation must not fail a trained session: say why, go on
+        log.exception("no model card for %s (qraptor card %s retries it)", run_dir, run_dir)
         return None
     log.info("model card: %s", path)
     return path
