@@ -77,7 +77,10 @@ def register_policy(
         version = str(registered.version)
         log.info("policy registered as %s v%s", name, version)
     if description is not None:
-        client.update_model_version(name, version, description=description)
+        try:
+            client.update_model_version(name, version, description=description)
+        except Exception as exc:  # the version is registered: a missing text must not undo it
+            log.warning("%s v%s: description (model card) not set: %s", name, version, exc)
     return version
 
 
