@@ -57,7 +57,7 @@ def test_test_file_names_are_unique(project_root: Path):
 
 @pytest.mark.parametrize(
     "command",
-    ["data", "db", "worker", "sessions", "evaluate", "backtest", "compare", "dashboard"],
+    ["data", "db", "worker", "sessions", "evaluate", "backtest", "card", "compare", "dashboard"],
 )
 def test_every_commands_help_shows_examples(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as done:

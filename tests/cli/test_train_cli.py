@@ -37,6 +37,9 @@ def _train(
 def _session_files(folder: Path) -> None:
     for name in ("model.zip", "config.yaml", "metrics.json", "eval/val/trades.csv"):
         assert (folder / name).is_file(), f"{folder / name} missing"
+    # the model card, its config diff made against defaults composed inside Hydra's app
+    card = (folder / "model_card.md").read_text()
+    assert "- `session.total_timesteps: 256 (default 200000)`" in card, card
 
 
 def test_train_help_lists_examples(project_root) -> None:

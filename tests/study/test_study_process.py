@@ -64,6 +64,9 @@ def test_twelve_fold_sessions_of_the_good_trial(result) -> None:
         session = yaml.safe_load((folder / "config.yaml").read_text())["session"]
         assert session["fold"] is not None and session["eval"]["splits"] == ["test"]
         assert session["train_split"] == "train"
+        card = (folder / "model_card.md").read_text()  # the model card of each session
+        assert f"of walk-forward fold {session['fold']} " in card
+        assert "- `algo.n_epochs: 2 (default " in card  # the trial's grid point, diffed
 
 
 def test_every_oos_window_is_disjoint_from_the_test_span_with_embargoes(

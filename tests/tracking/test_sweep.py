@@ -137,13 +137,16 @@ def test_session_runs_carry_their_artifacts(sweep: Sweep) -> None:
         for name in ("config.yaml", "metrics.json", "model/model.zip", "keras/policy.h5",
                      "eval/val/trades.csv", "eval/val/equity.csv",
                      "eval/test/baselines_equity.csv", "plots/equity_val.png",
-                     "plots/equity_test.png", "plots/training_reward.png"):  # fmt: skip
+                     "plots/equity_test.png", "plots/training_reward.png",
+                     "model_card.md", "model_card_curve.png"):  # fmt: skip
             assert name in names, (name, sorted(names))
         assert any(n.startswith("tensorboard/events.out.tfevents") for n in names)
     versions = sweep.client.search_model_versions(f"name = '{MODEL_NAME}'")
     assert len(versions) == 3
     children = {c.info.run_id for c in sweep.runs("session")}
     assert {v.run_id for v in versions} == children
+    # each version is described by its session's model card (over the server's REST API)
+    assert all(v.description.startswith("# Model card: tiny (ppo, seed ") for v in versions)
 
 
 def test_session_runs_carry_their_provenance(sweep: Sweep, project_root: Path) -> None:

@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from qraptor.cli.sessions import export
+from qraptor.core.formatting import format_metric
+from qraptor.core.paths import project_root
 from qraptor.core.provenance import data_version
 from qraptor.store import FileKind, SessionStore, Status
+from qraptor.tracking.card_facts import default_train_config
 from qraptor.worker.config import load_worker_config
 from qraptor.worker.loop import run_worker
 from qraptor.worker.submit import enqueue, request_from_overrides
@@ -58,7 +62,13 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     worker_cfg = load_worker_config([f"work_dir={work}"])
-    assert run_worker(cfg, once=True, worker_id="w-test", worker_cfg=worker_cfg) == 1
+    defaults = default_train_config(project_root() / "conf")  # what `qraptor worker` passes
+    assert (
+        run_worker(
+            cfg, once=True, worker_id="w-test", worker_cfg=worker_cfg, card_defaults=defaults
+        )
+        == 1
+    )
 
     doc = store.get(sid)
     assert doc["status"] == Status.SUCCEEDED and doc["attempts"] == 1
@@ -70,6 +80,8 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
         ("metrics", "metrics.json"),
         ("data_record", "data.json"),  # the data path: `qraptor backtest SESSION` rebuilds it
         ("validation", "validation.csv"),  # experiment=tiny validates (at 128, the end)
+        ("model_card", "model_card.md"),  # the model card and its training-curve figure
+        ("model_card", "model_card_curve.png"),
         *{("trade_log", f"{s}_trades.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_equity.csv") for s in ("val", "test")},
         *{("equity_curve", f"{s}_baselines_equity.csv") for s in ("val", "test")},
@@ -114,6 +126,14 @@ def test_worker_trains_a_session_and_stores_everything(queue, dataset, tmp_path)
     assert doc["data_version"]["hash"] == data_version(dataset)["hash"]
     assert list(work.iterdir()) == []  # scratch folder removed
     assert doc["mlflow_run_id"]  # the session's MLflow run
+    # `qraptor sessions export` writes the card with the session's other files, and it is
+    # the card of this session: its metrics, its commit, its seed's diff from the defaults
+    exported = {p.name: p for p in export(store, sid, tmp_path / "export")}
+    assert {"model_card.md", "model_card_curve.png", "session.json"} <= exported.keys()
+    card = exported["model_card.md"].read_text()
+    sharpe = format_metric("sharpe", metrics["splits"]["test"]["agent"]["sharpe"])
+    assert f"| **agent** | {sharpe} |" in card
+    assert f"Git commit `{doc['git_commit']}`" in card and "- `session.seed: 1 (default 0)`" in card
 
 
 def test_invalid_config_fails_readably_and_the_worker_serves_the_next(queue):

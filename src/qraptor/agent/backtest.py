@@ -16,13 +16,11 @@ was replayed on what) and equity.png (the evaluation report's figure).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from scipy import stats
 
 from qraptor.agent.bars import BarsSource, Observations
 from qraptor.agent.run_folder import TrainedAgent
@@ -37,12 +35,10 @@ from qraptor.env.market import Market, load_market
 from qraptor.evaluation.evaluate import SplitEvaluation, evaluate_model, write_evaluation
 from qraptor.evaluation.metrics import YEAR_NS, bars_per_year
 from qraptor.evaluation.report import evaluation_figure, split_frame
-from qraptor.evaluation.statistics import sharpe_ratio_std
-from qraptor.evaluation.verdict import sharpe_psr
+from qraptor.evaluation.verdict import sharpe_uncertainty
 from qraptor.train.summary import beats_random_share
 
 log = get_logger(__name__)
-CONFIDENCE = 0.95  # of the Sharpe ratio's interval
 FIGURE = "equity.png"
 OUTPUTS = (*layout.EVAL_FILES, layout.METRICS, FIGURE)
 DATA_LABEL = "data"  # the split column of a replay on new data
@@ -237,27 +233,6 @@ def backtest_summary(
     return summary
 
 
-def sharpe_uncertainty(metrics: dict[str, Any], periods_per_year: float) -> dict[str, Any]:
-    """The annualised Sharpe ratio's 95 % interval (estimate +- z x the standard error of
-    the per-bar Sharpe under the returns' skew and kurtosis, statistics.sharpe_ratio_std)
-    and PSR(0): how much these bars say about the agent."""
-    per_bar = _number(metrics.get("sharpe_per_bar"))
-    bars, skewness, kurtosis = (_number(metrics.get(k)) for k in ("bars", "skewness", "kurtosis"))
-    se = math.nan
-    if all(math.isfinite(v) for v in (per_bar, bars, skewness, kurtosis)):
-        se = sharpe_ratio_std(per_bar, int(bars), skewness, kurtosis)
-    z, scale = float(stats.norm.ppf(0.5 + CONFIDENCE / 2)), math.sqrt(periods_per_year)
-    defined = math.isfinite(se)
-    return {
-        "confidence": CONFIDENCE,
-        "sharpe": metrics.get("sharpe"),
-        "sharpe_low": (per_bar - z * se) * scale if defined else None,
-        "sharpe_high": (per_bar + z * se) * scale if defined else None,
-        "sharpe_std": se * scale if defined else None,
-        "psr": sharpe_psr(metrics),
-    }
-
-
 def write_outputs(
     evaluation: SplitEvaluation, summary: dict[str, Any], out_dir: Path, *, plots: bool, title: str
 ) -> list[Path]:
@@ -285,10 +260,6 @@ def _refuse_foreign_folder(out_dir: Path) -> None:
             "--out a new or a backtest's folder",
             rule="out_folder",
         )
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def _version(version: dict[str, Any]) -> str:

@@ -54,6 +54,10 @@ EXAMPLES = {
   qraptor backtest models/agent --data sample_eurusd    # a conf/data config
   qraptor backtest 20261202-184055 --fold 3             # a session of the store
   qraptor backtest models:/qraptor-default-ppo/3 --data my_data.yaml --out /tmp/bt""",
+    "card": """examples:
+  qraptor card models/agent                  # the demo's agent: models/agent/model_card.md
+  qraptor card outputs/2026-12-03/06-40-00 --print
+  qraptor card models/agent --no-diff        # without conf/: no config diff""",
     "compare": """examples:
   qraptor compare --sweep sweep-20261125-174749-3fa9c2
   qraptor compare --experiment quick split=test bootstrap.reps=20000
@@ -402,6 +406,26 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("overrides", nargs="*", help="overrides of conf/qraptor.yaml")
     backtest.set_defaults(handler=_run_backtest)
 
+    card = groups.add_parser(
+        "card",
+        epilog=EXAMPLES["card"],
+        formatter_class=_ExamplesFormatter,
+        help="(re)make a training run's model card (model_card.md) from its run folder",
+        description=(
+            "Write RUN_FOLDER/model_card.md and its training-curve figure from the run "
+            "folder's files: data source, spans and dataset hash (data.json), code commit "
+            "(provenance.json), config changes from conf/train.yaml's defaults, the "
+            "validation and reward curves, every split's metrics with the Sharpe ratio's "
+            "95 % interval next to the baselines, the verdict and the known limits. Training "
+            "writes the card already; this remakes it. Needs config.yaml and metrics.json."
+        ),
+    )
+    card.add_argument("run_folder", metavar="RUN_FOLDER", type=Path, help="a run folder")
+    card.add_argument("--conf", type=Path, help="the conf/ whose defaults the config is diffed to")
+    card.add_argument("--no-diff", action="store_true", help="no config diff (no conf/ needed)")
+    card.add_argument("--print", action="store_true", help="also print the card on stdout")
+    card.set_defaults(handler=_run_card)
+
     compare = groups.add_parser(
         "compare",
         epilog=EXAMPLES["compare"],
@@ -611,6 +635,14 @@ def _run_backtest(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.cli.backtest import run
 
     run(args, extra)
+
+
+def _run_card(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.card import run
+
+    if extra:
+        raise QraptorError(f"qraptor card takes one RUN_FOLDER, not {' '.join(extra)}")
+    run(args)
 
 
 def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:

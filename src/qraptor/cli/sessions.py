@@ -60,7 +60,8 @@ def worker(
 ) -> int:
     """`qraptor worker`: overrides of conf/qraptor.yaml (``lease_seconds=30`` is the store's,
     ``worker.poll_max_seconds=5``, ``tracking.uri=...``); the number of sessions claimed."""
-    from qraptor.core.config import compose_command
+    from qraptor.core.config import compose_command, find_conf_dir
+    from qraptor.tracking.card_facts import train_defaults
     from qraptor.tracking.config import tracking_config_from
     from qraptor.worker.config import worker_config_from
     from qraptor.worker.loop import run_worker
@@ -76,6 +77,7 @@ def worker(
         worker_cfg=worker_config_from(composed.worker),
         tracking=tracking_config_from(composed),
         root=project_root(),
+        card_defaults=train_defaults(find_conf_dir()),  # the model cards' config diff
     )
 
 
@@ -224,7 +226,8 @@ def retry(store: SessionStore, prefix: str, *, fresh: bool = False) -> str:
 
 
 def export(store: SessionStore, prefix: str, out: Path, *, checkpoints: bool = False) -> list[Path]:
-    """Download the session's model, CSVs and metrics (sha256-verified) into `out`, plus
+    """Download the session's files (sha256-verified) into `out`: model, CSVs, metrics,
+    data record, model card and the rest it links, by their stored names, plus
     session.json (the document: config, status, metrics, file links)."""
     session_id = store.find_id(prefix)
     out = Path(out)

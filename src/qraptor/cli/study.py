@@ -50,7 +50,13 @@ def run(overrides: Sequence[str], progress: bool = True) -> dict[str, Any]:
 
         store = store_config_from(composed.store)
     root = project_root()
-    summary = run_study(cfg, base, root, store, progress=progress)
+    card_defaults = None
+    if cfg.runner == "process":  # queued sessions get their cards from the workers
+        from qraptor.core.config import find_conf_dir
+        from qraptor.tracking.card_facts import train_defaults
+
+        card_defaults = train_defaults(find_conf_dir())
+    summary = run_study(cfg, base, root, store, progress=progress, card_defaults=card_defaults)
     out = Console(width=None if sys.stdout.isatty() else 140)
     out.print(terminal_table(summary))
     for line in closing_lines(summary):

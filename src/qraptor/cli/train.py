@@ -10,6 +10,9 @@ the next step with a checkpoint. A password among the overrides, or in the compo
 (a file under conf/), is refused the same way before Hydra writes anything
 (`RefuseCredentials`, qraptor.core.credentials).
 
+The run folder gets a model card (model_card.md, qraptor.tracking.model_card) once the
+session is evaluated.
+
 Each session is an MLflow run (conf/tracking; `tracking.enabled=false` to skip). A `-m`
 sweep, with any launcher, is one parent run with a nested run per job: `main` gives the
 invocation a sweep id ($QRAPTOR_SWEEP_ID, inherited by joblib's worker processes; set it
@@ -97,6 +100,8 @@ def run(composed: DictConfig) -> float | None:
             cfg = train_config_from(composed)
             tracking = tracking_config_from(composed)
             # Imported after validation: a bad config fails before torch, SB3 and MLflow load.
+            from qraptor.tracking.card_facts import train_defaults
+            from qraptor.tracking.model_card import write_run_card
             from qraptor.tracking.session_run import start_session_run
             from qraptor.train.trainer import TrainHooks, train_session
 
@@ -119,6 +124,8 @@ def run(composed: DictConfig) -> float | None:
             ) as tracker:
                 hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
                 result = train_session(cfg, out_dir, hooks, root=root, init_from=init_from)
+                if not result.stopped_early:  # before log_result: MLflow gets the card too
+                    write_run_card(out_dir, train_defaults(_conf_dir()))
                 tracker.log_result(result, out_dir)
             job.finished(result, cfg.session.objective, tracker.run_id if tracker.enabled else None)
     except QraptorError as exc:
@@ -144,6 +151,14 @@ def _init_from(
     return resolve_with_config(
         spec, out_dir / INIT_FROM_DIR, root=root, tracking=tracking, store_cfg=store_cfg
     )
+
+
+def _conf_dir() -> Path | None:
+    """The conf/ this task was composed from (the model card's defaults), if found."""
+    try:
+        return find_conf_dir()
+    except QraptorError:
+        return None
 
 
 class _NotASweepJob:

@@ -11,6 +11,11 @@
         policy.h5                   the Keras HDF5 export (when tracking exports it)
         data.json                   the data path it was trained on (qraptor.data.record):
                                     pipeline settings, frozen normalisation, spans, version
+        provenance.json             the code it was trained with: git commit, dirty or not
+                                    (kept out of DVC's hash: a new commit is not a new model)
+        model_card.md               the model card (qraptor.tracking.model_card), made from
+        model_card_curve.png        the files above only; its training-curve figure (both
+                                    kept out of DVC's hash)
         eval/<split>/               trades.csv, equity.csv, baselines_equity.csv, metrics.json
 
 In GridFS a session's evaluation files are flat: ``<split>_<file>`` (``val_equity.csv``),
@@ -30,6 +35,9 @@ METRICS = "metrics.json"
 TIMINGS = "timings.json"
 KERAS_H5 = "policy.h5"
 DATA_RECORD = "data.json"
+PROVENANCE = "provenance.json"
+MODEL_CARD = "model_card.md"
+CARD_CURVE = "model_card_curve.png"
 EVAL_DIR = "eval"
 TRADES = "trades.csv"
 EQUITY = "equity.csv"

@@ -51,6 +51,25 @@ def _head_commit(folder: Path) -> str | None:
     return commit if done.returncode == 0 and commit else None
 
 
+def git_dirty(root: Path | None = None) -> bool | None:
+    """Whether tracked files differ from HEAD (uncommitted changes: the commit alone does
+    not say what ran); None outside a repository. Untracked files are not counted."""
+    folder = root or project_root()
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder, capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
+
+
+def code_record(root: Path | None = None) -> dict[str, Any]:
+    """What a run folder's provenance.json holds: the code a session was trained with."""
+    return {"git_commit": git_commit(root), "git_dirty": git_dirty(root)}
+
+
 def data_version(dataset: Path, root: Path | None = None) -> dict[str, Any] | None:
     """{"dataset", "method" (dvc.lock | sha256), "hash", "files", "bytes"} of a dataset
     folder; None when it does not exist here (a submitter without the data)."""

@@ -45,6 +45,7 @@ from qraptor.evaluation.statistics import (
     deflated_sharpe_ratio,
     probabilistic_sharpe_ratio,
     return_moments,
+    sharpe_ratio_std,
 )
 
 BENCHMARK = "buy_and_hold"
@@ -249,6 +250,32 @@ def sharpe_psr(metrics: Mapping[str, Any]) -> float | None:
     return json_number(probabilistic_sharpe_ratio(sharpe, int(bars), skewness, kurtosis))
 
 
+def sharpe_uncertainty(
+    metrics: Mapping[str, Any], periods_per_year: float, confidence: float = CONFIDENCE
+) -> dict[str, Any]:
+    """The annualised Sharpe ratio's interval at `confidence` (estimate +- z x the standard
+    error of the per-bar Sharpe under the returns' skew and kurtosis,
+    statistics.sharpe_ratio_std) and PSR(0): how much these bars say about the agent. One
+    definition for `qraptor backtest`'s metrics.json and the model card."""
+    from scipy import stats
+
+    per_bar = _number(metrics.get("sharpe_per_bar"))
+    bars, skewness, kurtosis = (_number(metrics.get(k)) for k in ("bars", "skewness", "kurtosis"))
+    se = math.nan
+    if all(math.isfinite(v) for v in (per_bar, bars, skewness, kurtosis)):
+        se = sharpe_ratio_std(per_bar, int(bars), skewness, kurtosis)
+    z, scale = float(stats.norm.ppf(0.5 + confidence / 2)), math.sqrt(periods_per_year)
+    defined = math.isfinite(se)
+    return {
+        "confidence": confidence,
+        "sharpe": metrics.get("sharpe"),
+        "sharpe_low": (per_bar - z * se) * scale if defined else None,
+        "sharpe_high": (per_bar + z * se) * scale if defined else None,
+        "sharpe_std": se * scale if defined else None,
+        "psr": sharpe_psr(metrics),
+    }
+
+
 def benchmark_label(benchmark: str) -> str:
     """buy_and_hold -> buy-and-hold, as the verdict's text names it."""
     return benchmark.replace("_", "-")
@@ -331,6 +358,11 @@ def _returns(equity: np.ndarray) -> np.ndarray:
 
 def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
+
+
+def _number(value: Any) -> float:
+    """A number as a float; anything else (None, text) as NaN."""
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def _f(value: float | None, digits: int = 2) -> str:

@@ -45,8 +45,11 @@ def run_study(
     root: Path,
     store_cfg: StoreConfig | None = None,
     progress: bool = True,
+    card_defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the study; its summary (study.json). `base`: the resolved train config."""
+    """Run the study; its summary (study.json). `base`: the resolved train config.
+    `card_defaults`: the default train config runner=process's sessions' model cards are
+    diffed against (None: cards without the diff)."""
     dataset = resolve_dataset(str(base["session"]["dataset"]), root)
     layout = purged_layout(dataset, cfg.folds)
     # the base config with the study's settings, validated once: a typo fails here
@@ -65,7 +68,7 @@ def run_study(
     study_id = new_study_id(cfg.name)
     log.info("study %s (%s): %d trial(s) x %d fold(s) x %d seed(s) -> %s", cfg.name, study_id,
              cfg.n_trials, len(layout.folds), cfg.seeds, out_dir)  # fmt: skip
-    with _runner(cfg, out_dir / SESSIONS_DIR, root, store_cfg) as runner:
+    with _runner(cfg, out_dir / SESSIONS_DIR, root, store_cfg, card_defaults) as runner:
         study = Study(cfg, base, layout, runner, study_id)
         with _progress(study.planned_sessions, enabled=progress) as (advance, skip):
             study.on_done, study.on_skip = advance, skip
@@ -82,10 +85,14 @@ def run_study(
 
 @contextmanager
 def _runner(
-    cfg: StudyConfig, sessions_dir: Path, root: Path, store_cfg: StoreConfig | None
+    cfg: StudyConfig,
+    sessions_dir: Path,
+    root: Path,
+    store_cfg: StoreConfig | None,
+    card_defaults: Mapping[str, Any] | None,
 ) -> Iterator[Runner]:
     if cfg.runner == "process":
-        yield ProcessRunner(sessions_dir, root)
+        yield ProcessRunner(sessions_dir, root, card_defaults)
         return
     from qraptor.store.store import SessionStore
     from qraptor.study.queue_runner import QueueRunner

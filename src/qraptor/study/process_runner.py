@@ -2,7 +2,8 @@
 
 Each session is tracked the way `qraptor train` tracks one (tracking/session_run.py: an
 MLflow run with params, curves, metrics and files), nested under the study's parent run
-(the study id is the sweep id), unless the sessions' `tracking.enabled` is false. A session
+(the study id is the sweep id), unless the sessions' `tracking.enabled` is false; each
+run folder gets its model card (tracking/model_card.py). A session
 that fails (a bad hyperparameter value, a dataset that cannot hold its window) is an outcome
 with its error, not the end of the study: the trial it belongs to is recorded as failed.
 """
@@ -10,8 +11,9 @@ with its error, not the end of the study: the trial it belongs to is recorded as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text
@@ -26,9 +28,15 @@ class ProcessRunner:
 
     parallel = False  # one after the other: a trial stops at its first failed fold
 
-    def __init__(self, sessions_dir: Path, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        sessions_dir: Path,
+        root: Path | None = None,
+        card_defaults: Mapping[str, Any] | None = None,
+    ) -> None:
         self.sessions_dir = Path(sessions_dir)
         self.root = root
+        self.card_defaults = card_defaults  # the model cards' config diff (None: no diff)
 
     def run(
         self, specs: Sequence[SessionSpec], on_done: OnDone | None = None
@@ -44,6 +52,7 @@ class ProcessRunner:
     def _one(self, spec: SessionSpec) -> SessionOutcome:
         # Imported here: a study that is refused (config, dataset) loads no torch or MLflow.
         from qraptor.tracking.config import tracking_config_from
+        from qraptor.tracking.model_card import write_run_card
         from qraptor.tracking.session_run import start_session_run
         from qraptor.train.callbacks import TrainHooks
         from qraptor.train.config import train_config_from
@@ -64,6 +73,8 @@ class ProcessRunner:
             ) as tracker:
                 hooks = tracker.train_hooks(TrainHooks(), run_dir)
                 result = train_session(cfg, run_dir, hooks, root=self.root)
+                if not result.stopped_early:
+                    write_run_card(run_dir, self.card_defaults)
                 tracker.log_result(result, run_dir)
             equity = read_equity(run_dir)
         except KeyboardInterrupt:

@@ -7,6 +7,8 @@ Layout inside the run's artifacts (what the MLflow UI lists):
     model/model.zip                 the SB3 model (the one session.select picked; with
     model/model_best_val.zip        best_val, both the final and the best on validation)
     validation.csv                  the in-training validation curve (when on)
+    model_card.md                   the model card (tracking.model_card) and the figure
+    model_card_curve.png            it shows (also the registered version's description)
     keras/policy.h5                 the policy rebuilt in tf.keras (when exported)
     eval/<split>/                   trades.csv, equity.csv, baselines_equity.csv, metrics.json
     plots/equity_<split>.png        equity vs baselines, drawdown, position over price
@@ -65,6 +67,8 @@ def log_session_files(
     upload(out_dir / layout.METRICS)
     upload(out_dir / layout.DATA_RECORD)
     upload(out_dir / layout.VALIDATION)
+    upload(out_dir / layout.MODEL_CARD)
+    upload(out_dir / layout.CARD_CURVE)
     if cfg.model:
         upload(model_path, "model")
         if model_path.name != layout.MODEL:  # the best on validation: the final one too

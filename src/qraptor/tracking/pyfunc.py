@@ -55,20 +55,33 @@ def log_policy_model(
 
 
 def register_policy(
-    model_uri: str, name: str, run_id: str, version_tags: Mapping[str, str] | None = None
+    model_uri: str,
+    name: str,
+    run_id: str,
+    version_tags: Mapping[str, str] | None = None,
+    *,
+    description: str | None = None,
 ) -> str:
     """Register `model_uri` as a version of `name`, unless run `run_id` has a version of
     `name` already (an earlier attempt registered, then died): once per run, and so once
-    per session. The version number."""
+    per session. `description` (the model card, cut to MLflow's limit by the caller) is
+    set on the version either way: an attempt that died between registering and
+    describing leaves it to the next. The version number."""
     client = mlflow.MlflowClient()
     existing = client.search_model_versions(f"name = '{_quoted(name)}' and run_id = '{run_id}'")
     if existing:
         version = str(min(int(v.version) for v in existing))
         log.info("policy already registered as %s v%s", name, version)
-        return version
-    registered = mlflow.register_model(model_uri, name, tags=dict(version_tags or {}))
-    log.info("policy registered as %s v%s", name, registered.version)
-    return str(registered.version)
+    else:
+        registered = mlflow.register_model(model_uri, name, tags=dict(version_tags or {}))
+        version = str(registered.version)
+        log.info("policy registered as %s v%s", name, version)
+    if description is not None:
+        try:
+            client.update_model_version(name, version, description=description)
+        except Exception as exc:  # the version is registered: a missing text must not undo it
+            log.warning("%s v%s: description (model card) not set: %s", name, version, exc)
+    return version
 
 
 def _quoted(value: str) -> str:

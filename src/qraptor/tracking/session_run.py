@@ -102,6 +102,7 @@ class SessionTracker:
     guard: Callable[[], None] | None = None  # raises when the run may no longer be written
     on_run: Callable[[str], None] | None = None  # told the run id as soon as it exists
     registered_version: str | None = None  # set once the FINISHED run's model is registered
+    card: Path | None = None  # the run folder's model card: the registered version's description
     ended: bool = False  # this process ended the run (False: left alone, or not ended yet)
     _curves: CurveLogger | None = None
 
@@ -162,6 +163,8 @@ class SessionTracker:
             self.client.set_tag(self.run_id, "qraptor.stopped_at_timesteps", str(result.timesteps))
             return
         out_dir = Path(out_dir)
+        card = out_dir / layout.MODEL_CARD
+        self.card = card if card.is_file() else None
         self._log_metrics(result, out_dir)
         session = self.config["session"]
         title = f"{session['name']} ({self.config['algo']['name']}, seed {session['seed']})"
@@ -245,9 +248,15 @@ class SessionTracker:
         if self.model_info is None or not self.cfg.model.register or not self.enabled:
             return None
         assert self.run_id is not None
+        description = None
+        if self.card is not None:
+            from qraptor.tracking.model_card import card_description
+
+            artifact = f"runs:/{self.run_id}/{layout.MODEL_CARD}"
+            description = card_description(self.card.read_text(encoding="utf-8"), artifact)
         self.registered_version = _register(
             self.cfg, self.config, self.model_info.model_uri, self.run_id, self.session_id,
-            self.sweep_id,
+            self.sweep_id, description,
         )  # fmt: skip
         return self.registered_version
 
@@ -466,16 +475,37 @@ def _register(
     run_id: str,
     session_id: str | None,
     sweep_id: str | None,
+    description: str | None = None,
 ) -> str:
     """Register run `run_id`'s model under the session's registered name, tagged with its
-    session and sweep (pyfunc.register_policy: once per run). The version."""
+    session and sweep, described by its model card (pyfunc.register_policy: once per
+    run). The version."""
     from qraptor.tracking import runs
     from qraptor.tracking.pyfunc import register_policy
 
     session_name, algo = str(config["session"]["name"]), str(config["algo"]["name"])
     name = registered_model_name(cfg, experiment_name(cfg, session_name), session_name, algo)
     tags = {runs.SESSION_TAG: session_id, runs.SWEEP_TAG: sweep_id}
-    return register_policy(model_uri, name, run_id, {k: v for k, v in tags.items() if v})
+    return register_policy(
+        model_uri, name, run_id, {k: v for k, v in tags.items() if v}, description=description
+    )
+
+
+def _logged_card(client: MlflowClient, run_id: str) -> str | None:
+    """The model card logged with run `run_id`, as a version description (None when the
+    run has none: a session trained before cards, or one whose upload did not happen)."""
+    import tempfile
+
+    from qraptor.tracking.model_card import card_description
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="qraptor-card-") as folder:
+            path = client.download_artifacts(run_id, layout.MODEL_CARD, folder)
+            text = Path(path).read_text(encoding="utf-8")
+    except Exception as exc:  # MLflow raises its own, varied errors for a missing file
+        log.info("run %s: no model card to describe its version (%s)", run_id, exc)
+        return None
+    return card_description(text, f"runs:/{run_id}/{layout.MODEL_CARD}")
 
 
 def _detach(run_id: str | None) -> None:
@@ -542,7 +572,8 @@ def end_abandoned_run(
             [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
         )
         if logged:
-            _register(cfg, cfg_dict, logged[0].model_uri, run_id, session_id, sweep_id)
+            description = _logged_card(client, run_id)
+            _register(cfg, cfg_dict, logged[0].model_uri, run_id, session_id, sweep_id, description)
     if run.info.status != "RUNNING":
         return
     client.set_terminated(run_id, status)

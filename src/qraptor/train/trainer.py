@@ -7,6 +7,7 @@ splits next to the baselines. The session worker calls it with MongoDB-backed ho
 CLI (`python -m qraptor.train`) with none. Outputs under `out_dir`:
 
     config.yaml                        the resolved config
+    provenance.json                    the code trained with: git commit, dirty or not
     data.json                          the data path trained on (qraptor.data.record)
     checkpoints/model_<timesteps>.zip  every checkpoint_every timesteps (and on stop)
     logs/from_<timesteps>/             SB3 logger: progress.csv (+ TensorBoard if installed)
@@ -43,6 +44,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from qraptor.core import layout
 from qraptor.core.atomic import write_json_atomic, write_text_atomic
 from qraptor.core.log import get_logger, human_count
+from qraptor.core.provenance import code_record
 from qraptor.data.record import run_record
 from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import Market, load_market
@@ -97,6 +99,7 @@ def train_session(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / layout.CONFIG, OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
+    write_json_atomic(out_dir / layout.PROVENANCE, code_record(root))  # the model card's commit
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset, root)
     validated = ["val"] if s.validation.enabled and "val" not in s.eval.splits else []

@@ -5,9 +5,10 @@ claim to the last write, and always leaves the session in a state another worker
 on:
 
     invalid config, data error    -> failed at once with the reason (retrying cannot help)
-    trained and evaluated         -> final model checkpointed, model, CSVs and metrics in
-                                     GridFS, then succeeded, then the MLflow run FINISHED
-                                     with the model registered (once per session); the
+    trained and evaluated         -> final model checkpointed, model, CSVs, metrics and
+                                     the model card in GridFS, then succeeded, then the
+                                     MLflow run FINISHED with the model registered (once
+                                     per session, the card its description); the
                                      stored model is the one session.select picked
                                      (metrics.json `selected` says which)
     stop requested (SIGTERM/INT)  -> checkpoint uploaded, session released (queued again)
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -113,6 +115,7 @@ def run_session(
     claim_seconds: float = 0.0,
     claimed_at: float | None = None,
     root: Path | None = None,
+    card_defaults: Mapping[str, Any] | None = None,
 ) -> SessionRun:
     """Train the claimed `session` and leave it succeeded, failed, released or alone.
 
@@ -121,6 +124,8 @@ def run_session(
     store.retry.total_seconds) propagates: the lease then lapses and the session is
     reclaimed, by this worker or another, from its last checkpoint. `claimed_at`: the
     time the claim was sent, by `store.lease.lease_clock` (the lease runs from then).
+    `card_defaults`: the default train config the model card's config diff is made
+    against (tracking.card_facts.train_defaults; None: a card without the diff).
     """
     claim = session.claim
     record = _Record()
@@ -139,8 +144,9 @@ def run_session(
         work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
         try:
             return _attempt(
-                store, session, cfg, tracking_cfg, lease, should_stop, work_dir, record, root
-            )
+                store, session, cfg, tracking_cfg, lease, should_stop, work_dir, record, root,
+                card_defaults,
+            )  # fmt: skip
         except LeaseLost as exc:
             log.warning("%s; dropping this attempt", exc)
             return SessionRun(session.id, Outcome.LOST, record.summary())
@@ -178,7 +184,9 @@ def _attempt(
     work_dir: Path,
     record: _Record,
     root: Path | None,
+    card_defaults: Mapping[str, Any] | None,
 ) -> SessionRun:
+    from qraptor.tracking.model_card import write_run_card
     from qraptor.tracking.session_run import start_session_run
     from qraptor.train.callbacks import TrainHooks
     from qraptor.train.trainer import train_session
@@ -239,6 +247,7 @@ def _attempt(
             t = record.add("train_seconds", t)
             if not result.stopped_early:
                 lease.report(result.timesteps, cfg.session.total_timesteps, phase="storing")
+                write_run_card(run_dir, card_defaults)  # stored and logged with the rest
                 _store_results(store, claim, result, run_dir)
                 t = record.add("upload_seconds", t)
             tracker.log_result(result, run_dir)  # stopped early: the run ends KILLED
@@ -307,10 +316,11 @@ def _record_provenance(
 
 def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_dir: Path) -> None:
     """Model (the selected one), per-split trade log, equity and baselines' equity CSVs,
-    the metrics JSON, the data record and the validation CSV into GridFS, linked to the
-    session (`qraptor compare` reads the equity files by these names). Uploaded one by one
-    (parallel uploads were slower on SecantusDB), then linked in one update: the results
-    appear together, and linking costs one round trip, not eight."""
+    the metrics JSON, the data record, the validation CSV and the model card (with its
+    figure) into GridFS, linked to the session (`qraptor compare` reads the equity files
+    by these names). Uploaded one by one (parallel uploads were slower on SecantusDB), then
+    linked in one update: the results appear together, and linking costs one round trip,
+    not one per file."""
     files: list[tuple[FileKind, Path, str]] = [(FileKind.MODEL, result.model_path, layout.MODEL)]
     for split, trades in result.trade_logs.items():
         files.append((FileKind.TRADE_LOG, trades, layout.stored_name(split, layout.TRADES)))
@@ -325,6 +335,9 @@ def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_d
         files.append((FileKind.DATA_RECORD, run_dir / layout.DATA_RECORD, layout.DATA_RECORD))
     if (run_dir / layout.VALIDATION).is_file():
         files.append((FileKind.VALIDATION, run_dir / layout.VALIDATION, layout.VALIDATION))
+    for card in (layout.MODEL_CARD, layout.CARD_CURVE):  # the card and the figure it shows
+        if (run_dir / card).is_file():
+            files.append((FileKind.MODEL_CARD, run_dir / card, card))
     store.attach_files(claim.session_id, files, claim=claim)
 
 

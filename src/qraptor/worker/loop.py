@@ -29,8 +29,10 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from qraptor.core.log import get_logger
 from qraptor.store.config import StoreConfig
@@ -132,6 +134,7 @@ def run_worker(
     tracking: TrackingConfig | None = None,
     stop: threading.Event | None = None,
     root: Path | None = None,
+    card_defaults: Mapping[str, Any] | None = None,
 ) -> int:
     """Serve the queue of `store_cfg`'s database in this process; the number of sessions
     claimed (whatever their outcome).
@@ -169,7 +172,7 @@ def run_worker(
         )  # fmt: skip
         while not stopping() and (max_sessions is None or sum(tally.values()) < max_sessions):
             housekeeping.due()
-            run = _serve_one(store, worker_id, wcfg, tracking, stopping, root)
+            run = _serve_one(store, worker_id, wcfg, tracking, stopping, root, card_defaults)
             if run is not None:
                 tally[run.outcome] += 1
                 idle.reset()
@@ -192,6 +195,7 @@ def _serve_one(
     tracking: TrackingConfig | None,
     stopping: StopRequest,
     root: Path | None,
+    card_defaults: Mapping[str, Any] | None,
 ) -> SessionRun | None:
     """Claim and run one session; None if there was none (or the database is away)."""
     began, sent = time.perf_counter(), lease_clock()
@@ -207,6 +211,7 @@ def _serve_one(
             keep_work_dir=wcfg.keep_work_dir,
             tracking=tracking,
             root=root,
+            card_defaults=card_defaults,
             claim_seconds=time.perf_counter() - began,
             claimed_at=sent,
         )
