@@ -38,13 +38,12 @@ def test_the_decisions_are_the_backtests_on_the_same_bars(
     decider: Decider, bars: pd.DataFrame, sample_frame: pd.DataFrame, eurusd_run, tmp_path, capsys
 ) -> None:
     raw = write_sample_csv(sample_frame.iloc[-SPAN:], tmp_path / "recent.csv")
-    assert (
-        main(["backtest", str(eurusd_run), "--data", str(raw), "--out", str(tmp_path / "bt")]) == 0
-    )
+    out = tmp_path / "bt"
+    assert main(["backtest", str(eurusd_run), "--data", str(raw), "--out", str(out)]) == 0
     capsys.readouterr()
     backtest = pd.read_csv(out / "decisions.csv")
-    served = decider.decide(bars[["timestamp", "open", "high", "low", "close", "volume", "vwap"]],
-                            decisions=0)  # fmt: skip
+    request = bars[["timestamp", "open", "high", "low", "close", "volume", "vwap"]]
+    served = decider.decide(request, decisions=0)
     assert list(served.columns[:5]) == COLUMNS
     assert {"prob_short", "prob_flat", "prob_long"} <= set(served.columns)
     # the backtest liquidates at its last step and cannot decide at the last bar: two fewer
