@@ -69,15 +69,18 @@ class Decider:
         record, env_cfg = self.agent.record, self.agent.config.env
         check_bar_spacing(bars, record, NAMED)
         observed = features_of_bars(bars, record, env_cfg.window, NAMED)
+        warmup = len(bars) - len(observed)
         if start:
             observed = observed.loc[observed["timestamp"] >= _timestamp(start)]
             observed = observed.reset_index(drop=True)
         if len(observed) < env_cfg.window + 1:
+            cut = len(bars) - warmup - len(observed)
             raise DataError(
                 NAMED,
-                f"too few bars: {len(bars)} given, {len(observed)} after the features' warm-up"
-                f"{' and start' if start else ''}; the model needs env.window + 1 = "
-                f"{env_cfg.window + 1} after its warm-up",
+                f"too few bars: {len(bars)} given, {warmup} taken by the features' warm-up"
+                f"{f', {cut} before start' if start else ''}, {len(observed)} left; the model "
+                f"needs env.window + 1 = {env_cfg.window + 1} after its warm-up: send at least "
+                f"{warmup + env_cfg.window + 1} bars{' from start' if start else ''}",
                 rule="too_few_bars",
             )
         held = None if positions is None else _positions_at(observed, bars, positions)
