@@ -2,7 +2,8 @@
 time) against a real `mlflow server`: one parent run with three nested session runs that
 can be searched and compared by params and metrics (what the UI's compare view queries),
 with their artifacts, tags and registered models, and no secret anywhere; then a
-registered policy served by `mlflow models serve` answers with the SB3 policy's actions."""
+registered policy served by `mlflow models serve` answers a request of raw bars with the
+agent's labelled decisions."""
 
 from __future__ import annotations
 
@@ -13,16 +14,17 @@ import sys
 from pathlib import Path
 
 import mlflow
-import numpy as np
+import pandas as pd
 import pytest
 import requests
 import yaml
 from mlflow import MlflowClient
 from mlflow_processes import BIN, free_port, stop, tool_env, wait_until_ready
 
+from qraptor.agent.decisions import Decider, as_served
+from qraptor.data.split import load_split
 from qraptor.tracking import runs
-from qraptor.tracking.pyfunc import example_observations
-from qraptor.train.algos import load_model
+from qraptor.tracking.pyfunc import RAW_COLUMNS
 
 SECRETS = ("s3cret", "hunter2")
 EXPERIMENT = "sweep-e2e"
@@ -183,18 +185,18 @@ def test_no_secret_reaches_the_tracking_server(sweep: Sweep, tmp_path: Path) -> 
 
 
 def test_a_registered_policy_is_served(sweep: Sweep, tmp_path: Path) -> None:
-    """`mlflow models serve` of a registered version answers POST /invocations with the
-    actions the SB3 policy takes deterministically, on real and on random observations."""
+    """`mlflow models serve` of a registered version answers POST /invocations made of raw
+    bars (timestamp, OHLCV, as JSON strings and numbers) with one labelled decision per bar:
+    those the run's agent makes on the same bars (qraptor.agent.decisions, itself checked
+    against `qraptor backtest`'s in tests/agent/test_decisions.py)."""
     version = sweep.client.get_model_version(MODEL_NAME, "1")
     output_dir = Path(sweep.client.get_run(version.run_id).data.tags["qraptor.output_dir"])
     config = yaml.safe_load((output_dir / "config.yaml").read_text())
-    model = load_model("ppo", output_dir / "model.zip", None, device="cpu")
-    shape = model.observation_space.shape
-    observations = np.concatenate([
-        example_observations(config, model, count=8),
-        np.random.default_rng(7).normal(size=(8, *shape)),
-    ]).astype(np.float32)  # fmt: skip
-    expected, _ = model.predict(observations, deterministic=True)
+    bars = load_split(Path(config["session"]["dataset"]), "val")
+    bars = bars[[c for c in RAW_COLUMNS[:6] if c in bars.columns]].copy()
+    bars["timestamp"] = [t.isoformat() for t in pd.DatetimeIndex(bars["timestamp"])]
+    expected = as_served(Decider.load(output_dir).decide(bars, decisions=0))
+    assert len(expected) > 20 and expected["action_name"].isin(["short", "flat", "long"]).all()
 
     port, log = free_port(), tmp_path / "serve.log"
     with log.open("w") as sink:
@@ -206,16 +208,22 @@ def test_a_registered_policy_is_served(sweep: Sweep, tmp_path: Path) -> None:
         )  # fmt: skip
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/ping", process, log, 120)
-        response = requests.post(
+        request = {
+            "dataframe_split": json.loads(bars.to_json(orient="split", index=False)),
+            "params": {"decisions": 0},
+        }
+        response = requests.post(f"http://127.0.0.1:{port}/invocations", json=request, timeout=60)
+        assert response.status_code == 200, response.text
+        answered = pd.DataFrame(response.json()["predictions"])
+        bad = requests.post(
             f"http://127.0.0.1:{port}/invocations",
-            json={"inputs": observations.tolist()},
+            json={"dataframe_split": {"columns": ["timestamp", "close"], "data": [["x", 1.0]]}},
             timeout=60,
         )
-        assert response.status_code == 200, response.text
-        actions = np.asarray(response.json()["predictions"])
     finally:
         stop(process)
-    np.testing.assert_array_equal(actions, expected)
+    pd.testing.assert_frame_equal(answered[list(expected.columns)], expected, check_dtype=False)
+    assert bad.status_code >= 400 and "no column(s) ['open', 'high', 'low', 'volume']" in bad.text
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str = "") -> list[str]:

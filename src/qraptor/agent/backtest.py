@@ -9,9 +9,11 @@ eval/test's figures exactly. On new data (`data_replay`) the bars come from
 `qraptor.agent.bars`; the annualisation is the same training split's, from data.json.
 
 The outputs (`write_outputs`), one folder replaced whole: trades.csv, equity.csv,
-baselines_equity.csv (the evaluation's own writer), metrics.json (the evaluation's summary,
-plus the share of random runs beaten, the Sharpe ratio's 95 % interval and PSR(0), and what
-was replayed on what) and equity.png (the evaluation report's figure).
+baselines_equity.csv (the evaluation's own writer), decisions.csv (the policy's decision at
+each bar, as a served model answers them: qraptor.agent.decisions), metrics.json (the
+evaluation's summary, plus the share of random runs beaten, the Sharpe ratio's 95 %
+interval and PSR(0), and what was replayed on what) and equity.png (the evaluation
+report's figure).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from qraptor.core.log import get_logger
 from qraptor.data.plots import save_figure
 from qraptor.data.record import frozen_z, run_record
 from qraptor.data.split import load_split
+from qraptor.env.config import EnvConfig
 from qraptor.env.market import Market, load_market
 from qraptor.evaluation.evaluate import SplitEvaluation, evaluate_model, write_evaluation
 from qraptor.evaluation.metrics import YEAR_NS, bars_per_year
@@ -40,7 +43,8 @@ from qraptor.train.summary import beats_random_share
 
 log = get_logger(__name__)
 FIGURE = "equity.png"
-OUTPUTS = (*layout.EVAL_FILES, layout.METRICS, FIGURE)
+DECISIONS = "decisions.csv"  # one row per decision: what a served model answers on these bars
+OUTPUTS = (*layout.EVAL_FILES, layout.METRICS, DECISIONS, FIGURE)
 DATA_LABEL = "data"  # the split column of a replay on new data
 RECORD_KEYS = ("columns", "normalize", "spans")  # what makes a dataset the one trained on
 
@@ -234,7 +238,13 @@ def backtest_summary(
 
 
 def write_outputs(
-    evaluation: SplitEvaluation, summary: dict[str, Any], out_dir: Path, *, plots: bool, title: str
+    evaluation: SplitEvaluation,
+    summary: dict[str, Any],
+    out_dir: Path,
+    *,
+    plots: bool,
+    title: str,
+    env: EnvConfig,
 ) -> list[Path]:
     """The folder `out_dir`, replaced whole (module docstring); the files written."""
     out_dir = Path(out_dir)
@@ -242,9 +252,22 @@ def write_outputs(
     with atomic_dir(out_dir) as tmp:
         write_evaluation(evaluation, tmp)
         write_json_atomic(tmp / layout.METRICS, summary)
+        decisions_frame(evaluation, env).to_csv(tmp / DECISIONS, index=False)
         if plots:
             save_figure(evaluation_figure(split_frame(tmp), title), tmp / FIGURE)
     return sorted(p for p in out_dir.iterdir() if p.is_file())
+
+
+def decisions_frame(evaluation: SplitEvaluation, env: EnvConfig) -> pd.DataFrame:
+    """decisions.csv: the policy's decision at each bar of the replay (a liquidation step
+    is not one), as `qraptor.agent.decisions` names them, with the position held."""
+    from qraptor.agent.decisions import decision_table
+
+    backtest = evaluation.agent
+    n = len(backtest.actions)
+    stamps = pd.DatetimeIndex(backtest.curve["timestamp"].iloc[:n]).as_unit("ns").asi8
+    held = [0.0, *backtest.targets[: n - 1]]  # the account starts flat
+    return decision_table(env, stamps, backtest.actions, held)
 
 
 def _refuse_foreign_folder(out_dir: Path) -> None:

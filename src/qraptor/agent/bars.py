@@ -103,7 +103,7 @@ def rebuild_observations(
     with located(named):
         bars = _bars(record, source.data, files, work_dir, pipeline)
         check_bar_spacing(bars, record, named)
-        frame = _features(bars, record, window, named)
+        frame = features_of_bars(bars, record, window, named)
     warmup = len(bars) - len(frame)
     kept = _within(frame["timestamp"], start, end)
     observations = frame.loc[kept].reset_index(drop=True)
@@ -181,7 +181,9 @@ def _bars(
     return bars.to_pandas()
 
 
-def _features(bars: pd.DataFrame, record: dict[str, Any], window: int, named: str) -> pd.DataFrame:
+def features_of_bars(
+    bars: pd.DataFrame, record: dict[str, Any], window: int, named: str
+) -> pd.DataFrame:
     """observations_from_bars, with a warm-up that takes every bar said in figures."""
     try:
         return observations_from_bars(bars, record)

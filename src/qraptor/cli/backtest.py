@@ -84,7 +84,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> None:
         summary = backtest_summary(evaluation, bars, agent)
         out = args.out or root / DEFAULT_OUT / f"{agent.name}-{what}"
         title = f"{agent.name} on {what}: agent vs baselines (same costs)"
-        write_outputs(evaluation, summary, out, plots=not args.no_plots, title=title)
+        write_outputs(
+            evaluation, summary, out, plots=not args.no_plots, title=title,
+            env=agent.config.env,
+        )  # fmt: skip
     log.info("outputs in %s", out)
     _print_table(agent.name, what, bars.span, summary)
 

@@ -24,6 +24,20 @@ def action_levels(cfg: EnvConfig) -> tuple[float, ...]:
     return FIXED_LEVELS[cfg.action.type]
 
 
+def target_name(target: float) -> str:
+    """A target exposure in words: flat, long, short, or long 0.5 / short 0.25 for a part."""
+    if target == 0:
+        return "flat"
+    side = "long" if target > 0 else "short"
+    return side if abs(target) == 1 else f"{side} {abs(target):g}"
+
+
+def action_names(cfg: EnvConfig) -> tuple[str, ...]:
+    """The name of each discrete action, from its target exposure (empty for continuous):
+    ("short", "flat", "long") for `discrete`."""
+    return tuple(target_name(level) for level in action_levels(cfg))
+
+
 def action_space(cfg: EnvConfig) -> spaces.Space:
     """Discrete(n levels), or Box[-1, 1] of shape (1,) for a continuous target exposure."""
     if cfg.action.type == "continuous":

@@ -25,7 +25,7 @@ from qraptor.env.spaces import EpisodeSpan, action_levels, action_space, observa
 
 _TERMINATED = (False, True, False, True)  # by kernel status code
 _TRUNCATED = (False, False, True, True)
-FLAT_TARGET = (0.0,)  # close_out's action, read as a target exposure
+FLAT_TARGET = 0.0  # close_out's target exposure
 CHUNK_STEPS = 64  # observations per freshly allocated block (a kept one pins <= 64 windows)
 
 
@@ -140,9 +140,15 @@ class TradingEnv(gym.Env):
         if account[kernel.BAR] >= account[kernel.LAST] and self._bar + 1 < len(self.market):
             account[kernel.LAST] = self._bar + 1
         account[kernel.TARGET] = math.inf  # |0 - inf| > any min_trade: the trade happens
-        continuous, self._continuous = self._continuous, True  # a target, whatever the type
+        return self.step_to(FLAT_TARGET)
+
+    def step_to(self, target: float) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step with a target exposure instead of an action, whatever the action type: an
+        account that follows given positions (a served policy replaying the positions a
+        client held) goes through the same accounting as the agent's own."""
+        continuous, self._continuous = self._continuous, True
         try:
-            return self.step(FLAT_TARGET)
+            return self.step((float(target),))
         finally:
             self._continuous = continuous
 

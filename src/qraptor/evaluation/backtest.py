@@ -68,6 +68,9 @@ class Backtest:
     # the target exposure held after each of the policy's own decisions (a liquidation
     # step is not one): what a baseline matched to this policy's trading copies
     targets: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    # the policy's own actions, one per decision, from the curve's first bar on (a served
+    # policy's decisions are checked against these: qraptor.agent.decisions)
+    actions: list[Any] = dataclasses.field(default_factory=list)
 
 
 def full_span(cfg: EnvConfig) -> EnvConfig:
@@ -106,12 +109,14 @@ def _play(
     rows: list[dict[str, Any]] = []
     rewards: list[float] = []
     targets: list[float] = []
+    actions: list[Any] = []
     terminated = truncated = False
     while not (terminated or truncated):
         if liquidate and env.bar + 1 >= env.last_bar:
             step = env.close_out()  # the span's last fill: out of the market, costs paid
         else:
-            step = env.step(policy(obs))
+            actions.append(policy(obs))
+            step = env.step(actions[-1])
             targets.append(env.target)
         obs, reward, terminated, truncated, info = step
         rows.append(info)
@@ -128,6 +133,7 @@ def _play(
         trades=trade_log(curve),
         terminated=stopped,
         targets=np.asarray(targets, dtype=np.float64),
+        actions=actions,
     )
 
 

@@ -8,7 +8,7 @@
     session_run.py   start_session_run: the context the CLI and the worker train inside
     run_metadata.py  a run's params, tags (git commit, data version, host...) and name
     artifacts.py     config, model, evaluation CSVs, plots, TensorBoard files -> the run
-    pyfunc.py        log and register the policy (policy_model.py is logged as its code)
+    pyfunc.py        log and register the agent: bars in, decisions out (served_policy.py)
     keras_export.py  the policy rebuilt in tf.keras, saved as HDF5 (imports TensorFlow)
 
 One session = one MLflow run, tagged ``qraptor.session_id`` (its MongoDB id) when it has

@@ -1,56 +1,78 @@
-"""Log a trained policy as an MLflow pyfunc model, and register it once per session.
+"""Log a trained agent as an MLflow pyfunc model that answers market bars, and register it
+once per session.
 
-The model is policy_model.py (logged as code) plus the SB3 zip, with a tensor signature
-(observations [-1, window, features + state] float32 -> actions) inferred from real
-observations of the evaluation split, which also serve as the input example. Requirements
-are pinned from the installed versions instead of letting MLflow infer them (that loads
-the model in a subprocess: seconds per session). `mlflow models serve -m
+The model is served_policy.py (logged as code), qraptor's source (`code_paths`: the run's
+own feature and normalisation code travels with it) and the run folder's config.yaml,
+data.json and model zip (its one artifact). Its signature (bars in, labelled decisions
+out) and input example (bars of the first evaluation split, params ``decisions``) come
+from running it on real bars before it is logged. Requirements are pinned from the
+installed versions of qraptor's own dependencies instead of letting MLflow infer them
+(that loads the model in a subprocess: seconds per session). `mlflow models serve -m
 models:/<name>/<version> --env-manager local` then answers POST /invocations with
-``{"inputs": [[...observation...]]}`` by ``{"predictions": [actions]}``.
+``{"dataframe_split": {"columns": ["timestamp", "open", ...], "data": [...]}, "params":
+{"decisions": 3}}`` by ``{"predictions": [{"timestamp": ..., "action_name": "long", ...}]}``.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
-from mlflow.models import infer_signature
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 
+from qraptor.core import layout
+from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
 
 log = get_logger(__name__)
-POLICY_CODE = Path(__file__).with_name("policy_model.py")
+SERVED_CODE = Path(__file__).with_name("served_policy.py")
+PACKAGE = Path(__file__).resolve().parents[1]  # src/qraptor: logged as the model's code
 MODEL_NAME = "policy"  # the logged model's name inside its run
-REQUIREMENTS = ("mlflow", "stable-baselines3", "torch", "gymnasium", "numpy", "cloudpickle")
+AGENT_ARTIFACT = "agent"  # the folder artifact: config.yaml, data.json, model.zip
+EXAMPLE_DECISIONS = 3
+RAW_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "trades")
 
 
-def log_policy_model(
-    model: Any,
-    model_zip: Path,
-    observations: np.ndarray,
-    *,
-    deterministic: bool,
-) -> ModelInfo:
-    """Log `model` (an SB3 model, saved as `model_zip`) to the active MLflow run.
-    Registering it is a separate step (`register_policy`), taken once the run is known to
-    be the session's one finished training."""
-    actions, _ = model.predict(observations, deterministic=deterministic)
-    signature = infer_signature(observations, np.asarray(actions))
-    info = mlflow.pyfunc.log_model(
-        name=MODEL_NAME,
-        python_model=str(POLICY_CODE),
-        artifacts={"sb3_model": str(model_zip)},
-        model_config={"algorithm": type(model).__name__, "deterministic": deterministic},
-        signature=signature,
-        input_example=observations,
-        pip_requirements=pinned_requirements(),
-    )
-    log.info("policy logged as %s", info.model_uri)
+def log_policy_model(run_dir: Path, model_zip: Path, *, root: Path | None = None) -> ModelInfo:
+    """Log the agent of run folder `run_dir` (its config and data record, the model
+    `model_zip`) to the active MLflow run. Registering it is a separate step
+    (`register_policy`), taken once the run is known to be the session's one finished
+    training."""
+    from qraptor.agent.decisions import Decider, as_served
+
+    with tempfile.TemporaryDirectory(prefix="qraptor-pyfunc-") as tmp:
+        agent_dir = Path(tmp) / AGENT_ARTIFACT
+        agent_dir.mkdir()
+        for name in (layout.CONFIG, layout.DATA_RECORD):
+            shutil.copy2(Path(run_dir) / name, agent_dir / name)
+        shutil.copy2(model_zip, agent_dir / layout.MODEL)
+        code = Path(tmp) / "code" / PACKAGE.name
+        shutil.copytree(PACKAGE, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        decider = Decider.load(agent_dir)
+        bars = example_bars(decider, root)
+        params = {"decisions": EXAMPLE_DECISIONS, "start": ""}
+        decisions = as_served(decider.decide(bars, decisions=EXAMPLE_DECISIONS))
+        inferred = infer_signature(None, decisions, params)
+        # no input schema: served_policy.py says why
+        signature = ModelSignature(inputs=None, outputs=inferred.outputs, params=inferred.params)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(SERVED_CODE),
+            artifacts={AGENT_ARTIFACT: str(agent_dir)},
+            code_paths=[str(code)],
+            signature=signature,
+            input_example=(bars, {"decisions": EXAMPLE_DECISIONS}),
+            pip_requirements=pinned_requirements(),
+        )
+    log.info("policy logged as %s (bars in, decisions out)", info.model_uri)
     return info
 
 
@@ -89,37 +111,37 @@ def _quoted(value: str) -> str:
 
 
 def pinned_requirements() -> list[str]:
-    """name==version of what policy_model.py needs, as installed here."""
+    """name==version of qraptor's own dependencies (what its code, logged with the model,
+    imports), as installed here; extras left out."""
     pins = []
-    for name in REQUIREMENTS:
+    for requirement in metadata.requires("qraptor") or []:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
         try:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
-            pins.append(name)
+            pins.append(requirement)
     return pins
 
 
-def example_observations(
-    config: Mapping[str, Any], model: Any, count: int = 3, root: Path | None = None
-) -> Any:
-    """A few consecutive observations of the first evaluation split, as the policy sees
-    them: the pyfunc model's input example and signature."""
-    from qraptor.env.market import load_market
-    from qraptor.env.trading_env import TradingEnv
-    from qraptor.evaluation.backtest import full_span
-    from qraptor.train.config import resolve_dataset, train_config_from
+def example_bars(decider: Any, root: Path | None = None) -> pd.DataFrame:
+    """Bars of the run's first evaluation split, as a client sends them (the raw columns):
+    as few as make EXAMPLE_DECISIONS decisions after the features' warm-up."""
+    from qraptor.data.split import load_split
+    from qraptor.train.config import resolve_dataset
 
-    cfg = train_config_from(config)
-    s = cfg.session
-    split = s.eval.splits[0]
-    market = load_market(resolve_dataset(s.dataset, root), split, s.fold, cfg.env.features)
-    env = TradingEnv(market, full_span(cfg.env))
-    obs, _ = env.reset(seed=s.seed)
-    observations = [obs]
-    for _ in range(count - 1):
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            break
-        observations.append(obs)
-    return np.stack(observations).astype(np.float32)
+    s = decider.agent.config.session
+    frame = load_split(resolve_dataset(s.dataset, root), s.eval.splits[0], s.fold)
+    frame = frame[[c for c in RAW_COLUMNS if c in frame.columns]].copy()
+    frame["timestamp"] = pd.DatetimeIndex(frame["timestamp"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    count = decider.agent.config.env.window + EXAMPLE_DECISIONS
+    while True:  # the warm-up is not known before the features are made: grow until enough
+        bars = frame.iloc[:count].reset_index(drop=True)
+        try:
+            decider.decide(bars, decisions=EXAMPLE_DECISIONS)
+            return bars
+        except DataError as exc:
+            if exc.rule != "too_few_bars" or count >= len(frame):
+                raise
+            count = min(2 * count, len(frame))

@@ -173,14 +173,12 @@ class SessionTracker:
             self.client, self.run_id, out_dir, result.model_path, list(result.metrics),
             self.cfg.artifacts, tensorboard, title,
         )  # fmt: skip
-        if self.cfg.artifacts.keras_h5 or self.cfg.model.log:
-            model = _load_policy(self.config["algo"]["name"], result.model_path)
-            if self.cfg.artifacts.keras_h5:
-                self.check_guard()
-                self._log_keras(model, out_dir)
-            if self.cfg.model.log:
-                self.check_guard()
-                self._log_pyfunc(model, result.model_path)
+        if self.cfg.artifacts.keras_h5:
+            self.check_guard()
+            self._log_keras(_load_policy(self.config["algo"]["name"], result.model_path), out_dir)
+        if self.cfg.model.log:
+            self.check_guard()
+            self._log_pyfunc(out_dir, result.model_path)
 
     def _log_metrics(self, result: TrainResult, out_dir: Path) -> None:
         from mlflow.entities import Metric
@@ -228,18 +226,12 @@ class SessionTracker:
         self.client.log_artifact(self.run_id, str(path), "keras")  # type: ignore[union-attr]
         self.files["keras_h5"] = path
 
-    def _log_pyfunc(self, model: Any, model_zip: Path) -> None:
+    def _log_pyfunc(self, out_dir: Path, model_zip: Path) -> None:
         """Log the pyfunc model into the run; it is registered when the run ends FINISHED
         (`register_model`), so an attempt that fails or loses its lease registers nothing."""
-        from qraptor.tracking.pyfunc import example_observations, log_policy_model
+        from qraptor.tracking.pyfunc import log_policy_model
 
-        session = self.config["session"]
-        self.model_info = log_policy_model(
-            model,
-            model_zip,
-            example_observations(self.config, model, root=self.root),
-            deterministic=bool(session["eval"]["deterministic"]),
-        )
+        self.model_info = log_policy_model(out_dir, model_zip, root=self.root)
 
     def register_model(self) -> str | None:
         """Register the logged model (tracking.model.register), once per run: a run that

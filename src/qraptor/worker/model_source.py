@@ -6,7 +6,8 @@ store and MLflow, used by `qraptor train` and the worker before training:
     a path                  a model zip, or a run folder (its model.zip); relative to the
                             project root
     runs:/<run id>/policy   an MLflow model (the pyfunc model a session logs: its SB3 zip is
-    models:/<name>/<ver>    the `sb3_model` artifact), downloaded from the tracking server
+    models:/<name>/<ver>    the model.zip of its `agent` artifact), downloaded from the
+                            tracking server
     <session id>            a session of the store: its model file (the model its
                             session.select picked), downloaded from GridFS
 
@@ -110,7 +111,10 @@ def _from_mlflow(spec: str, dest_dir: Path, uri: str) -> Path:
     except Exception as exc:  # not found, server away: say which, in one line
         first = redact_text(str(exc)).strip().splitlines()
         raise ConfigError(KEY, f"'{spec}': {first[0] if first else type(exc).__name__}") from exc
-    zips = sorted(folder.rglob("*.zip")) if folder.is_dir() else [folder]
+    if folder.is_dir():  # the served model's agent/model.zip first, else any zip in it
+        zips = sorted(folder.rglob(layout.MODEL)) or sorted(folder.rglob("*.zip"))
+    else:
+        zips = [folder]
     if not zips:
         raise ConfigError(KEY, f"'{spec}' holds no model zip (downloaded to {folder})")
     log.info("init_from %s: %s", spec, zips[0])
