@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from qraptor.core.provenance import code_record, git_commit
+from qraptor.core.provenance import code_record
 
 
 def _git(folder: Path, *args: str) -> str:
@@ -25,7 +25,6 @@ def test_code_record_names_the_commit_and_a_dirty_checkout(tmp_path: Path) -> No
     _git(repo, "add", "a.py")
     _git(repo, "commit", "-qm", "one")
     head = _git(repo, "rev-parse", "HEAD")
-    git_commit.cache_clear()
     assert code_record(repo) == {"git_commit": head, "git_dirty": False}
     (repo / "untracked.txt").write_text("not code of the commit\n")
     assert code_record(repo)["git_dirty"] is False  # untracked files do not count
