@@ -111,6 +111,7 @@ def step(
     buy_rate: np.ndarray,
     tradable: np.ndarray | None = None,
     band: float = 0.0,
+    hold: np.ndarray | None = None,
 ) -> Step:
     """One step of B accounts (module docstring). `weights`, `target`: [B, N + 1] (cash
     first); `value`: [B]; `close` (bar t), `fill` and `next_close` (bar t + 1): [B, N] or
@@ -118,20 +119,23 @@ def step(
 
     `band`: the no-trade band, a share of value: a rebalance whose one-way turnover
     ``sum_i |w_i - w'_i| / 2`` (instruments only) is below it is not made (the account
-    keeps its drifted weights and pays nothing)."""
+    keeps its drifted weights and pays nothing). `hold` ([B] bool): accounts that do not
+    trade at all this step (buy-and-hold), whatever `target` says."""
     batch = np.shape(weights)[:-1]
-    pre, growth_to_fill = drift(weights, _relatives(fill, close, batch))
+    pre, growth_to_fill = drift(weights, relatives(fill, close, batch))
     reachable = target
     if tradable is not None:
         reachable = rebalance_targets(pre, target, np.broadcast_to(tradable, pre[..., 1:].shape))
     if band > 0:
         small = 0.5 * np.abs(reachable[..., 1:] - pre[..., 1:]).sum(axis=-1) < band
         reachable = np.where(small[..., None], pre, reachable)
+    if hold is not None:
+        reachable = np.where(np.asarray(hold)[..., None], pre, reachable)
     mu = remainder_factor(pre, reachable, sell_rate, buy_rate)
     at_fill = value * growth_to_fill
     traded = np.zeros_like(pre)
     traded[..., 1:] = (mu[..., None] * reachable[..., 1:] - pre[..., 1:]) * at_fill[..., None]
-    weights_after, growth_to_close = drift(reachable, _relatives(next_close, fill, batch))
+    weights_after, growth_to_close = drift(reachable, relatives(next_close, fill, batch))
     new_value = at_fill * mu * growth_to_close
     return Step(
         weights=weights_after,
@@ -144,9 +148,7 @@ def step(
     )
 
 
-def _relatives(
-    numerator: np.ndarray, denominator: np.ndarray, batch: tuple[int, ...]
-) -> np.ndarray:
+def relatives(numerator: np.ndarray, denominator: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
     """[*batch, N + 1] price relatives, cash (1) first."""
-    relatives = np.broadcast_to(numerator / denominator, (*batch, np.shape(numerator)[-1]))
-    return np.concatenate([np.ones((*batch, 1)), relatives], axis=-1)
+    moves = np.broadcast_to(numerator / denominator, (*batch, np.shape(numerator)[-1]))
+    return np.concatenate([np.ones((*batch, 1)), moves], axis=-1)

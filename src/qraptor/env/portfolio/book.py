@@ -108,13 +108,22 @@ class Book:
             max_weight=c.max_weight,
         )  # fmt: skip
 
-    def step(self, target: np.ndarray) -> StepResult:
-        """Fill `target` at bar t + 1 of every account and mark it at that bar's close."""
+    def step(self, target: np.ndarray, hold: np.ndarray | None = None) -> StepResult:
+        """Fill `target` at bar t + 1 of every account and mark it at that bar's close;
+        accounts in `hold` do not trade (a delisting is still sold)."""
         t, nxt = self.bar, self.bar + 1
         tradable = self.panel.tradable[nxt].copy()
         exits = self.panel.exit_bar
         if (exits != NO_EXIT).any():  # a delisted instrument is sold at its last price
             leaving = exits[None, :] == nxt[:, None]
+            exiting = leaving.any(axis=1) & (hold if hold is not None else False)
+            if exiting.any():  # a holding account keeps all but what leaves
+                batch = (len(t),)
+                pre, _ = accounting.drift(
+                    self.weights, accounting.relatives(self.fill[nxt], self.close[t], batch)
+                )
+                target = np.where(exiting[:, None], pre, target)
+                hold = hold & ~exiting if hold is not None else None
             tradable |= leaving
             moved = np.where(leaving, target[:, 1:], 0.0).sum(axis=1)
             target = target.copy()
@@ -124,7 +133,7 @@ class Book:
         result = accounting.step(
             self.weights, self.value, target, self.close[t], self.fill[nxt], self.close[nxt],
             sell_rate=self.rate, buy_rate=self.rate, tradable=tradable,
-            band=self.cfg.weights.band,
+            band=self.cfg.weights.band, hold=hold,
         )  # fmt: skip
         log_return = np.log(result.value / previous)
         self.weights, self.value, self.bar = result.weights, result.value, nxt

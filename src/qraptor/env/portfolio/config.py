@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qraptor.core.config import check, load_section
-from qraptor.env.config import EPISODE_MODES
+from qraptor.env.config import EpisodeConfig
 from qraptor.env.portfolio.weights import MAPPINGS
 
 FILL_PRICES = ("open", "close")
@@ -69,16 +69,6 @@ class PortfolioRewardConfig:
 
 
 @dataclass
-class PortfolioEpisodeConfig:
-    mode: str
-    length: int
-
-    def __post_init__(self) -> None:
-        check(self.mode in EPISODE_MODES, "episode.mode", f"valid: {', '.join(EPISODE_MODES)}")
-        check(self.length >= 1, "episode.length", "must be >= 1")
-
-
-@dataclass
 class PortfolioEnvConfig:
     """Schema of conf/env/portfolio.yaml (see its comments)."""
 
@@ -89,7 +79,7 @@ class PortfolioEnvConfig:
     costs: PortfolioCostsConfig
     initial_cash: float
     reward: PortfolioRewardConfig
-    episode: PortfolioEpisodeConfig
+    episode: EpisodeConfig  # the single-instrument env's: full | random_window, length
 
     def __post_init__(self) -> None:
         check(self.window >= 1, "window", "must be >= 1")

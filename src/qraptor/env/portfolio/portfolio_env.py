@@ -53,6 +53,7 @@ class PortfolioEnv(gym.Env):
 
     def __init__(self, panel: Panel, cfg: PortfolioEnvConfig) -> None:
         self.book = Book(panel, cfg, 1)
+        self.render_mode = None
         self.observation_space = observation_space(self.book)
         self.action_space = action_space(self.book)
         self._started = False
