@@ -14,6 +14,10 @@ figures measured in the same run:
 3. The environment's share of SB3 PPO's `learn()` wall time: seconds spent inside the
    batched env's `step_async`/`step_wait`/`reset` (timed by wrapping those methods) over the
    whole `learn()`, 1 torch thread. Target: < 5%.
+4. The portfolio environment (issue 16, benchmarks/portfolio_bench.py): Portfolio-v0 and
+   PortfolioVecEnv (B = 16, 256) steps/s on 20 instruments against FinRL's
+   StockPortfolioEnv where it installs, else a plain-numpy reference of the same accounting
+   (`--portfolio-only` runs just this section).
 
 Both environments play whole-split episodes (qraptor `episode.mode=full`, gym-anytrading's
 `frame_bound` = the split) in sections 1-2; resets inside the timed loop are timed, the
@@ -41,11 +45,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import portfolio_bench  # benchmarks/portfolio_bench.py: section 4
 from machine import machine  # benchmarks/machine.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT / "data" / "processed" / "dataset"
 SPLIT = "train"
+PORTFOLIO_STEPS, PORTFOLIO_STEPS_QUICK = 5000, 400  # section 4: steps per measurement
 TARGET_SINGLE = 3.0  # x gym-anytrading steps/s
 TARGET_BATCHED = 50.0  # x gym-anytrading steps/s, at N = TARGET_BATCH_N
 TARGET_BATCH_N = 256
@@ -498,7 +504,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ppo-timesteps", type=int, help="PPO learn() timesteps")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument(
+        "--portfolio-only", action="store_true", help="only section 4 (qraptor/Portfolio-v0)"
+    )
     args = parser.parse_args(argv)
+    if args.portfolio_only:
+        figures = portfolio_bench.run(PORTFOLIO_STEPS_QUICK if args.quick else PORTFOLIO_STEPS,
+                                      args.repeat or 3)  # fmt: skip
+        portfolio_bench.print_portfolio(figures)
+        if args.json:
+            args.json.write_text(json.dumps({"portfolio": figures}, indent=2) + "\n")
+        return 0
     os.environ.setdefault("QRAPTOR_CONF_DIR", str(ROOT / "conf"))
     sizes = dict(QUICK if args.quick else FULL)
     default_repeat = sizes.pop("repeat")
@@ -519,11 +535,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["single"] = single = bench_single(setups, baseline, sizes, repeat)
     report["batched"] = bench_batched(setups, baseline, batch_sizes, sizes, repeat)
     report["ppo"] = bench_ppo(dataset, ppo_settings, min(repeat, PPO_MAX_REPEAT))
+    portfolio_steps = PORTFOLIO_STEPS_QUICK if args.quick else PORTFOLIO_STEPS
+    report["portfolio"] = portfolio_bench.run(portfolio_steps, repeat)
     report["machine_after"] = machine()
 
     print_single(single, repeat, sizes["steps"])
     print_batched(report["batched"], repeat)
     print_ppo(report["ppo"])
+    portfolio_bench.print_portfolio(report["portfolio"])
     print(
         f"\nload average before {report['machine_before']['load_average'][0]:.2f}, after "
         f"{report['machine_after']['load_average'][0]:.2f} ({os.cpu_count()} CPUs, shared): "

@@ -1,0 +1,175 @@
+"""Portfolio backtests, baselines and diagnostics (issue 16), through the environment's own
+accounting: a policy and every baseline fill at the same bars with the same costs.
+
+`rollout` plays a rule (bar, account -> target weights, or None to hold) over the whole
+panel with a `Book` of one account and returns the equity curve and the weights per bar.
+The baselines, each deciding at bar t from bars up to t only:
+
+- ``equal_weight``: 1/N of the tradable instruments, rebalanced every bar;
+- ``buy_and_hold``: 1/N at the first bar, then never traded (a delisting is still sold);
+- ``momentum_top_k``: equal weights in the k instruments with the highest trailing return
+  over `lookback` bars (ties and missing bars: not picked), rebalanced every bar;
+- ``index``: the panel's benchmark series held in full, when one is given (an instrument of
+  the panel, e.g. the S&P 500 beside its members).
+
+`diagnostics` reports what users ask of a weight policy: turnover, concentration (HHI) and
+entropy of the weights, the share of steps at a weight bound, and the log return split
+into the market's part and the costs' (the reward has no penalty term).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qraptor.env.config import EpisodeConfig
+from qraptor.env.portfolio.book import Book
+from qraptor.env.portfolio.config import PortfolioEnvConfig
+from qraptor.env.portfolio.panel import Panel
+
+# bar, the account's current weights [N + 1] -> target weights [N + 1], or None: hold
+Rule = Callable[[int, np.ndarray], np.ndarray | None]
+BOUND_TOLERANCE = 1e-9
+
+
+@dataclasses.dataclass
+class PortfolioBacktest:
+    """One row per bar from the first decision: equity, weights, costs, log returns."""
+
+    curve: pd.DataFrame  # timestamp, equity, costs, turnover, log_return, market_log_return
+    weights: pd.DataFrame  # timestamp + cash + one column per symbol (after each close)
+
+
+def rollout(panel: Panel, cfg: PortfolioEnvConfig, rule: Rule) -> PortfolioBacktest:
+    """`rule` over the whole panel (episode mode forced to full), one account."""
+    full = dataclasses.replace(cfg, episode=EpisodeConfig("full", cfg.episode.length))
+    book = Book(panel, full, 1)
+    book.reset(np.array([0]), np.random.default_rng(0))
+    start = int(book.bar[0])
+    rows = [(panel.timestamps[start], book.value[0], 0.0, 0.0, 0.0, 0.0)]
+    weights = [book.weights[0].copy()]
+    while True:
+        bar = int(book.bar[0])
+        target = rule(bar, book.weights[0].copy())
+        hold = np.array([target is None])
+        chosen = book.weights.copy() if target is None else np.asarray(target)[None]
+        previous = float(book.value[0])
+        result = book.step(chosen, hold=hold)
+        s = result.step
+        value = float(s.value[0])
+        turnover = float(np.abs(s.traded[0]).sum() / previous)  # traded notional / equity
+        rows.append((
+            result.timestamps[0], value, float(s.costs[0]), turnover,
+            float(np.log(value / previous)), float(np.log(value / previous) - np.log(s.mu[0])),
+        ))  # fmt: skip
+        weights.append(s.weights[0].copy())
+        if result.truncated[0]:
+            break
+    curve = pd.DataFrame(
+        rows,
+        columns=["timestamp", "equity", "costs", "turnover", "log_return", "market_log_return"],
+    )
+    curve["timestamp"] = pd.to_datetime(curve["timestamp"].astype("int64"), unit="ns", utc=True)
+    frame = pd.DataFrame(np.asarray(weights), columns=["cash", *panel.symbols])
+    frame.insert(0, "timestamp", curve["timestamp"])
+    return PortfolioBacktest(curve, frame)
+
+
+def equal_weight(panel: Panel) -> Rule:
+    def rule(bar: int, _: np.ndarray) -> np.ndarray:
+        return _equal(panel.tradable[bar])
+
+    return rule
+
+
+def buy_and_hold(panel: Panel) -> Rule:
+    first: list[int] = []
+
+    def rule(bar: int, _: np.ndarray) -> np.ndarray | None:
+        if first:
+            return None
+        first.append(bar)
+        return _equal(panel.tradable[bar])
+
+    return rule
+
+
+def momentum_top_k(panel: Panel, k: int, lookback: int) -> Rule:
+    def rule(bar: int, _: np.ndarray) -> np.ndarray:
+        if bar < lookback:
+            return _equal(np.zeros(panel.n_instruments, dtype=bool))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            trailing = panel.close[bar] / panel.close[bar - lookback]
+        trailing = np.where(panel.tradable[bar] & np.isfinite(trailing), trailing, -np.inf)
+        picked = np.zeros(panel.n_instruments, dtype=bool)
+        order = np.argsort(-trailing, kind="stable")[:k]
+        picked[order[np.isfinite(trailing[order])]] = True
+        return _equal(picked)
+
+    return rule
+
+
+def index_holding(panel: Panel, symbol: str) -> Rule:
+    j = panel.symbols.index(symbol)
+
+    def rule(bar: int, _: np.ndarray) -> np.ndarray:
+        target = np.zeros(panel.n_instruments + 1)
+        target[1 + j if panel.tradable[bar, j] else 0] = 1.0
+        return target
+
+    return rule
+
+
+def baselines(
+    panel: Panel,
+    cfg: PortfolioEnvConfig,
+    *,
+    k: int = 5,
+    lookback: int = 126,
+    index: str | None = None,
+) -> dict[str, PortfolioBacktest]:
+    """Every baseline of the module docstring, through the same accounting as the agent."""
+    rules: dict[str, Rule] = {
+        "equal_weight": equal_weight(panel),
+        "buy_and_hold": buy_and_hold(panel),
+        "momentum_top_k": momentum_top_k(panel, k, lookback),
+    }
+    if index is not None:
+        rules["index"] = index_holding(panel, index)
+    return {name: rollout(panel, cfg, rule) for name, rule in rules.items()}
+
+
+def diagnostics(backtest: PortfolioBacktest, max_weight: float = 1.0) -> dict[str, Any]:
+    """Turnover, HHI, entropy, share of steps at a bound, the log return by source."""
+    w = backtest.weights.drop(columns="timestamp").to_numpy()[1:]
+    risky = w[:, 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(w > 0, w * np.log(w), 0.0).sum(axis=1)
+    at_bound = (
+        (np.abs(risky) <= BOUND_TOLERANCE) | (np.abs(risky) >= max_weight - BOUND_TOLERANCE)
+    ).all(axis=1)
+    curve = backtest.curve.iloc[1:]
+    return {
+        "mean_turnover": float(curve["turnover"].mean()),
+        "hhi": float((risky**2).sum(axis=1).mean()),
+        "entropy": float(entropy.mean()),
+        "max_entropy": float(np.log(w.shape[1])),
+        "share_at_bounds": float(at_bound.mean()),
+        "log_return": float(curve["log_return"].sum()),
+        "market_log_return": float(curve["market_log_return"].sum()),
+        "cost_log_return": float((curve["log_return"] - curve["market_log_return"]).sum()),
+        "costs_paid": float(curve["costs"].sum()),
+    }
+
+
+def _equal(picked: np.ndarray) -> np.ndarray:
+    target = np.zeros(len(picked) + 1)
+    if picked.any():
+        target[1:][picked] = 1.0 / picked.sum()
+    else:
+        target[0] = 1.0
+    return target
