@@ -2,7 +2,7 @@
 
 The served model builds the observation from raw bars (features, frozen z-scores) and
 replays the account through the run's environment before it decides
-(qraptor.agent.decisions); the model it replaced took a ready observation tensor and only
+(qraptor.evaluation.serving); the model it replaced took a ready observation tensor and only
 ran the policy. Rows, each the median (and 90th percentile) of `--repeat` calls, measured
 in this run on the run folder `--run` (default: the demo's models/agent, `make demo`):
 
@@ -58,7 +58,7 @@ def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 def fewest_bars(decider: Any, bars: pd.DataFrame) -> int:
     """The fewest of the latest bars the agent decides on (the error says the figure)."""
-    for count in range(decider.agent.config.env.window + 1, len(bars)):
+    for count in range(decider.config.env.window + 1, len(bars)):
         try:
             decider.decide(bars.iloc[-count:])
             return count
@@ -81,19 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
     import requests
 
-    from qraptor.agent.backtest import observed_market
-    from qraptor.agent.bars import features_of_bars
-    from qraptor.agent.decisions import Decider, request_bars
+    from qraptor.data.record_bars import features_of_bars
     from qraptor.env.trading_env import TradingEnv
     from qraptor.evaluation.backtest import full_span
+    from qraptor.evaluation.serving import observed_market, request_bars
     from qraptor.tracking.pyfunc import log_policy_model
+    from qraptor.tracking.served_agent import ServedAgent
 
-    decider = Decider.load(args.run)
+    decider = ServedAgent.load(args.run)
     bars = pd.read_parquet(args.bars_file)[RAW]
     need = fewest_bars(decider, bars)
     small, large = bars.iloc[-need:], bars.iloc[-args.bars :]
     # the baseline's input: an observation as the env builds it
-    cfg, record = decider.agent.config, decider.agent.record
+    cfg, record = decider.config, decider.record
     frame = features_of_bars(request_bars(small)[0], record, cfg.env.window, "bars")
     env = TradingEnv(observed_market(frame, record, cfg.env.features), full_span(cfg.env))
     obs, _ = env.reset()

@@ -1,4 +1,4 @@
-"""What the served model answers (qraptor.agent.decisions) on bars a client has: the sample's
+"""What the served model answers (qraptor.evaluation.serving) on bars a client has: the sample's
 own bars give `qraptor backtest --data`'s decisions on the same span bar for bar; a client's
 positions drive the account the agent decides on; the pyfunc model logged with a run answers
 the same in process; bad requests are refused naming the column or row."""
@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 from sample_files import write_sample_csv
 
-from qraptor.agent.decisions import Decider
 from qraptor.cli.main import main
 from qraptor.core.errors import DataError
+from qraptor.tracking.served_agent import ServedAgent
 
 SPAN = 1500  # the sample's last bars: a file a client could have
 COLUMNS = ["timestamp", "position", "action", "action_name", "target"]
 
 
 @pytest.fixture(scope="module")
-def decider(eurusd_run: Path) -> Decider:
-    return Decider.load(eurusd_run)
+def decider(eurusd_run: Path) -> ServedAgent:
+    return ServedAgent.load(eurusd_run)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,12 @@ def bars(eurusd: Path, sample_frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_decisions_are_the_backtests_on_the_same_bars(
-    decider: Decider, bars: pd.DataFrame, sample_frame: pd.DataFrame, eurusd_run, tmp_path, capsys
+    decider: ServedAgent,
+    bars: pd.DataFrame,
+    sample_frame: pd.DataFrame,
+    eurusd_run,
+    tmp_path,
+    capsys,
 ) -> None:
     raw = write_sample_csv(sample_frame.iloc[-SPAN:], tmp_path / "recent.csv")
     out = tmp_path / "bt"
@@ -59,7 +64,7 @@ def test_the_decisions_are_the_backtests_on_the_same_bars(
 
 
 def test_the_latest_decision_by_default_and_the_clients_positions(
-    decider: Decider, bars: pd.DataFrame
+    decider: ServedAgent, bars: pd.DataFrame
 ) -> None:
     every = decider.decide(bars, decisions=0)
     latest = decider.decide(bars)
@@ -79,14 +84,14 @@ def test_the_latest_decision_by_default_and_the_clients_positions(
     assert not on_flat["action"].equals(every["action"])  # the state is observed
 
 
-def test_start_replays_from_that_time(decider: Decider, bars: pd.DataFrame) -> None:
+def test_start_replays_from_that_time(decider: ServedAgent, bars: pd.DataFrame) -> None:
     start = bars["timestamp"].iloc[600]
     got = decider.decide(bars, decisions=0, start=start.isoformat())
     assert got["timestamp"].iloc[0] >= start and got["position"].iloc[0] == 0.0
 
 
 def test_the_logged_pyfunc_answers_the_same(
-    decider: Decider, bars: pd.DataFrame, eurusd_run: Path
+    decider: ServedAgent, bars: pd.DataFrame, eurusd_run: Path
 ) -> None:
     from qraptor.tracking.pyfunc import log_policy_model
 
@@ -111,13 +116,13 @@ def test_the_logged_pyfunc_answers_the_same(
         (lambda b: b.iloc[:100], "too few bars"),
     ],
 )
-def test_bad_requests_are_refused_naming_what(decider: Decider, bars, change, message) -> None:
+def test_bad_requests_are_refused_naming_what(decider: ServedAgent, bars, change, message) -> None:
     with pytest.raises(DataError) as caught:
         decider.decide(change(bars))
     assert message in str(caught.value) and "the request's bars" in str(caught.value)
 
 
-def test_daily_bars_are_refused_by_an_hourly_model(decider: Decider, bars) -> None:
+def test_daily_bars_are_refused_by_an_hourly_model(decider: ServedAgent, bars) -> None:
     daily = bars.iloc[::24].reset_index(drop=True)
     with pytest.raises(DataError) as caught:
         decider.decide(daily)

@@ -58,6 +58,12 @@ def stop(process: subprocess.Popen) -> None:
 def tool_env(**extra: str) -> dict[str, str]:
     """The environment for MLflow's command-line tools: this venv's bin first on PATH
     (`mlflow models serve` starts `uvicorn` by name), no tracking variables inherited."""
-    env = {k: v for k, v in os.environ.items() if k not in (URI_ENV, MLFLOW_URI_ENV, SWEEP_ENV)}
+    # every MLFLOW_* variable: mlflow.set_registry_uri() in this process exports
+    # MLFLOW_REGISTRY_URI, which would point a child's registry at another store
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (URI_ENV, MLFLOW_URI_ENV, SWEEP_ENV) and not k.startswith("MLFLOW_")
+    }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return {**env, **extra}

@@ -21,10 +21,11 @@ import yaml
 from mlflow import MlflowClient
 from mlflow_processes import BIN, free_port, stop, tool_env, wait_until_ready
 
-from qraptor.agent.decisions import Decider, as_served
 from qraptor.data.split import load_split
+from qraptor.evaluation.serving import as_served
 from qraptor.tracking import runs
 from qraptor.tracking.pyfunc import RAW_COLUMNS
+from qraptor.tracking.served_agent import ServedAgent
 
 SECRETS = ("s3cret", "hunter2")
 EXPERIMENT = "sweep-e2e"
@@ -187,7 +188,7 @@ def test_no_secret_reaches_the_tracking_server(sweep: Sweep, tmp_path: Path) -> 
 def test_a_registered_policy_is_served(sweep: Sweep, tmp_path: Path) -> None:
     """`mlflow models serve` of a registered version answers POST /invocations made of raw
     bars (timestamp, OHLCV, as JSON strings and numbers) with one labelled decision per bar:
-    those the run's agent makes on the same bars (qraptor.agent.decisions, itself checked
+    those the run's agent makes on the same bars (qraptor.evaluation.serving, itself checked
     against `qraptor backtest`'s in tests/agent/test_decisions.py)."""
     version = sweep.client.get_model_version(MODEL_NAME, "1")
     output_dir = Path(sweep.client.get_run(version.run_id).data.tags["qraptor.output_dir"])
@@ -195,7 +196,7 @@ def test_a_registered_policy_is_served(sweep: Sweep, tmp_path: Path) -> None:
     bars = load_split(Path(config["session"]["dataset"]), "val")
     bars = bars[[c for c in RAW_COLUMNS[:6] if c in bars.columns]].copy()
     bars["timestamp"] = [t.isoformat() for t in pd.DatetimeIndex(bars["timestamp"])]
-    expected = as_served(Decider.load(output_dir).decide(bars, decisions=0))
+    expected = as_served(ServedAgent.load(output_dir).decide(bars, decisions=0))
     assert len(expected) > 20 and expected["action_name"].isin(["short", "flat", "long"]).all()
 
     port, log = free_port(), tmp_path / "serve.log"

@@ -10,7 +10,7 @@ eval/test's figures exactly. On new data (`data_replay`) the bars come from
 
 The outputs (`write_outputs`), one folder replaced whole: trades.csv, equity.csv,
 baselines_equity.csv (the evaluation's own writer), decisions.csv (the policy's decision at
-each bar, as a served model answers them: qraptor.agent.decisions), metrics.json (the
+each bar, as a served model answers them: qraptor.evaluation.serving), metrics.json (the
 evaluation's summary, plus the share of random runs beaten, the Sharpe ratio's 95 %
 interval and PSR(0), and what was replayed on what) and equity.png (the evaluation
 report's figure).
@@ -38,6 +38,7 @@ from qraptor.env.market import Market, load_market
 from qraptor.evaluation.evaluate import SplitEvaluation, evaluate_model, write_evaluation
 from qraptor.evaluation.metrics import YEAR_NS, bars_per_year
 from qraptor.evaluation.report import evaluation_figure, split_frame
+from qraptor.evaluation.serving import decision_table, observed_market
 from qraptor.evaluation.verdict import sharpe_uncertainty
 from qraptor.train.summary import beats_random_share
 
@@ -121,15 +122,6 @@ def _training_bars_per_year(agent: TrainedAgent, dataset: Path) -> float:
     """The trainer's annualisation: bars a year of the training split's market."""
     s, features = agent.config.session, agent.config.env.features
     return bars_per_year(load_market(dataset, s.train_split, s.fold, features).timestamps)
-
-
-def observed_market(
-    frame: pd.DataFrame, record: dict[str, Any], features: list[str] | None
-) -> Market:
-    """A market of `frame`'s bars and the run's observation columns, the env's `features`
-    picked as `load_market` picks them."""
-    market = Market.from_frame(frame, list(record["columns"]["observations"]))
-    return market if features is None else market.select(features)
 
 
 def with_runs_z(frame: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame:
@@ -260,9 +252,7 @@ def write_outputs(
 
 def decisions_frame(evaluation: SplitEvaluation, env: EnvConfig) -> pd.DataFrame:
     """decisions.csv: the policy's decision at each bar of the replay (a liquidation step
-    is not one), as `qraptor.agent.decisions` names them, with the position held."""
-    from qraptor.agent.decisions import decision_table
-
+    is not one), as `qraptor.evaluation.serving` names them, with the position held."""
     backtest = evaluation.agent
     n = len(backtest.actions)
     stamps = pd.DatetimeIndex(backtest.curve["timestamp"].iloc[:n]).as_unit("ns").asi8

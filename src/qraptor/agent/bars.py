@@ -17,7 +17,6 @@ observation window.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,13 @@ from qraptor.core.config import to_schema
 from qraptor.core.errors import DataError, located
 from qraptor.core.log import get_logger, human_count
 from qraptor.data.clean.frame import CleanConfig, clean_folder
-from qraptor.data.features import longest_window
 from qraptor.data.ingest.files import ingest_files
-from qraptor.data.record import features_config, observations_from_bars
+from qraptor.data.record import features_config
+from qraptor.data.record_bars import check_bar_spacing, features_of_bars
 from qraptor.data.reduce.bars import ReduceConfig, reduce_folder
 from qraptor.data.sources import DataConfig, materialise_raw, raw_files
 
 log = get_logger(__name__)
-SPACING_TOLERANCE = 1.25  # median bar spacing within this factor of the model's: the same bars
 
 
 @dataclass(frozen=True)
@@ -124,24 +122,6 @@ def rebuild_observations(
     return Observations(observations, len(bars), warmup, cut, [str(f) for f in files])
 
 
-def check_bar_spacing(bars: pd.DataFrame, record: dict[str, Any], named: str) -> None:
-    """Refuse time bars whose median spacing is not the model's (data.json ``bars``)."""
-    model = record.get("bars") or {}
-    expected = model.get("spacing_seconds")
-    if model.get("kind") != "time" or not expected or len(bars) < 2:
-        return  # tick, volume and dollar bars have no fixed spacing to compare
-    stamps = pd.to_datetime(bars["timestamp"], utc=True)
-    spacing = float(stamps.diff().dt.total_seconds().median())
-    if abs(math.log(spacing / expected)) > math.log(SPACING_TOLERANCE):
-        raise DataError(
-            named,
-            f"its bars are {_duration(spacing)} apart (median), the model's are "
-            f"{_duration(expected)} ({model.get('freq')} time bars): the model was trained on "
-            "another bar frequency; give it bars at its own",
-            rule="bar_frequency",
-        )
-
-
 def _pipeline(record: dict[str, Any]) -> dict[str, Any]:
     features_config(record)  # the DataError for a record without pipeline settings
     return dict(record["pipeline"])
@@ -181,25 +161,6 @@ def _bars(
     return bars.to_pandas()
 
 
-def features_of_bars(
-    bars: pd.DataFrame, record: dict[str, Any], window: int, named: str
-) -> pd.DataFrame:
-    """observations_from_bars, with a warm-up that takes every bar said in figures."""
-    try:
-        return observations_from_bars(bars, record)
-    except DataError as exc:
-        if exc.rule != "features_warmup":
-            raise
-        key, needed = longest_window(features_config(record), bars["timestamp"])
-        raise DataError(
-            named,
-            f"too few bars: {len(bars)} bars in, but the features' warm-up (features.{key}) "
-            f"takes about {needed}; the model needs that + env.window + 1 = "
-            f"{needed + window + 1} or more",
-            rule="too_few_bars",
-        ) from None
-
-
 def _within(stamps: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.Series:
     stamps = pd.to_datetime(stamps, utc=True)
     kept = pd.Series(True, index=stamps.index)
@@ -208,15 +169,3 @@ def _within(stamps: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp | N
     if end is not None:
         kept &= stamps <= end
     return kept
-
-
-def _duration(seconds: float) -> str:
-    """3600 -> "1h", 86400 -> "1d", 90 -> "1min 30s" (pandas' short form)."""
-    text = pd.Timedelta(seconds=seconds).isoformat()  # P1DT0H0M0S
-    days, _, clock = text.removeprefix("P").partition("T")
-    parts = [days.replace("D", "d")] if days != "0D" else []
-    for unit, short in (("H", "h"), ("M", "min"), ("S", "s")):
-        number, _, clock = clock.partition(unit)
-        if number and float(number) != 0:
-            parts.append(f"{float(number):g}{short}")
-    return " ".join(parts) or "0s"

@@ -69,7 +69,7 @@ class Backtest:
     # step is not one): what a baseline matched to this policy's trading copies
     targets: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     # the policy's own actions, one per decision, from the curve's first bar on (a served
-    # policy's decisions are checked against these: qraptor.agent.decisions)
+    # policy's decisions are checked against these: qraptor.evaluation.serving)
     actions: list[Any] = dataclasses.field(default_factory=list)
 
 

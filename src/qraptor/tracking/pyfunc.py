@@ -46,7 +46,8 @@ def log_policy_model(run_dir: Path, model_zip: Path, *, root: Path | None = None
     `model_zip`) to the active MLflow run. Registering it is a separate step
     (`register_policy`), taken once the run is known to be the session's one finished
     training."""
-    from qraptor.agent.decisions import Decider, as_served
+    from qraptor.evaluation.serving import as_served
+    from qraptor.tracking.served_agent import ServedAgent
 
     with tempfile.TemporaryDirectory(prefix="qraptor-pyfunc-") as tmp:
         agent_dir = Path(tmp) / AGENT_ARTIFACT
@@ -56,7 +57,7 @@ def log_policy_model(run_dir: Path, model_zip: Path, *, root: Path | None = None
         shutil.copy2(model_zip, agent_dir / layout.MODEL)
         code = Path(tmp) / "code" / PACKAGE.name
         shutil.copytree(PACKAGE, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        decider = Decider.load(agent_dir)
+        decider = ServedAgent.load(agent_dir)
         bars = example_bars(decider, root)
         params = {"decisions": EXAMPLE_DECISIONS, "start": ""}
         decisions = as_served(decider.decide(bars, decisions=EXAMPLE_DECISIONS))
@@ -131,11 +132,11 @@ def example_bars(decider: Any, root: Path | None = None) -> pd.DataFrame:
     from qraptor.data.split import load_split
     from qraptor.train.config import resolve_dataset
 
-    s = decider.agent.config.session
+    s = decider.config.session
     frame = load_split(resolve_dataset(s.dataset, root), s.eval.splits[0], s.fold)
     frame = frame[[c for c in RAW_COLUMNS if c in frame.columns]].copy()
     frame["timestamp"] = pd.DatetimeIndex(frame["timestamp"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-    count = decider.agent.config.env.window + EXAMPLE_DECISIONS
+    count = decider.config.env.window + EXAMPLE_DECISIONS
     while True:  # the warm-up is not known before the features are made: grow until enough
         bars = frame.iloc[:count].reset_index(drop=True)
         try:

@@ -11,7 +11,7 @@ Input: a DataFrame of bars (timestamp, open, high, low, close, volume; vwap, tra
 Params: ``decisions`` (the latest N decisions; 0 for one per bar, default 1) and ``start``
 (an ISO time: the replayed account starts flat at the first whole window from it).
 Output: one row per decision: timestamp (ISO 8601, UTC), position held, action,
-action_name, target and prob_<action> (qraptor.agent.decisions says how the account behind
+action_name, target and prob_<action> (qraptor.evaluation.serving says how the account behind
 them is replayed).
 """
 
@@ -29,14 +29,15 @@ class ServedPolicy(PythonModel):
     def load_context(self, context: Any) -> None:
         from pathlib import Path
 
-        from qraptor.agent.decisions import Decider, as_served
+        from qraptor.evaluation.serving import as_served
+        from qraptor.tracking.served_agent import ServedAgent
 
-        self.decider = Decider.load(Path(context.artifacts["agent"]))
+        self.decider = ServedAgent.load(Path(context.artifacts["agent"]))
         self.as_served = as_served
 
     # No type hints on predict: MLflow would derive a (wrong) schema from them. The logged
     # signature has no input schema: MLflow's datetime type takes neither ISO strings nor
-    # zoned times, so the bars are checked here (qraptor.agent.decisions.request_bars),
+    # zoned times, so the bars are checked here (qraptor.evaluation.serving.request_bars),
     # with errors that name the column or row.
     def predict(self, context, model_input, params=None):
         params = params or {}

@@ -1,7 +1,8 @@
-"""A trained agent's decisions on market bars a client has: what the served model answers.
+"""A trained agent's decisions on market bars a client has: what the served model answers
+(qraptor.tracking.served_agent loads a run's model, config and data record for it).
 
     bars (timestamp, open, high, low, close, volume; vwap, trades, position optional)
-      --the run's features and frozen z-scores (qraptor.agent.bars.features_of_bars)-->
+      --the run's features and frozen z-scores (qraptor.data.record_bars.features_of_bars)-->
       observations --the run's environment, costs and policy--> one decision per bar
 
 The agent's own state (position, unrealised P&L, time in position) is part of what it
@@ -24,16 +25,15 @@ action, its name and target exposure, and, for policies with an action distribut
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from qraptor.agent.bars import check_bar_spacing, features_of_bars
-from qraptor.agent.run_folder import TrainedAgent, run_folder_agent
 from qraptor.core.errors import DataError
+from qraptor.data.record_bars import check_bar_spacing, features_of_bars
+from qraptor.env.config import EnvConfig
+from qraptor.env.market import Market
 from qraptor.env.spaces import action_levels, action_names, target_name
 from qraptor.env.trading_env import TradingEnv
 from qraptor.evaluation.backtest import full_span
@@ -45,82 +45,86 @@ OUTPUT = ("timestamp", "position", "action", "action_name", "target")
 PROB_PREFIX = "prob_"
 
 
-@dataclass(frozen=True)
-class Decider:
-    """A trained agent, loaded once, deciding on bars (module docstring)."""
-
-    agent: TrainedAgent
-    model: Any  # the SB3 model
-
-    @classmethod
-    def load(cls, folder: Path) -> Decider:
-        """The agent of a run folder (config.yaml, data.json, model.zip)."""
-        from qraptor.train.algos import load_model
-
-        agent = run_folder_agent(Path(folder))
-        cfg = agent.config
-        return cls(agent, load_model(cfg.algo.name, agent.model_path, None, device="cpu"))
-
-    def decide(
-        self, frame: pd.DataFrame, *, decisions: int = 1, start: str | None = None
-    ) -> pd.DataFrame:
-        """The latest `decisions` decisions (0: every one) on the bars of `frame`."""
-        bars, positions = request_bars(frame)
-        record, env_cfg = self.agent.record, self.agent.config.env
-        check_bar_spacing(bars, record, NAMED)
-        observed = features_of_bars(bars, record, env_cfg.window, NAMED)
-        warmup = len(bars) - len(observed)
-        if start:
-            observed = observed.loc[observed["timestamp"] >= _timestamp(start)]
-            observed = observed.reset_index(drop=True)
-        if len(observed) < env_cfg.window + 1:
-            cut = len(bars) - warmup - len(observed)
-            raise DataError(
-                NAMED,
-                f"too few bars: {len(bars)} given, {warmup} taken by the features' warm-up"
-                f"{f', {cut} before start' if start else ''}, {len(observed)} left; the model "
-                f"needs env.window + 1 = {env_cfg.window + 1} after its warm-up: send at least "
-                f"{warmup + env_cfg.window + 1} bars{' from start' if start else ''}",
-                rule="too_few_bars",
-            )
-        held = None if positions is None else _positions_at(observed, bars, positions)
-        return self._replay(observed, held, decisions)
-
-    def _replay(
-        self, observed: pd.DataFrame, held: np.ndarray | None, decisions: int
-    ) -> pd.DataFrame:
-        from qraptor.agent.backtest import observed_market
-
-        cfg = self.agent.config
-        market = observed_market(observed, self.agent.record, cfg.env.features)
-        env = TradingEnv(market, full_span(cfg.env))
-        deterministic = cfg.session.eval.deterministic
-        obs, _ = env.reset(seed=cfg.session.seed)
-        bars: list[int] = []
-        positions: list[float] = []
-        actions: list[Any] = []
-        observations: list[np.ndarray] = []
-        while True:
-            action, _ = self.model.predict(obs, deterministic=deterministic)
-            bars.append(env.bar)
-            positions.append(env.target)
-            actions.append(action)
-            observations.append(obs)
-            if env.bar == len(market) - 1:
-                break
-            step = env.step(action) if held is None else env.step_to(held[env.bar + 1])
-            obs, _, terminated, _, _ = step
-            if terminated:  # a stop (ruin, max drawdown): the account trades no more
-                break
-        keep = slice(-decisions if decisions > 0 else None, None)
-        table = decision_table(
-            cfg.env, market.timestamps[np.asarray(bars)[keep]], actions[keep], positions[keep]
+def decide_on_bars(
+    model: Any,
+    env_cfg: EnvConfig,
+    record: dict[str, Any],
+    frame: pd.DataFrame,
+    *,
+    deterministic: bool,
+    seed: int | None,
+    decisions: int = 1,
+    start: str | None = None,
+) -> pd.DataFrame:
+    """The latest `decisions` decisions (0: every one) of SB3 `model`, trained under
+    `env_cfg` on the data of `record` (data.json), on the bars of `frame`."""
+    bars, positions = request_bars(frame)
+    check_bar_spacing(bars, record, NAMED)
+    observed = features_of_bars(bars, record, env_cfg.window, NAMED)
+    warmup = len(bars) - len(observed)
+    if start:
+        observed = observed.loc[observed["timestamp"] >= _timestamp(start)]
+        observed = observed.reset_index(drop=True)
+    if len(observed) < env_cfg.window + 1:
+        cut = len(bars) - warmup - len(observed)
+        raise DataError(
+            NAMED,
+            f"too few bars: {len(bars)} given, {warmup} taken by the features' warm-up"
+            f"{f', {cut} before start' if start else ''}, {len(observed)} left; the model "
+            f"needs env.window + 1 = {env_cfg.window + 1} after its warm-up: send at least "
+            f"{warmup + env_cfg.window + 1} bars{' from start' if start else ''}",
+            rule="too_few_bars",
         )
-        probabilities = action_probabilities(self.model, np.stack(observations[keep]))
-        if probabilities is not None:
-            for j, name in enumerate(action_names(cfg.env)):
-                table[f"{PROB_PREFIX}{name}"] = probabilities[:, j]
-        return table
+    held = None if positions is None else _positions_at(observed, bars, positions)
+    market = observed_market(observed, record, env_cfg.features)
+    return _replay(model, env_cfg, market, held, decisions, deterministic, seed)
+
+
+def observed_market(
+    frame: pd.DataFrame, record: dict[str, Any], features: list[str] | None
+) -> Market:
+    """A market of `frame`'s bars and the run's observation columns, the env's `features`
+    picked as `load_market` picks them."""
+    market = Market.from_frame(frame, list(record["columns"]["observations"]))
+    return market if features is None else market.select(features)
+
+
+def _replay(
+    model: Any,
+    env_cfg: EnvConfig,
+    market: Market,
+    held: np.ndarray | None,
+    decisions: int,
+    deterministic: bool,
+    seed: int | None,
+) -> pd.DataFrame:
+    env = TradingEnv(market, full_span(env_cfg))
+    obs, _ = env.reset(seed=seed)
+    bars: list[int] = []
+    positions: list[float] = []
+    actions: list[Any] = []
+    observations: list[np.ndarray] = []
+    while True:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        bars.append(env.bar)
+        positions.append(env.target)
+        actions.append(action)
+        observations.append(obs)
+        if env.bar == len(market) - 1:
+            break
+        step = env.step(action) if held is None else env.step_to(held[env.bar + 1])
+        obs, _, terminated, _, _ = step
+        if terminated:  # a stop (ruin, max drawdown): the account trades no more
+            break
+    keep = slice(-decisions if decisions > 0 else None, None)
+    table = decision_table(
+        env_cfg, market.timestamps[np.asarray(bars)[keep]], actions[keep], positions[keep]
+    )
+    probabilities = action_probabilities(model, np.stack(observations[keep]))
+    if probabilities is not None:
+        for j, name in enumerate(action_names(env_cfg)):
+            table[f"{PROB_PREFIX}{name}"] = probabilities[:, j]
+    return table
 
 
 def decision_table(
