@@ -509,8 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.portfolio_only:
-        figures = portfolio_bench.run(PORTFOLIO_STEPS_QUICK if args.quick else PORTFOLIO_STEPS,
-                                      args.repeat or 3)  # fmt: skip
+        steps = PORTFOLIO_STEPS_QUICK if args.quick else PORTFOLIO_STEPS
+        figures = portfolio_bench.run(steps, args.repeat or 3, args.workdir)
         portfolio_bench.print_portfolio(figures)
         if args.json:
             args.json.write_text(json.dumps({"portfolio": figures}, indent=2) + "\n")
@@ -536,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["batched"] = bench_batched(setups, baseline, batch_sizes, sizes, repeat)
     report["ppo"] = bench_ppo(dataset, ppo_settings, min(repeat, PPO_MAX_REPEAT))
     portfolio_steps = PORTFOLIO_STEPS_QUICK if args.quick else PORTFOLIO_STEPS
-    report["portfolio"] = portfolio_bench.run(portfolio_steps, repeat)
+    report["portfolio"] = portfolio_bench.run(portfolio_steps, repeat, args.workdir)
     report["machine_after"] = machine()
 
     print_single(single, repeat, sizes["steps"])

@@ -2,7 +2,7 @@
 
 Steps/s of `qraptor/Portfolio-v0` (the single env, unwrapped) and of `PortfolioVecEnv`
 (env-steps/s = B x vector steps/s at B = 16 and 256) over 20 instruments of daily bars
-(8,313 days, the length of skfolio's S&P 500 sample, synthetic prices), against a baseline
+(skfolio's S&P 500 sample, 8,313 days; synthetic prices without skfolio), against a baseline
 measured in the same run: FinRL's `StockPortfolioEnv` when `finrl` is importable (it is not
 installable on these machines), else a plain-numpy reference of the same accounting, one
 account, written the way a notebook would (per-instrument Python loops, the remainder factor
@@ -13,6 +13,7 @@ same actions before anything is timed, so both sides do the same work.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,22 @@ import pandas as pd
 N_INSTRUMENTS = 20
 DAYS = 8313
 SEED = 11
+
+
+def sample_panel(workdir: Path) -> tuple[str, Any]:
+    """The shipped S&P 500 sample (20 stocks, 8,313 days) with the panel features, or,
+    without skfolio, synthetic prices of the same shape."""
+    from qraptor.core.extras import installed
+
+    if not installed("portfolio"):
+        return "synthetic (skfolio not installed)", synthetic_panel()
+    from qraptor.data.panel_features import panel_features
+    from qraptor.data.panel_files import copy_sp500_sample, read_panel
+    from qraptor.env.portfolio.panel import Panel
+
+    frames = read_panel(copy_sp500_sample(workdir / "sp500")["prices"])
+    features, names = panel_features(frames)
+    return "skfolio's S&P 500 sample", Panel.from_frames(features, features=names)
 
 
 def synthetic_panel(days: int = DAYS, n: int = N_INSTRUMENTS) -> Any:
@@ -93,13 +110,15 @@ class Reference:
         return self.observation(), float(np.log(self.value / previous)), nxt >= len(self.close) - 1
 
 
-def run(steps: int, repeat: int, batch_sizes: tuple[int, ...] = (16, 256)) -> dict[str, Any]:
+def run(
+    steps: int, repeat: int, workdir: Path, batch_sizes: tuple[int, ...] = (16, 256)
+) -> dict[str, Any]:
     """The figures of the section (module docstring)."""
     from qraptor.env.portfolio.config import load_portfolio_env_config
     from qraptor.env.portfolio.portfolio_env import PortfolioEnv
     from qraptor.env.portfolio.vector_env import PortfolioVecEnv
 
-    panel = synthetic_panel()
+    data, panel = sample_panel(workdir)
     cfg = load_portfolio_env_config(["episode.mode=full", "costs.fee_rate=0.001"])
     rng = np.random.default_rng(SEED)
     actions = rng.normal(0, 3, (steps, N_INSTRUMENTS + 1)).astype(np.float32)
@@ -121,7 +140,8 @@ def run(steps: int, repeat: int, batch_sizes: tuple[int, ...] = (16, 256)) -> di
     for row in batched:
         row["x_baseline"] = row["env_steps_per_second"] / base
     return {
-        "instruments": N_INSTRUMENTS, "bars": len(panel), "baseline": baseline_name,
+        "instruments": panel.n_instruments, "bars": len(panel), "data": data,
+        "baseline": baseline_name,
         "baseline_steps_per_second": base, "single_steps_per_second": single,
         "single_x_baseline": single / base, "batched": batched,
     }  # fmt: skip
@@ -130,7 +150,7 @@ def run(steps: int, repeat: int, batch_sizes: tuple[int, ...] = (16, 256)) -> di
 def print_portfolio(figures: dict[str, Any]) -> None:
     print(
         f"\n4. Portfolio-v0, {figures['instruments']} instruments x {figures['bars']:,} daily bars"
-        f" (baseline: {figures['baseline']})"
+        f" ({figures['data']}; baseline: {figures['baseline']})"
     )
     print(f"   {'env':<34} {'steps/s':>12} {'x baseline':>11}")
     print(f"   {figures['baseline']:<34} {figures['baseline_steps_per_second']:>12,.0f} {1:>11.1f}")

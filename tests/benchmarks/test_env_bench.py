@@ -1,4 +1,5 @@
-"""Smoke test of benchmarks/env.py: `--quick` runs every section and writes every figure.
+"""Smoke test of benchmarks/env.py: `--quick` runs every section (the portfolio one too)
+and writes every figure.
 
 Speed itself is not asserted (2 shared cores make timings noisy); what a reader of the
 benchmark relies on is: each figure is present and positive, ratios are taken between runs
@@ -89,3 +90,17 @@ def test_env_benchmark_smoke_ppo_share_is_a_judged_fraction_of_learn(figures: di
     assert 0 < ppo["env_seconds"] < ppo["rollout_seconds"] < ppo["learn_seconds"]
     assert ppo["env_share"] == pytest.approx(ppo["env_seconds"] / ppo["learn_seconds"])
     assert ppo["met"] == (ppo["env_share"] < 0.05)
+
+
+def test_env_benchmark_smoke_times_the_portfolio_env_against_its_reference(
+    run: dict, figures: dict
+) -> None:
+    assert "4. Portfolio-v0" in run["stdout"]
+    p = figures["portfolio"]
+    assert p["instruments"] == 20 and p["bars"] == 8313  # skfolio's sample (the [all] extra)
+    assert p["baseline"].startswith("plain-numpy reference")
+    assert p["single_x_baseline"] == pytest.approx(
+        p["single_steps_per_second"] / p["baseline_steps_per_second"]
+    )
+    assert [row["batch"] for row in p["batched"]] == [16, 256]
+    assert all(row["env_steps_per_second"] > 0 for row in p["batched"])

@@ -78,3 +78,30 @@ def test_a_rollout_of_a_rule_is_the_env_accounting(prices) -> None:
     run = rollout(panel, cfg, lambda bar, w: target)
     assert run.curve["costs"].iloc[1] == pytest.approx(0.0015 * 100_000.0, rel=1e-12)
     np.testing.assert_allclose(run.weights.iloc[1:, 2].to_numpy(), 1.0)
+
+
+def test_the_optimisers_fit_on_the_past_only_and_hold_between_refits(prices) -> None:
+    from qraptor.evaluation.portfolio import optimised
+
+    changed = prices.copy()
+    changed.iloc[251:] *= np.exp(np.random.default_rng(9).normal(0, 0.3, (BARS - 251, N)))
+    for objective in ("min_variance", "max_sharpe"):
+        rule, later = (optimised(_panel(p), objective, 120, 20) for p in (prices, changed))
+        decided = [(bar, rule(bar, None)) for bar in range(120, 251)]
+        again = [(bar, later(bar, None)) for bar in range(120, 251)]
+        fits = [(bar, w) for bar, w in decided if w is not None]
+        assert [bar for bar, _ in fits] == list(range(120, 251, 20))  # refits, held between
+        for (_, w), (_, v) in zip(decided, again, strict=True):
+            assert (w is None and v is None) or np.array_equal(w, v)
+        assert all(abs(w.sum() - 1) < 1e-12 and (w >= 0).all() for _, w in fits)
+
+
+def test_min_variance_is_less_volatile_than_one_over_n() -> None:
+    rng = np.random.default_rng(8)
+    vols = np.linspace(0.004, 0.04, N)  # unequal risks: what minimum variance is for
+    values = 30 * np.exp(np.cumsum(rng.normal(0, 1, (BARS, N)) * vols, axis=0))
+    stamps = pd.date_range("2001-01-01", periods=BARS, freq="B", tz="UTC")
+    prices = pd.DataFrame(values, index=stamps, columns=[f"S{j}" for j in range(N)])
+    runs = baselines(_panel(prices), _cfg(), lookback=120, optimiser_every=20)
+    vol = {k: r.curve["log_return"].iloc[150:].std() for k, r in runs.items()}
+    assert vol["min_variance"] < vol["equal_weight"]

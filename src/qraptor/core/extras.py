@@ -25,6 +25,8 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "notebooks": ("executing notebooks", ("nbclient", "nbformat", "ipykernel")),
     "connectors": ("the ccxt and yfinance download connectors (`qraptor data download`)",
                    ("ccxt", "yfinance")),
+    "portfolio": ("the multi-asset sample and the optimiser baselines (skfolio)",
+                  ("skfolio",)),
 }  # fmt: skip
 # what else a user can do instead of installing the extra
 ALTERNATIVES = {

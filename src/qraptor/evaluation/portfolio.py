@@ -9,6 +9,8 @@ The baselines, each deciding at bar t from bars up to t only:
 - ``buy_and_hold``: 1/N at the first bar, then never traded (a delisting is still sold);
 - ``momentum_top_k``: equal weights in the k instruments with the highest trailing return
   over `lookback` bars (ties and missing bars: not picked), rebalanced every bar;
+- ``min_variance``, ``max_sharpe``: skfolio's MeanRisk fitted on the trailing returns up to
+  t, refitted every `optimiser_every` bars (`optimised`);
 - ``index``: the panel's benchmark series held in full, when one is given (an instrument of
   the panel, e.g. the S&P 500 beside its members).
 
@@ -124,6 +126,53 @@ def index_holding(panel: Panel, symbol: str) -> Rule:
     return rule
 
 
+def optimised(panel: Panel, objective: str, lookback: int, every: int) -> Rule:
+    """skfolio's MeanRisk (variance as the risk, long-only, fully invested) fitted on the
+    simple returns of the last `lookback` bars up to t (instruments with a bar on every one
+    of them), refitted every `every` bars and held in between: ``min_variance`` or
+    ``max_sharpe`` (cash when every trailing mean return is below 0: no long-only
+    portfolio then has a positive Sharpe ratio). Before `lookback` bars exist: cash."""
+    from qraptor.core.extras import require
+
+    require("skfolio", "portfolio")
+    from skfolio import RiskMeasure
+    from skfolio.optimization import MeanRisk, ObjectiveFunction
+
+    goal = {
+        "min_variance": ObjectiveFunction.MINIMIZE_RISK,
+        "max_sharpe": ObjectiveFunction.MAXIMIZE_RATIO,
+    }[objective]
+    last_fit: list[int] = []
+
+    def rule(bar: int, _: np.ndarray) -> np.ndarray | None:
+        if last_fit and bar - last_fit[-1] < every:
+            return None
+        if bar < lookback:
+            return _equal(np.zeros(panel.n_instruments, dtype=bool))
+        span = slice(bar - lookback, bar + 1)  # prices up to t: returns of bars up to t
+        usable = np.asarray(panel.tradable[span].all(axis=0), dtype=bool)
+        if usable.sum() < 2:
+            return _equal(usable)
+        prices = panel.close[span][:, usable]
+        returns = prices[1:] / prices[:-1] - 1.0
+        model = MeanRisk(objective_function=goal, risk_measure=RiskMeasure.VARIANCE)
+        last_fit.append(bar)
+        try:
+            model.fit(returns)
+        except ValueError:
+            if objective != "max_sharpe":
+                raise
+            # every trailing mean return is below the risk-free rate (0): no long-only
+            # portfolio has a positive Sharpe ratio, and cash is the best one
+            return _equal(np.zeros(panel.n_instruments, dtype=bool))
+        target = np.zeros(panel.n_instruments + 1)
+        target[1:][usable] = np.clip(model.weights_, 0.0, None)
+        target[1:] /= target[1:].sum()
+        return target
+
+    return rule
+
+
 def baselines(
     panel: Panel,
     cfg: PortfolioEnvConfig,
@@ -131,13 +180,18 @@ def baselines(
     k: int = 5,
     lookback: int = 126,
     index: str | None = None,
+    optimiser_every: int | None = 21,
 ) -> dict[str, PortfolioBacktest]:
-    """Every baseline of the module docstring, through the same accounting as the agent."""
+    """Every baseline of the module docstring, through the same accounting as the agent;
+    `optimiser_every=None` leaves out the optimised ones (no skfolio)."""
     rules: dict[str, Rule] = {
         "equal_weight": equal_weight(panel),
         "buy_and_hold": buy_and_hold(panel),
         "momentum_top_k": momentum_top_k(panel, k, lookback),
     }
+    if optimiser_every is not None:
+        for objective in ("min_variance", "max_sharpe"):
+            rules[objective] = optimised(panel, objective, lookback, optimiser_every)
     if index is not None:
         rules["index"] = index_holding(panel, index)
     return {name: rollout(panel, cfg, rule) for name, rule in rules.items()}
