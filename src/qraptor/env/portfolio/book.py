@@ -48,14 +48,17 @@ class Book:
 
     def __post_init__(self) -> None:
         panel, cfg = self.panel, self.cfg
-        self.features = _select(panel, cfg.features)
-        self.flags = panel.tradable.astype(np.float32)
+        features = np.nan_to_num(_select(panel, cfg.features), nan=0.0)
+        flags = panel.tradable.astype(np.float32)[..., None]
+        # one row per bar of what a window shows, made once: [T, N x (F + 1)]
+        self.rows = np.concatenate([features, flags], axis=-1).reshape(len(panel), -1)
+        self.rows = np.ascontiguousarray(self.rows, dtype=np.float32)
         self.close = np.where(np.isfinite(panel.close), panel.close, PLACEHOLDER_PRICE)
         fill = panel.fill if cfg.execution.price == "open" else panel.close
         self.fill = np.where(np.isfinite(fill), fill, PLACEHOLDER_PRICE)
         self.rate = np.full(panel.n_instruments, cfg.costs.rate)
         n = panel.n_instruments
-        self.obs_size = cfg.window * n * (self.features.shape[2] + 1) + n + 1
+        self.obs_size = cfg.window * self.rows.shape[1] + n + 1
         self.first_start = cfg.window - 1
         if cfg.episode.mode == "full":
             self.last_start = self.first_start
@@ -93,11 +96,12 @@ class Book:
     def observations(self) -> np.ndarray:
         """[B, obs_size] float32: the window of features and tradable flags, then weights."""
         w = self.cfg.window
-        rows = self.bar[:, None] + np.arange(-w + 1, 1)[None, :]  # [B, window]
-        features = np.nan_to_num(self.features[rows], nan=0.0)  # [B, window, N, F]
-        flags = self.flags[rows][..., None]  # [B, window, N, 1]
-        window = np.concatenate([features, flags], axis=-1).reshape(self.size, -1)
-        return np.concatenate([window, self.weights.astype(np.float32)], axis=1)
+        out = np.empty((self.size, self.obs_size), dtype=np.float32)
+        cut = w * self.rows.shape[1]
+        for k, bar in enumerate(self.bar):  # contiguous slices: no gather, no NaN pass
+            out[k, :cut] = self.rows[bar - w + 1 : bar + 1].reshape(-1)
+        out[:, cut:] = self.weights
+        return out
 
     def targets(self, actions: np.ndarray) -> np.ndarray:
         """[B, N + 1] target weights of [B, N + 1] actions (scores)."""
