@@ -105,3 +105,17 @@ def test_min_variance_is_less_volatile_than_one_over_n() -> None:
     runs = baselines(_panel(prices), _cfg(), lookback=120, optimiser_every=20)
     vol = {k: r.curve["log_return"].iloc[150:].std() for k, r in runs.items()}
     assert vol["min_variance"] < vol["equal_weight"]
+
+
+def test_versus_tells_one_over_n_from_itself_and_from_momentum(prices) -> None:
+    from qraptor.evaluation.portfolio import versus
+
+    runs = baselines(_panel(prices), _cfg(), k=1, lookback=20, optimiser_every=None)
+    same = versus(runs["equal_weight"], runs["equal_weight"], "equal_weight",
+                  periods_per_year=252)  # fmt: skip
+    assert same["weight_distance"] == 0.0 and same["return_correlation"] == pytest.approx(1.0)
+    other = versus(runs["momentum_top_k"], runs["equal_weight"], "equal_weight",
+                   periods_per_year=252)  # fmt: skip
+    assert other["weight_distance"] > 0.5  # one name held, not six at 1/6
+    assert 0.0 <= other["psr_vs_baseline"] <= 1.0
+    assert other["indistinguishable"] == (0.05 <= other["psr_vs_baseline"] <= 0.95)

@@ -16,7 +16,10 @@ The baselines, each deciding at bar t from bars up to t only:
 
 `diagnostics` reports what users ask of a weight policy: turnover, concentration (HHI) and
 entropy of the weights, the share of steps at a weight bound, and the log return split
-into the market's part and the costs' (the reward has no penalty term).
+into the market's part and the costs' (the reward has no penalty term). `versus` asks
+whether a policy can be told apart from a baseline (1/N, buy-and-hold): in its returns
+(PSR of the return difference, evaluation.verdict.judge) and in its weights (the mean
+one-way distance between the two weight vectors).
 """
 
 from __future__ import annotations
@@ -217,6 +220,36 @@ def diagnostics(backtest: PortfolioBacktest, max_weight: float = 1.0) -> dict[st
         "market_log_return": float(curve["market_log_return"].sum()),
         "cost_log_return": float((curve["log_return"] - curve["market_log_return"]).sum()),
         "costs_paid": float(curve["costs"].sum()),
+    }
+
+
+def versus(
+    policy: PortfolioBacktest,
+    baseline: PortfolioBacktest,
+    name: str,
+    *,
+    periods_per_year: float,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Can `policy` be told apart from `baseline` (named `name`) on the same bars? Its
+    returns are *indistinguishable* when the PSR of the return difference lies within
+    [1 - confidence, confidence] (neither better nor worse beyond chance); `weight_distance`
+    is the mean of ``sum |w - w_baseline| / 2`` over the steps (0: the same portfolio)."""
+    from qraptor.evaluation.verdict import judge
+
+    mine = policy.curve["log_return"].to_numpy()[1:]
+    theirs = baseline.curve["log_return"].to_numpy()[1:]
+    verdict = judge(np.expm1(mine), np.expm1(theirs), split="portfolio",
+                    periods_per_year=periods_per_year, benchmark=name)  # fmt: skip
+    w = policy.weights.drop(columns="timestamp").to_numpy()[1:]
+    v = baseline.weights.drop(columns="timestamp").to_numpy()[1:]
+    psr = verdict.psr_vs_benchmark
+    return {
+        "baseline": name,
+        "psr_vs_baseline": psr,
+        "indistinguishable": bool(1 - confidence <= psr <= confidence),
+        "weight_distance": float(0.5 * np.abs(w - v).sum(axis=1).mean()),
+        "return_correlation": float(np.corrcoef(mine, theirs)[0, 1]),
     }
 
 

@@ -156,3 +156,27 @@ def test_a_bad_setting_names_its_key() -> None:
     cfg = dataclasses.replace(_cfg(), window=500)
     with pytest.raises(Exception, match=r"env\.window"):
         PortfolioEnv(_panel(), cfg)
+
+
+def test_the_differential_sharpe_reward_is_moody_and_saffells_on_the_log_returns() -> None:
+    """Moody & Saffell (2001): D_t = (B dA - A dB / 2) / (B - A^2)^(3/2) with the moments
+    A, B before the step, dA = R - A, dB = R^2 - B, then A += eta dA, B += eta dB; 0 until
+    the moments have a variance."""
+    panel = _panel()
+    actions = np.random.default_rng(3).normal(0, 3, (BARS, N + 1))
+    log_env = PortfolioEnv(panel, _cfg())
+    dsr_env = PortfolioEnv(panel, _cfg("reward.type=differential_sharpe", "reward.sharpe_eta=0.05"))
+    log_env.reset(seed=0)
+    dsr_env.reset(seed=0)
+    a = b = 0.0
+    for action in actions[: BARS - 8]:
+        _, r, _, done, _ = log_env.step(action)
+        _, d, _, _, _ = dsr_env.step(action)
+        variance = b - a * a
+        expected = (
+            (b * (r - a) - 0.5 * a * (r * r - b)) / variance**1.5 if variance > 1e-20 else 0.0
+        )
+        assert d == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        a, b = a + 0.05 * (r - a), b + 0.05 * (r * r - b)
+        if done:
+            break
