@@ -19,12 +19,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from qraptor.core import layout
 from qraptor.core.errors import DataError, QraptorError
 from qraptor.data.record import load_run_record
-from qraptor.train.config import TrainConfig, train_config_from
+from qraptor.train.config import TrainConfig, run_folder_config
 
 
 class AgentNotFound(QraptorError):
@@ -44,8 +42,7 @@ class TrainedAgent:
     @cached_property
     def config(self) -> TrainConfig:
         """The run's training config, validated as training validated it."""
-        path = self.folder / layout.CONFIG
-        return train_config_from(OmegaConf.to_container(OmegaConf.load(path), resolve=True))  # type: ignore[arg-type]
+        return run_folder_config(self.folder)
 
     @cached_property
     def record(self) -> dict[str, Any]:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 from qraptor.core import layout
 from qraptor.data.record import load_run_record
 from qraptor.evaluation.serving import decide_on_bars
-from qraptor.train.config import TrainConfig, train_config_from
+from qraptor.train.config import TrainConfig, run_folder_config
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,7 @@ class ServedAgent:
         from qraptor.train.algos import load_model
 
         folder = Path(folder)
-        raw = OmegaConf.to_container(OmegaConf.load(folder / layout.CONFIG), resolve=True)
-        config = train_config_from(raw)  # type: ignore[arg-type]
+        config = run_folder_config(folder)
         model = load_model(config.algo.name, folder / layout.MODEL, None, device="cpu")
         return cls(config, load_run_record(folder), model)
 

@@ -198,6 +198,15 @@ class TrainConfig:
         return {"session": asdict(self.session), "algo": asdict(self.algo), "env": asdict(self.env)}
 
 
+def run_folder_config(folder: Path) -> TrainConfig:
+    """The training config a run folder recorded (its config.yaml), validated as training
+    validated it: what a replay or a served model of that run is built from."""
+    from qraptor.core import layout
+
+    loaded = OmegaConf.to_container(OmegaConf.load(Path(folder) / layout.CONFIG), resolve=True)
+    return train_config_from(loaded)  # type: ignore[arg-type]
+
+
 def train_config_from(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
     """Validate a composed config (from Hydra, or a stored session's resolved config)."""
     section = composed if isinstance(composed, DictConfig) else OmegaConf.create(dict(composed))

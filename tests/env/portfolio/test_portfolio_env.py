@@ -146,8 +146,13 @@ def test_ppo_trains_on_the_vector_env() -> None:
                           4, seed=0)  # fmt: skip
     model = PPO("MlpPolicy", vec, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(256)
-    action, _ = model.predict(vec.reset(), deterministic=True)
-    assert action.shape == (4, N + 1)
+    assert model.num_timesteps == 256
+    obs = vec.reset()
+    for _ in range(40):  # the trained policy's actions step the env (episodes reset inside)
+        action, _ = model.predict(obs, deterministic=True)
+        obs, rewards, _, infos = vec.step(action)
+        assert np.isfinite(rewards).all() and all(i["equity"] > 0 for i in infos)
+        assert all(abs(i["weights"].sum() - 1) < 1e-12 for i in infos)
 
 
 def test_a_bad_setting_names_its_key() -> None:
