@@ -23,6 +23,8 @@ STAGES = {
     "reduce": [DISPATCH, ("qraptor.cli.data_stages", "run_reduce")],
     "features": [DISPATCH, ("qraptor.cli.data_stages", "run_features")],
     "split": [DISPATCH, ("qraptor.cli.data_stages", "run_split")],
+    "panel_raw": [DISPATCH, ("qraptor.cli.data_stages", "run_panel_raw")],
+    "panel_dataset": [DISPATCH, ("qraptor.cli.data_stages", "run_panel_dataset")],
     "train": [("qraptor.train.__main__", None)],
     "evaluate": [DISPATCH, ("qraptor.evaluation.report", None)],
     "plots_template": [DISPATCH, ("qraptor.core.vega_offline", None)],

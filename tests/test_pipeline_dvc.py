@@ -94,9 +94,10 @@ def test_changing_one_parameter_reruns_only_dependent_stages(repo: Path, first_r
         status = run(["dvc", "status"], repo)
         assert "split" in status.stdout and "reduce" not in status.stdout
         rerun = run(["dvc", "repro"], repo)
-        # split reran; what consumes its output (train, evaluate) too; nothing upstream
-        assert "split" in ran_stages(rerun.stdout)
-        assert ran_stages(rerun.stdout) <= {"split", "train", "evaluate"}
+        # split reran; what consumes its output (train, evaluate) too; nothing upstream; the
+        # panel dataset too: its spans follow the same conf/split
+        assert {"split", "panel_dataset"} <= ran_stages(rerun.stdout)
+        assert ran_stages(rerun.stdout) <= {"split", "train", "evaluate", "panel_dataset"}
     finally:
         conf.write_text(original)
     restored = run(["dvc", "repro"], repo)

@@ -28,6 +28,7 @@ from qraptor.data.columns import columns_after_bars
 from qraptor.data.download import CONNECTORS
 from qraptor.data.features import compute_features, longest_window, resolve_windows, window_bars
 from qraptor.data.ingest.files import ingest_files
+from qraptor.data.panel_dataset import make_panel_dataset, materialise_panel_raw
 from qraptor.data.parts import read_manifest
 from qraptor.data.pipeline_config import PipelineConfig
 from qraptor.data.plots import bars_overview, save_figure, split_overview, write_plot_csv
@@ -177,6 +178,43 @@ def run_split(
         title = f"{cfg.data.name}: chronological split"
         save_figure(split_overview(dataset, title), outputs.path(figure))
     return meta
+
+
+def run_panel_raw(cfg: PipelineConfig, out_dir: Path, metrics: Path) -> dict[str, Any]:
+    """Stage `panel_raw`: the multi-asset source (sample or files) copied into `out_dir`."""
+    from qraptor.core.paths import project_root
+
+    with atomic_outputs() as outputs:
+        summary = materialise_panel_raw(cfg.panel, outputs.dir(out_dir), project_root())
+        write_json_atomic(outputs.path(metrics), {"name": cfg.panel.name, **summary})
+    return summary
+
+
+def run_panel_dataset(
+    cfg: PipelineConfig, raw_dir: Path, out_dir: Path, metrics: Path
+) -> dict[str, Any]:
+    """Stage `panel_dataset`: read, check, featurise and split the panel (panel_dataset.py)."""
+    with _reading(raw_dir), atomic_outputs() as outputs:
+        meta = make_panel_dataset(raw_dir, cfg.panel, cfg.split, outputs.dir(out_dir))
+        write_json_atomic(outputs.path(metrics), _panel_metrics(meta))
+    return meta
+
+
+def _panel_metrics(meta: dict[str, Any]) -> dict[str, Any]:
+    """The panel's report for `dvc metrics show`: counts per span, instruments' problems."""
+    instruments = meta["instruments"]
+    return {
+        "instruments": len(meta["symbols"]),
+        "bars": meta["rows"],
+        "warmup": meta["budget"]["warmup_rows"],
+        "embargo_bars": meta["embargo_bars"],
+        "chrono": meta["chrono"]["counts"],
+        "folds": len(meta["walk_forward"]["folds"]),
+        "missing_bars": sum(i["missing_bars"] for i in instruments.values()),
+        "starts_late": sorted(s for s, i in instruments.items() if i["starts_late"]),
+        "delisted": sorted(s for s, i in instruments.items() if i["delisted"]),
+        "index": meta["index_symbol"],
+    }
 
 
 def _features_and_budget(bars: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, Budget]:

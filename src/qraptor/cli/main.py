@@ -257,6 +257,24 @@ def _parser() -> argparse.ArgumentParser:
         ],
         _run_split,
     )
+    _stage(
+        stages,
+        "panel-raw",
+        "copy the multi-asset source (conf/panel: the S&P 500 sample or your files)",
+        [("--out", "folder for the raw panel files"), ("--metrics", "what was copied (JSON)")],
+        _run_panel_raw,
+    )
+    _stage(
+        stages,
+        "panel-dataset",
+        "panel files -> checked, causal features per instrument and across, split",
+        [
+            ("--raw", "the panel-raw folder"),
+            ("--out", "panel dataset folder"),
+            ("--metrics", "instruments, bars per span, problems (DVC metrics JSON)"),
+        ],
+        _run_panel_dataset,
+    )
 
     db = groups.add_parser(
         "db",
@@ -565,6 +583,18 @@ def _run_split(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.cli import data_stages as stages
 
     stages.run_split(_config(args, extra), getattr(args, "in"), args.out, args.metrics, args.figure)
+
+
+def _run_panel_raw(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_panel_raw(_config(args, extra), args.out, args.metrics)
+
+
+def _run_panel_dataset(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli import data_stages as stages
+
+    stages.run_panel_dataset(_config(args, extra), args.raw, args.out, args.metrics)
 
 
 def _run_db(args: argparse.Namespace, extra: list[str]) -> None:

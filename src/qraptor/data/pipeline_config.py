@@ -17,12 +17,13 @@ from qraptor.core.config import compose, find_conf_dir, scope_overrides, to_sche
 from qraptor.core.errors import ConfigError
 from qraptor.data.clean.frame import CleanConfig
 from qraptor.data.features import FeaturesConfig
+from qraptor.data.panel_dataset import PanelConfig
 from qraptor.data.reduce.bars import ReduceConfig
 from qraptor.data.sources import DataConfig
 from qraptor.data.split import SplitConfig
 
 PIPELINE_CONFIG = "pipeline"
-GROUPS = ("data", "clean", "reduce", "features", "split")
+GROUPS = ("data", "clean", "reduce", "features", "split", "panel")
 S = TypeVar("S")
 
 
@@ -33,6 +34,7 @@ class PipelineConfig:
     reduce: ReduceConfig
     features: FeaturesConfig
     split: SplitConfig
+    panel: PanelConfig  # the multi-asset dataset (its own stages; split settings shared)
 
 
 def load_pipeline_config(
@@ -46,6 +48,7 @@ def load_pipeline_config(
         reduce=to_schema(composed.reduce, ReduceConfig, "reduce"),
         features=to_schema(composed.features, FeaturesConfig, "features"),
         split=to_schema(composed.split, SplitConfig, "split"),
+        panel=to_schema(composed.panel, PanelConfig, "panel"),
     )
 
 
@@ -66,7 +69,7 @@ def compose_pipeline(
             "groups",
             f"{path} must name one file of each group under `groups:` ({', '.join(GROUPS)}), "
             "e.g. `groups: {data: sample_eurusd, clean: default, reduce: hourly, features: "
-            "default, split: default}`; its defaults list is filled from them",
+            "default, split: default, panel: sample_sp500}`; its defaults list is filled from them",
         )
     overridden = {o.lstrip("+~").split("=", 1)[0] for o in overrides if "=" in o}
     choices = [f"{group}={groups[group]}" for group in GROUPS if group not in overridden]

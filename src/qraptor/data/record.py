@@ -110,6 +110,7 @@ def run_record(dataset_dir: Path, fold: int | None, root: Path | None = None) ->
             "spans": spans,
             "bars": pipeline["bars"] if pipeline else None,
             "dataset": data_version(dataset_dir, root),
+            **({"instruments": metadata["symbols"]} if "symbols" in metadata else {}),
         }
     )
 

@@ -334,23 +334,28 @@ def _normalised(
         raise DataError(None, f"rows {(leaked[:5] + rows.start).tolist()} lack a z value")
     out = pd.concat([frame.iloc[rows], z], axis=1).reset_index(drop=True)
     out["split"] = pd.Series(labels, dtype="str")
-    ts = frame["timestamp"]
     meta = {
-        "spans": {
-            s.name: {
-                "label": s.label,
-                "start_row": s.start,
-                "stop_row": s.stop,
-                "rows": s.stop - s.start,
-                "first": ts.iloc[s.start].isoformat() if s.stop > s.start else None,
-                "last": ts.iloc[s.stop - 1].isoformat() if s.stop > s.start else None,
-            }
-            for s in spans
-        },
+        "spans": span_records(spans, frame["timestamp"]),
         "counts": {label: int((labels == label).sum()) for label in SPLIT_LABELS},
         "fitted": fitted,
     }
     return out, meta
+
+
+def span_records(spans: Sequence[Span], timestamps: pd.Series) -> dict[str, dict[str, Any]]:
+    """splits.json's record of each span: label, rows, first and last timestamps."""
+    ts = timestamps
+    return {
+        s.name: {
+            "label": s.label,
+            "start_row": s.start,
+            "stop_row": s.stop,
+            "rows": s.stop - s.start,
+            "first": ts.iloc[s.start].isoformat() if s.stop > s.start else None,
+            "last": ts.iloc[s.stop - 1].isoformat() if s.stop > s.start else None,
+        }
+        for s in spans
+    }
 
 
 def _validate_features(frame: pd.DataFrame, columns: list[str]) -> None:

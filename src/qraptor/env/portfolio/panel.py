@@ -74,9 +74,11 @@ class Panel:
         frames: Mapping[str, pd.DataFrame],
         features: Sequence[str] = (),
         fill: str = "close",
+        calendar: np.ndarray | None = None,
     ) -> Panel:
         """A panel of one frame per symbol (timestamp, close, `fill` and `features`
-        columns), aligned on the union of their timestamps (module docstring)."""
+        columns), aligned on the union of their timestamps (module docstring), or on
+        `calendar` (int ns; bars off it are dropped, its bars without one are missing)."""
         if not frames:
             raise DataError(None, "a panel needs at least one instrument")
         symbols = tuple(frames)
@@ -93,6 +95,9 @@ class Panel:
             cleaned[symbol] = frame.set_index(index)
             stamps = index if stamps is None else stamps.union(index)
         assert stamps is not None
+        if calendar is not None:
+            ns = np.asarray(calendar, dtype=np.int64)
+            stamps = pd.DatetimeIndex(pd.to_datetime(ns, utc=True))
         t, n = len(stamps), len(symbols)
         close, fills = np.full((t, n), np.nan), np.full((t, n), np.nan)
         tradable = np.zeros((t, n), dtype=bool)
