@@ -38,6 +38,7 @@ demo: setup  ## data pipeline, training and evaluation on the shipped sample (dv
 	@echo "  qraptor backtest models/agent --data FILE   the trained agent on bars of your own"
 	@echo "  models/agent/model_card.md   the agent's model card (qraptor card models/agent remakes it)"
 	@echo "  qraptor compare --sweep ID   the best of a sweep, its Sharpe deflated (DSR)"
+	@echo "  qraptor train experiment=portfolio_quick   a portfolio of the 20-stock sample vs 1/N"
 	@echo "  mlflow ui --backend-store-uri sqlite:///mlflow.db   runs, metrics, verdict tags"
 	@echo "  qraptor dashboard            sessions, equity curves and their verdicts"
 

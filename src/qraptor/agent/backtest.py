@@ -188,13 +188,9 @@ def replay(
     random_runs: int | None = None,
 ) -> SplitEvaluation:
     """Training's evaluation of the agent on `bars`: `session.eval`'s settings unless given."""
-    from qraptor.train.algos import load_model
-    from qraptor.train.trainer import seed_everything
-
     cfg = agent.config
     s, settings = cfg.session, cfg.session.eval
-    seed_everything(s.seed, s.torch_threads)
-    model = load_model(cfg.algo.name, agent.model_path, None, device=s.device)
+    model = seeded_model(agent)
     return evaluate_model(
         model,
         bars.market,
@@ -209,6 +205,16 @@ def replay(
         liquidate=settings.liquidate,
         min_annualised_days=settings.min_annualised_days,
     )
+
+
+def seeded_model(agent: TrainedAgent) -> Any:
+    """The agent's SB3 model, loaded after seeding as training did (its seed, threads)."""
+    from qraptor.train.algos import load_model
+    from qraptor.train.trainer import seed_everything
+
+    s = agent.config.session
+    seed_everything(s.seed, s.torch_threads)
+    return load_model(agent.config.algo.name, agent.model_path, None, device=s.device)
 
 
 def backtest_summary(

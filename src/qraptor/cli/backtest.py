@@ -22,7 +22,7 @@ from qraptor.core.config import compose_command, to_schema
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.core.log import get_logger
 from qraptor.core.paths import project_root
-from qraptor.evaluation.baseline_names import BASELINES
+from qraptor.evaluation.baseline_names import BASELINES, PORTFOLIO_BASELINES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,6 +61,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> None:
             agent.name, cfg.algo.name, agent.model_path.name, cfg.session.dataset,
             _fold(agent.record.get("fold")),
         )  # fmt: skip
+        if cfg.is_portfolio:
+            _portfolio(args, agent, root)
+            return
         if args.data is not None:
             source, what = _bars_source(args.data, agent.record)
             observations = _observations(args, agent, source, work / "bars", root)
@@ -108,6 +111,36 @@ def _print_table(name: str, what: str, span: str, summary: dict) -> None:
         )
 
 
+def _portfolio(args: argparse.Namespace, agent, root: Path) -> None:
+    """A portfolio agent: a split (or fold) of its panel dataset, as training evaluated it."""
+    from qraptor.agent.portfolio_backtest import (
+        panel_replay,
+        panel_split_replay,
+        refuse_panel_data,
+        write_panel_outputs,
+    )
+
+    if args.data is not None or args.start or args.end:
+        refuse_panel_data()
+    split = args.split or "test"
+    what = split if args.fold is None else f"fold{args.fold}-{split}"
+    bars = panel_split_replay(
+        agent, split, args.fold, root=root, allow_changed_data=args.allow_changed_data
+    )
+    log.info("replaying on %s: %s", what, bars.span)
+    evaluation = panel_replay(
+        agent, bars, deterministic=args.deterministic,
+        baselines=_baselines(args.baselines, PORTFOLIO_BASELINES),
+    )  # fmt: skip
+    out = args.out or root / DEFAULT_OUT / f"{agent.name}-{what}"
+    title = f"{agent.name} on {what}: agent vs portfolio baselines (same costs)"
+    summary = write_panel_outputs(
+        evaluation, bars, agent, out, plots=not args.no_plots, title=title
+    )
+    log.info("outputs in %s", out)
+    _print_table(agent.name, what, bars.span, summary)
+
+
 def _observations(args, agent, source, work: Path, root: Path):  # -> Observations
     from qraptor.agent.bars import rebuild_observations
 
@@ -150,13 +183,13 @@ def _stem(path: Path) -> str:
     return name
 
 
-def _baselines(value: str | None) -> list[str] | None:
+def _baselines(value: str | None, valid: tuple[str, ...] = BASELINES) -> list[str] | None:
     if value is None:
         return None
     names = [n.strip() for n in value.split(",") if n.strip()]
-    bad = [n for n in names if n not in BASELINES]
+    bad = [n for n in names if n not in valid]
     if bad:
-        raise ConfigError("--baselines", f"unknown {bad}; valid: {', '.join(BASELINES)}")
+        raise ConfigError("--baselines", f"unknown {bad}; valid: {', '.join(valid)}")
     return names
 
 

@@ -41,6 +41,7 @@ CARD_CURVE = "model_card_curve.png"
 EVAL_DIR = "eval"
 TRADES = "trades.csv"
 EQUITY = "equity.csv"
+WEIGHTS = "weights.csv"  # a portfolio session: its weights after each bar
 BASELINES_EQUITY = "baselines_equity.csv"
 EVAL_FILES = (TRADES, EQUITY, BASELINES_EQUITY)
 

@@ -49,6 +49,32 @@ def equity_figure(equity: pd.DataFrame, split: str) -> go.Figure:
     return fig
 
 
+def weights_figure(weights: pd.DataFrame, shown: int = 10) -> go.Figure:
+    """A portfolio's weights over time, stacked (cash first, then the instruments by mean
+    weight; beyond `shown` of them, one band for the rest)."""
+    view = thinned(weights)
+    names = [c for c in view.columns if c != "timestamp"]
+    risky = sorted(names[1:], key=lambda c: -float(view[c].abs().mean()))
+    bands = {"cash": view[names[0]]}
+    bands.update({c: view[c] for c in risky[:shown]})
+    if len(risky) > shown:
+        bands[f"{len(risky) - shown} others"] = view[risky[shown:]].sum(axis=1)
+    fig = go.Figure()
+    for name, values in bands.items():
+        fig.add_trace(
+            go.Scatter(
+                x=view["timestamp"], y=values.clip(lower=0), name=name, mode="lines",
+                stackgroup="weights", line={"width": 0.5},
+                hovertemplate="%{y:.1%}",
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        **LAYOUT, height=320, title="weights over time (after each bar's fill)",
+        yaxis={"tickformat": ".0%", "range": [0, 1]}, legend={"orientation": "v"},
+    )  # fmt: skip
+    return fig
+
+
 def drawdown_figure(equity: pd.DataFrame) -> go.Figure:
     view = thinned(equity)
     agent = view["agent"].to_numpy(dtype=float)

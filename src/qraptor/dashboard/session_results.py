@@ -35,6 +35,7 @@ class SplitResult:
     split: str
     equity: pd.DataFrame  # timestamp, close, position, agent, one column per baseline
     trades: pd.DataFrame  # the trade log (empty when the agent never traded)
+    weights: pd.DataFrame | None = None  # a portfolio session's weights per bar (cash first)
 
 
 def result_splits(doc: dict[str, Any]) -> list[str]:
@@ -79,12 +80,13 @@ class ResultFiles:
         refs = [
             FileRef.from_document(f)
             for f in doc.get("files") or []
-            if f["kind"] in (FileKind.EQUITY_CURVE, FileKind.TRADE_LOG)
+            if f["kind"] in (FileKind.EQUITY_CURVE, FileKind.TRADE_LOG, FileKind.WEIGHTS)
         ]
         by_name = {ref.name: ref for ref in refs}
         if layout.stored_name(split, layout.EQUITY) not in by_name:
             raise no_results(doc)
-        wanted = [by_name.get(layout.stored_name(split, f)) for f in layout.EVAL_FILES]
+        files = (*layout.EVAL_FILES, layout.WEIGHTS)
+        wanted = [by_name.get(layout.stored_name(split, f)) for f in files]
         key = (doc["_id"], split, *(r.sha256 if r else "-" for r in wanted))
         with self._lock:
             if key in self._cache:
@@ -110,4 +112,8 @@ def _download(store, session_id: str, split: str, refs: list[FileRef]) -> SplitR
             if trades_path.is_file()
             else pd.DataFrame()
         )
-    return SplitResult(split, equity, trades)
+        weights_path = folder / layout.WEIGHTS
+        weights = (
+            pd.read_csv(weights_path, parse_dates=["timestamp"]) if weights_path.is_file() else None
+        )
+    return SplitResult(split, equity, trades, weights)

@@ -40,12 +40,23 @@ class SplitEvaluation:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: agent and baseline metrics, the random Sharpe distribution."""
-        return {
-            "agent": json_safe(self.metrics),
-            "baselines": {name: json_safe(m) for name, m in self.baselines.items()},
-            "random_sharpes": self.random_sharpes,
-            "verdict": self.verdict.to_dict() if self.verdict is not None else None,
-        }
+        return evaluation_summary(self.metrics, self.baselines, self.random_sharpes, self.verdict)
+
+
+def evaluation_summary(
+    metrics: dict[str, float],
+    baselines: dict[str, dict[str, float]],
+    random_sharpes: list[float],
+    verdict: Verdict | None,
+) -> dict[str, Any]:
+    """A split's metrics.json: the agent's and each baseline's metrics, the random policy's
+    Sharpe ratios, the verdict (a portfolio's adds its diagnostics and `versus`)."""
+    return {
+        "agent": json_safe(metrics),
+        "baselines": {name: json_safe(m) for name, m in baselines.items()},
+        "random_sharpes": random_sharpes,
+        "verdict": verdict.to_dict() if verdict is not None else None,
+    }
 
 
 def evaluate_model(

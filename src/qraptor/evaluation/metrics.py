@@ -34,6 +34,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from qraptor.evaluation.metric_names import METRIC_NAMES
 from qraptor.evaluation.statistics import return_moments
 
 DAY_NS = 24 * 3600 * 1e9
@@ -207,10 +208,6 @@ def compute_metrics(
     steps = curve.iloc[1:]
     trade = steps["trade"].to_numpy(dtype=np.float64)
     units = steps["units"].to_numpy(dtype=np.float64)
-    returns = simple_returns(equity)
-    days = span_days(curve["timestamp"])
-    annual = annual_return(equity, periods_per_year) if days >= min_annualised_days else math.nan
-    drawdown = max_drawdown(equity)
     periods, lengths = holding_periods(
         trade,
         units,
@@ -220,12 +217,40 @@ def compute_metrics(
         steps["costs"].to_numpy(dtype=np.float64),
     )
     notional = np.abs(trade) * steps["fill_price"].to_numpy(dtype=np.float64)
-    moments = return_moments(returns)
     step_equity = steps["equity"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         position = np.where(
             step_equity > 0, steps["exposure"].to_numpy(dtype=np.float64) / step_equity, 0.0
         )
+    trading = {
+        "turnover": float(notional.sum() / equity.mean()),
+        "hit_rate": float(np.mean(periods > 0)) if len(periods) else math.nan,
+        "avg_holding_bars": float(lengths.mean()) if len(lengths) else 0.0,
+        "costs_paid": float(steps["costs"].sum()),
+        "exposure": float(np.abs(position).mean()) if len(position) else 0.0,
+        "time_in_market": float(np.mean(units != 0)) if len(units) else 0.0,
+        "n_trades": float(np.count_nonzero(trade)),
+    }
+    return in_order(
+        return_metrics(equity, curve["timestamp"], periods_per_year, min_annualised_days),
+        trading,
+    )
+
+
+def return_metrics(
+    equity: np.ndarray,
+    timestamps: pd.Series | np.ndarray,
+    periods_per_year: float,
+    min_annualised_days: float = 0.0,
+) -> dict[str, float]:
+    """The metrics of an equity curve alone (one value per bar, the first the start):
+    returns, risk, drawdown, the span; what a single instrument and a portfolio share."""
+    equity = np.asarray(equity, dtype=np.float64)
+    returns = simple_returns(equity)
+    days = span_days(timestamps)
+    annual = annual_return(equity, periods_per_year) if days >= min_annualised_days else math.nan
+    drawdown = max_drawdown(equity)
+    moments = return_moments(returns)
     return {
         "total_return": float(equity[-1] / equity[0] - 1.0),
         "annual_return": annual,
@@ -236,20 +261,19 @@ def compute_metrics(
         "sortino": sortino_ratio(returns, periods_per_year),
         "max_drawdown": drawdown,
         "calmar": annual / drawdown if drawdown > 0 else math.nan,  # NaN with a blank CAGR
-        "turnover": float(notional.sum() / equity.mean()),
-        "hit_rate": float(np.mean(periods > 0)) if len(periods) else math.nan,
-        "avg_holding_bars": float(lengths.mean()) if len(lengths) else 0.0,
-        "costs_paid": float(steps["costs"].sum()),
-        "exposure": float(np.abs(position).mean()) if len(position) else 0.0,
-        "time_in_market": float(np.mean(units != 0)) if len(units) else 0.0,
-        "n_trades": float(np.count_nonzero(trade)),
-        "bars": float(len(steps)),
+        "bars": float(len(equity) - 1),
         "span_days": days,
         "final_equity": float(equity[-1]),
         "sharpe_per_bar": moments.sharpe,
         "skewness": moments.skewness,
         "kurtosis": moments.kurtosis,
     }
+
+
+def in_order(returns: dict[str, float], trading: dict[str, float]) -> dict[str, float]:
+    """The two parts as one dict in METRIC_NAMES order (files and tables keep it)."""
+    merged = {**returns, **trading}
+    return {name: merged[name] for name in METRIC_NAMES}
 
 
 def t_statistic(returns: np.ndarray) -> float:

@@ -25,7 +25,8 @@ one-way distance between the two weight vectors).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,30 +40,56 @@ from qraptor.env.portfolio.panel import Panel
 # bar, the account's current weights [N + 1] -> target weights [N + 1], or None: hold
 Rule = Callable[[int, np.ndarray], np.ndarray | None]
 BOUND_TOLERANCE = 1e-9
+CURVE_COLUMNS = (
+    "timestamp", "equity", "costs", "turnover", "log_return", "market_log_return", "trades",
+    "exposure_before",
+)  # fmt: skip
 
 
 @dataclasses.dataclass
 class PortfolioBacktest:
     """One row per bar from the first decision: equity, weights, costs, log returns."""
 
-    curve: pd.DataFrame  # timestamp, equity, costs, turnover, log_return, market_log_return
+    curve: pd.DataFrame  # timestamp, equity, costs, turnover, log_return, market_log_return,
+    # trades (instruments traded at the step), exposure_before (gross risky weight held into it)
     weights: pd.DataFrame  # timestamp + cash + one column per symbol (after each close)
+    trades: pd.DataFrame | None = None  # timestamp + traded notional per symbol (+ buys)
 
 
-def rollout(panel: Panel, cfg: PortfolioEnvConfig, rule: Rule) -> PortfolioBacktest:
+def rollout(
+    panel: Panel, cfg: PortfolioEnvConfig, rule: Rule, *, liquidate: bool = False
+) -> PortfolioBacktest:
     """`rule` over the whole panel (episode mode forced to full), one account."""
+    return play(panel, cfg, lambda book: rule(int(book.bar[0]), book.weights[0].copy()),
+                liquidate=liquidate)  # fmt: skip
+
+
+def play(
+    panel: Panel,
+    cfg: PortfolioEnvConfig,
+    decide: Callable[[Book], np.ndarray | None],
+    *,
+    liquidate: bool = False,
+) -> PortfolioBacktest:
+    """`decide` (the account's book -> target weights, None: hold) over the whole panel,
+    one account. With `liquidate`, the last decision is all cash whatever `decide` says:
+    the span ends in cash, its sales' costs paid (`session.eval.liquidate`)."""
     full = dataclasses.replace(cfg, episode=EpisodeConfig("full", cfg.episode.length))
     book = Book(panel, full, 1)
     book.reset(np.array([0]), np.random.default_rng(0))
     start = int(book.bar[0])
-    rows = [(panel.timestamps[start], book.value[0], 0.0, 0.0, 0.0, 0.0)]
+    rows = [(panel.timestamps[start], book.value[0], 0.0, 0.0, 0.0, 0.0, 0, 0.0)]
     weights = [book.weights[0].copy()]
+    traded = [np.zeros(panel.n_instruments)]
+    cash = np.zeros(panel.n_instruments + 1)
+    cash[0] = 1.0
     while True:
-        bar = int(book.bar[0])
-        target = rule(bar, book.weights[0].copy())
+        last = int(book.bar[0]) + 1 >= int(book.last[0])
+        target = cash if liquidate and last else decide(book)
         hold = np.array([target is None])
         chosen = book.weights.copy() if target is None else np.asarray(target)[None]
         previous = float(book.value[0])
+        held = float(np.abs(book.weights[0, 1:]).sum())
         result = book.step(chosen, hold=hold)
         s = result.step
         value = float(s.value[0])
@@ -70,18 +97,32 @@ def rollout(panel: Panel, cfg: PortfolioEnvConfig, rule: Rule) -> PortfolioBackt
         rows.append((
             result.timestamps[0], value, float(s.costs[0]), turnover,
             float(np.log(value / previous)), float(np.log(value / previous) - np.log(s.mu[0])),
+            int(np.count_nonzero(s.traded[0, 1:])), held,
         ))  # fmt: skip
         weights.append(s.weights[0].copy())
+        traded.append(s.traded[0, 1:].copy())
         if result.truncated[0]:
             break
-    curve = pd.DataFrame(
-        rows,
-        columns=["timestamp", "equity", "costs", "turnover", "log_return", "market_log_return"],
-    )
+    curve = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
     curve["timestamp"] = pd.to_datetime(curve["timestamp"].astype("int64"), unit="ns", utc=True)
     frame = pd.DataFrame(np.asarray(weights), columns=["cash", *panel.symbols])
     frame.insert(0, "timestamp", curve["timestamp"])
-    return PortfolioBacktest(curve, frame)
+    trades = pd.DataFrame(np.asarray(traded), columns=list(panel.symbols))
+    trades.insert(0, "timestamp", curve["timestamp"])
+    return PortfolioBacktest(curve, frame, trades)
+
+
+def model_rollout(
+    panel: Panel, cfg: PortfolioEnvConfig, model: Any, *, deterministic: bool, liquidate: bool
+) -> PortfolioBacktest:
+    """A trained policy's backtest: at every bar it sees the env's own observation and its
+    action becomes target weights as in training (`Book.targets`)."""
+
+    def decide(book: Book) -> np.ndarray:
+        action, _ = model.predict(book.observations(), deterministic=deterministic)
+        return book.targets(np.asarray(action).reshape(1, -1))[0]
+
+    return play(panel, cfg, decide, liquidate=liquidate)
 
 
 def equal_weight(panel: Panel) -> Rule:
@@ -184,20 +225,26 @@ def baselines(
     lookback: int = 126,
     index: str | None = None,
     optimiser_every: int | None = 21,
+    names: Sequence[str] | None = None,
+    liquidate: bool = False,
 ) -> dict[str, PortfolioBacktest]:
-    """Every baseline of the module docstring, through the same accounting as the agent;
-    `optimiser_every=None` leaves out the optimised ones (no skfolio)."""
-    rules: dict[str, Rule] = {
-        "equal_weight": equal_weight(panel),
-        "buy_and_hold": buy_and_hold(panel),
-        "momentum_top_k": momentum_top_k(panel, k, lookback),
+    """Every baseline of the module docstring (or those in `names`), through the same
+    accounting as the agent; `optimiser_every=None` leaves out the optimised ones (no
+    skfolio). `index`: a symbol of `panel` held in full."""
+    makers: dict[str, Callable[[], Rule]] = {
+        "equal_weight": lambda: equal_weight(panel),
+        "buy_and_hold": lambda: buy_and_hold(panel),
+        "momentum_top_k": lambda: momentum_top_k(panel, k, lookback),
     }
     if optimiser_every is not None:
         for objective in ("min_variance", "max_sharpe"):
-            rules[objective] = optimised(panel, objective, lookback, optimiser_every)
+            makers[objective] = functools.partial(
+                optimised, panel, objective, lookback, optimiser_every
+            )
     if index is not None:
-        rules["index"] = index_holding(panel, index)
-    return {name: rollout(panel, cfg, rule) for name, rule in rules.items()}
+        makers["index"] = lambda: index_holding(panel, index)
+    chosen = list(makers) if names is None else [n for n in names if n in makers]
+    return {n: rollout(panel, cfg, makers[n](), liquidate=liquidate) for n in chosen}
 
 
 def diagnostics(backtest: PortfolioBacktest, max_weight: float = 1.0) -> dict[str, Any]:

@@ -50,6 +50,12 @@ BASELINE_COLOURS = {
     "random": "#b279a2",
     "random_uniform": "#d4a6c8",
     "ma_crossover": "#72b7b2",
+    # a portfolio session's (baseline_names.PORTFOLIO_BASELINES; buy_and_hold above)
+    "equal_weight": "#e45756",
+    "momentum_top_k": "#54a24b",
+    "min_variance": "#4c78a8",
+    "max_sharpe": "#eeca3b",
+    "index": "#9d755d",
 }
 
 
@@ -129,8 +135,66 @@ def split_frame(folder: Path) -> pd.DataFrame:
     folder = Path(folder)
     agent = pd.read_csv(folder / layout.EQUITY, parse_dates=["timestamp"])
     baselines = pd.read_csv(folder / layout.BASELINES_EQUITY, parse_dates=["timestamp"])
-    frame = agent[["timestamp", "close", "position", "equity"]].rename(columns={"equity": "agent"})
+    columns = [c for c in ("timestamp", "close", "position", "equity") if c in agent]
+    frame = agent[columns].rename(columns={"equity": "agent"})  # a portfolio: no price
     return frame.merge(baselines, on="timestamp", how="left")
+
+
+def split_figure(folder: Path, title: str) -> Figure:
+    """The figure of one evaluation's folder: one instrument's `evaluation_figure`, or a
+    portfolio's (its weights.csv beside the equity) `portfolio_figure`."""
+    frame = split_frame(folder)
+    weights = Path(folder) / layout.WEIGHTS
+    if weights.is_file():
+        return portfolio_figure(frame, pd.read_csv(weights, parse_dates=["timestamp"]), title)
+    return evaluation_figure(frame, title)
+
+
+def portfolio_figure(frame: pd.DataFrame, weights: pd.DataFrame, title: str) -> Figure:
+    """Equity of the agent against the portfolio baselines, its drawdown, and its weights
+    over time as a stacked area (cash first; the instruments by mean weight)."""
+    fig, (equity_ax, drawdown_ax, weights_ax) = plt.subplots(
+        3, 1, figsize=(11, 8.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 2.4]}
+    )
+    view = thin(frame, 4000)
+    _equity_lines(equity_ax, view, title)
+    _drawdown(drawdown_ax, view)
+    shown = thin(weights, 2000)
+    names = [c for c in shown.columns if c != "timestamp"]
+    risky = sorted(names[1:], key=lambda c: -float(shown[c].abs().mean()))
+    top, rest = risky[:10], risky[10:]
+    stacks = {"cash": shown[names[0]].clip(lower=0)}
+    stacks.update({c: shown[c].clip(lower=0) for c in top})
+    if rest:
+        stacks[f"{len(rest)} others"] = shown[rest].clip(lower=0).sum(axis=1)
+    colours = ["#bbbbbb", *plt.get_cmap("tab20").colors[: len(stacks) - 1]]
+    weights_ax.stackplot(shown["timestamp"], *stacks.values(), labels=list(stacks),
+                         colors=colours, step="post", linewidth=0)  # fmt: skip
+    weights_ax.set_ylim(0, max(1.0, float(sum(stacks.values()).max())))
+    weights_ax.set_ylabel("weight")
+    weights_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _equity_lines(ax: Any, view: pd.DataFrame, title: str) -> None:
+    for name, colour in BASELINE_COLOURS.items():
+        if name in view:
+            ax.plot(view["timestamp"], view[name], color=colour, linewidth=0.9,
+                    label=baseline_label(name))  # fmt: skip
+    ax.plot(view["timestamp"], view["agent"], color="#1f4e79", linewidth=1.3, label="agent")
+    ax.set_ylabel("equity")
+    ax.legend(loc="upper left", frameon=False, ncol=4)
+    ax.set_title(title)
+
+
+def _drawdown(ax: Any, view: pd.DataFrame) -> None:
+    peak = view["agent"].cummax()
+    ax.fill_between(
+        view["timestamp"], -(1 - view["agent"] / peak), 0, color="#e45756", alpha=0.6, linewidth=0
+    )
+    ax.set_ylabel("drawdown")
 
 
 def evaluation_figure(frame: pd.DataFrame, title: str) -> Figure:
@@ -139,19 +203,8 @@ def evaluation_figure(frame: pd.DataFrame, title: str) -> Figure:
         3, 1, figsize=(11, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.5]}
     )
     view = thin(frame, 4000)
-    for name, colour in BASELINE_COLOURS.items():
-        if name in view:
-            label = baseline_label(name)
-            equity_ax.plot(view["timestamp"], view[name], color=colour, linewidth=0.9, label=label)
-    equity_ax.plot(view["timestamp"], view["agent"], color="#1f4e79", linewidth=1.3, label="agent")
-    equity_ax.set_ylabel("equity")
-    equity_ax.legend(loc="upper left", frameon=False, ncol=4)
-    equity_ax.set_title(title)
-    peak = view["agent"].cummax()
-    drawdown_ax.fill_between(
-        view["timestamp"], -(1 - view["agent"] / peak), 0, color="#e45756", alpha=0.6, linewidth=0
-    )
-    drawdown_ax.set_ylabel("drawdown")
+    _equity_lines(equity_ax, view, title)
+    _drawdown(drawdown_ax, view)
     position_ax.plot(view["timestamp"], view["close"], color="#444444", linewidth=0.8)
     position_ax.set_ylabel("price")
     side = position_ax.twinx()
@@ -182,7 +235,8 @@ def write_reports(
         columns = {c: c for c in ("timestamp", "agent", *BASELINE_COLOURS) if c in frame}
         write_plot_csv(frame, Path(plots_dir) / f"equity_{split}.csv", columns)
         heading = f"{title + ': ' if title else ''}{split} split, agent vs baselines (same costs)"
-        save_figure(evaluation_figure(frame, heading), Path(figures_dir) / f"equity_{split}.png")
+        figure = split_figure(layout.eval_dir(run_dir, split), heading)
+        save_figure(figure, Path(figures_dir) / f"equity_{split}.png")
     return metrics
 
 

@@ -156,7 +156,7 @@ def download_evaluation(
         return None
     folder = layout.eval_dir(run_dir, split)
     folder.mkdir(parents=True, exist_ok=True)
-    for file in layout.EVAL_FILES:
+    for file in (*layout.EVAL_FILES, layout.WEIGHTS):  # weights: a portfolio's
         ref = by_name.get(layout.stored_name(split, file))
         if ref is not None:
             store.download_file(session_id, ref, folder / file)

@@ -41,6 +41,7 @@ class FileKind(StrEnum):
     DATA_RECORD = "data_record"  # the data path the model was trained on (data.json)
     MODEL_CARD = "model_card"  # the run's model card (Markdown)
     VALIDATION = "validation"  # the in-training validation curve (validation.csv)
+    WEIGHTS = "weights"  # a portfolio evaluation's weights per bar (CSV)
 
 
 def parse_status(value: str | Status) -> Status:

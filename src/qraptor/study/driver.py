@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import rich.progress as bars
 
 from qraptor.core.log import console, get_logger
-from qraptor.data.split import DATASET_FILE
+from qraptor.data.panel_dataset import dataset_timestamps
 from qraptor.evaluation.metrics import bars_per_year
 from qraptor.study.config import StudyConfig
 from qraptor.study.folds import purged_layout
@@ -73,8 +72,7 @@ def run_study(
         with _progress(study.planned_sessions, enabled=progress) as (advance, skip):
             study.on_done, study.on_skip = advance, skip
             result = study.run()
-    timestamps = pd.read_parquet(dataset / DATASET_FILE, columns=["timestamp"])["timestamp"]
-    summary = write_report(result, out_dir, bars_per_year(timestamps))
+    summary = write_report(result, out_dir, bars_per_year(dataset_timestamps(dataset)))
     from qraptor.study.parent_run import log_to_parent
 
     one_session = session_config(base, {}, study_id=study_id, name=cfg.name, trial=0,

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from qraptor.core.atomic import atomic_path, stable_json_value, write_json_atomic
 from qraptor.data.plots import save_figure
+from qraptor.evaluation.baseline_names import baseline_label
 from qraptor.evaluation.verdict import BENCHMARK, judge
 from qraptor.study.run import StudyResult, TrialRecord
 from qraptor.study.significance import (
@@ -56,12 +57,13 @@ def verdict(
     n_trials: int = 1,
     trials_sharpe_variance: float = math.nan,
     pbo: float | None = None,
+    benchmark: str = BENCHMARK,
 ) -> dict[str, Any]:
-    """The verdict on one split against buy-and-hold after costs (evaluation.verdict's rule
-    and line, as every report has it), as plain data."""
+    """The verdict on one split against `benchmark` after costs (buy-and-hold; 1/N for a
+    portfolio study; evaluation.verdict's rule and line, as every report has it)."""
     return judge(
         agent_returns, benchmark_returns, split=split, periods_per_year=periods_per_year,
-        benchmark=BENCHMARK, n_trials=n_trials, trials_sharpe_variance=trials_sharpe_variance,
+        benchmark=benchmark, n_trials=n_trials, trials_sharpe_variance=trials_sharpe_variance,
         pbo=pbo,
     ).to_dict()  # fmt: skip
 
@@ -113,7 +115,7 @@ def held_out_entry(
         entry["verdict"] = None
         return entry
     agent = seed_average(held.returns)
-    bench = held.baselines[BENCHMARK].reindex(agent.index)
+    bench = held.baselines[result.benchmark].reindex(agent.index)
     entry["bars"] = len(agent)
     entry["sharpe_annualised"] = bar_sharpe(agent) * math.sqrt(periods_per_year)
     entry["baselines_sharpe_annualised"] = {
@@ -123,6 +125,7 @@ def held_out_entry(
     entry["verdict"] = verdict(
         agent.to_numpy(), bench.to_numpy(), split="test", periods_per_year=periods_per_year,
         n_trials=len(result.trials), trials_sharpe_variance=variance, pbo=pbo,
+        benchmark=result.benchmark,
     )  # fmt: skip
     return entry
 
@@ -140,7 +143,7 @@ def summarise(result: StudyResult, periods_per_year: float) -> dict[str, Any]:
         statistics["dsr"] = dsr
         statistics["track_record"] = track_record(selected, periods_per_year)
         oos = selected.returns()
-        bench = stitched_baselines(selected)[BENCHMARK].reindex(oos.index)
+        bench = stitched_baselines(selected)[result.benchmark].reindex(oos.index)
         selection = {
             "trial": selected.number,
             "params": selected.params,
@@ -156,6 +159,7 @@ def summarise(result: StudyResult, periods_per_year: float) -> dict[str, Any]:
                 n_trials=len(result.trials),
                 trials_sharpe_variance=variance,
                 pbo=pbo.get("pbo"),
+                benchmark=result.benchmark,
             ),
         }
     return {
@@ -231,10 +235,10 @@ def oos_figure(result: StudyResult):  # -> Figure
                 linewidth=0.8, label=f"each of {len(seeds)} seeds" if i == 0 else None)  # fmt: skip
     ax.plot(equity.index, equity["median"].to_numpy(), color="#1f4e79", linewidth=1.8,
             label="median of the seeds")  # fmt: skip
-    for name in ("buy_and_hold", "flat"):
+    for name in ("buy_and_hold", "flat", "equal_weight"):
         if name in equity:
             ax.plot(equity.index, equity[name].to_numpy(), color=BASELINE_COLOURS[name],
-                    linewidth=1.1, label=name.replace("_", " "))  # fmt: skip
+                    linewidth=1.1, label=baseline_label(name))  # fmt: skip
     for fold in result.layout.folds[1:]:  # where one fold's test window hands over to the next
         starts = [r.index[0] for r in selected.fold_returns.get(fold.number, {}).values() if len(r)]
         if starts:

@@ -27,7 +27,13 @@ from qraptor.core.log import get_logger
 from qraptor.study.config import StudyConfig
 from qraptor.study.folds import Layout
 from qraptor.study.search import FAILED, FINISHED, PRUNED, Proposal, Search, make_search, plain
-from qraptor.study.sessions import SessionOutcome, SessionSpec, bar_returns, session_config
+from qraptor.study.sessions import (
+    SessionOutcome,
+    SessionSpec,
+    bar_returns,
+    session_config,
+    study_benchmark,
+)
 from qraptor.study.stitch import bar_sharpe, seed_average, seed_score, stitch
 
 log = get_logger(__name__)
@@ -100,6 +106,7 @@ class StudyResult:
     selected: TrialRecord | None
     held_out: HeldOut | None
     sessions: list[dict[str, Any]]  # every session run: trial, fold, seed, splits, status
+    benchmark: str = "buy_and_hold"  # the verdicts' (sessions.study_benchmark: 1/N for portfolios)
 
 
 class Study:
@@ -142,8 +149,9 @@ class Study:
         if selected is None and self.on_skip is not None:  # the test span stays untouched
             self.on_skip(self.cfg.seeds)
         return StudyResult(
-            self.study_id, self.cfg, self.layout, trials, selected, held_out, self.sessions
-        )
+            self.study_id, self.cfg, self.layout, trials, selected, held_out, self.sessions,
+            study_benchmark(self.base),
+        )  # fmt: skip
 
     def _specs(self, proposal: Proposal, fold: int | None) -> list[SessionSpec]:
         return [

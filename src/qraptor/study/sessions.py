@@ -25,6 +25,19 @@ from qraptor.core.errors import ConfigError
 
 EVAL_SPLIT = "test"  # a fold's test window, or the held-out test span
 STITCHED_BASELINES = ("buy_and_hold", "flat")  # always evaluated next to the agent
+PORTFOLIO_STITCHED = ("equal_weight", "buy_and_hold")  # a portfolio study's: 1/N first
+
+
+def stitched_baselines(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The baselines every session of a study evaluates and the study stitches: one
+    instrument's buy-and-hold and flat, a portfolio's 1/N and buy-and-hold."""
+    env = config.get("env") or {}
+    return PORTFOLIO_STITCHED if env.get("kind") == "portfolio" else STITCHED_BASELINES
+
+
+def study_benchmark(config: Mapping[str, Any]) -> str:
+    """What the study's verdicts compare against: the first stitched baseline."""
+    return stitched_baselines(config)[0]
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,8 @@ def session_config(
     session.eval.splits = [EVAL_SPLIT]
     session.objective = f"{EVAL_SPLIT}.sharpe"
     baselines = list(session.eval.baselines)
-    session.eval.baselines = [*baselines, *(b for b in STITCHED_BASELINES if b not in baselines)]
+    stitched = stitched_baselines(tree)
+    session.eval.baselines = [*baselines, *(b for b in stitched if b not in baselines)]
     session.tags = [*session.tags, f"study:{study_id}", f"trial:{trial}"]
     return OmegaConf.to_container(tree, resolve=True)  # type: ignore[return-value]
 

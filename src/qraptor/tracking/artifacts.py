@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from qraptor.core import layout
 from qraptor.core.log import get_logger
 from qraptor.data.plots import save_figure
-from qraptor.evaluation.report import equity_frame, evaluation_figure
+from qraptor.evaluation.report import split_figure
 from qraptor.tracking.config import ArtifactsConfig
 
 log = get_logger(__name__)
@@ -91,7 +91,7 @@ def write_plots(out_dir: Path, splits: list[str], title: str) -> list[Path]:
     for split in splits:
         path = folder / f"equity_{split}.png"
         heading = f"{title}: {split} split, agent vs baselines (same costs)"
-        save_figure(evaluation_figure(equity_frame(out_dir, split), heading), path)
+        save_figure(split_figure(layout.eval_dir(out_dir, split), heading), path)
         written.append(path)
     curve = training_curve(out_dir)
     if curve is not None and REWARD_KEY in curve:

@@ -106,6 +106,7 @@ def _data(facts: RunFacts) -> dict[str, Any]:
         "files": version.get("files"),
         "spans": spans,
         "observations": len((record.get("columns") or {}).get("observations") or []),
+        "instruments": len(record.get("instruments") or []),  # a portfolio's; 0: one
     }
 
 

@@ -125,6 +125,13 @@ def _costs(facts: RunFacts) -> str | None:
 def _instrument(facts: RunFacts) -> str | None:
     data = ((facts.record or {}).get("pipeline") or {}).get("data") or {}
     name = data.get("name")
+    instruments = (facts.record or {}).get("instruments")
+    if instruments:  # a portfolio session
+        return (
+            f"Trained and evaluated on one panel of {len(instruments)} instruments"
+            f"{f' ({name})' if name else ''}, over one stretch of their history: nothing "
+            "here says the agent works on other instruments, dates or bar sizes."
+        )
     if not name:
         return "One dataset, one instrument: nothing here says the agent works on another."
     return (

@@ -176,7 +176,12 @@ class SessionTracker:
         if self.cfg.artifacts.keras_h5:
             self.check_guard()
             self._log_keras(_load_policy(self.config["algo"]["name"], result.model_path), out_dir)
-        if self.cfg.model.log:
+        if self.cfg.model.log and self.config["env"].get("kind") == "portfolio":
+            log.warning(
+                "a portfolio agent has no served (pyfunc) model yet: nothing is logged or "
+                "registered as an MLflow model; its SB3 zip and Keras HDF5 are in the run"
+            )
+        elif self.cfg.model.log:
             self.check_guard()
             self._log_pyfunc(out_dir, result.model_path)
 

@@ -14,6 +14,7 @@ from typing import Any
 from qraptor.core.config import check
 from qraptor.core.errors import ConfigError
 from qraptor.env.config import EnvConfig
+from qraptor.env.portfolio.config import PortfolioEnvConfig
 
 ACTIVATIONS = ("tanh", "relu", "elu", "leaky_relu", "gelu", "silu")
 POLICIES = ("MlpPolicy",)  # observations are a [window, columns] box, flattened
@@ -210,10 +211,18 @@ ACTION_TYPES = {
 }
 
 
-def check_algo_fits(algo: AlgoConfig, env: EnvConfig, n_envs: int) -> None:
+def check_algo_fits(algo: AlgoConfig, env: EnvConfig | PortfolioEnvConfig, n_envs: int) -> None:
     """Cross-section checks: the action space the algorithm needs, batch sizes vs envs."""
     allowed = ACTION_TYPES[algo.name]
-    if env.action.type not in allowed:
+    if isinstance(env, PortfolioEnvConfig):  # target weights from N + 1 unbounded scores
+        if "continuous" not in allowed:
+            alternatives = ", ".join(n for n, t in ACTION_TYPES.items() if "continuous" in t)
+            raise ConfigError(
+                "algo.name",
+                f"{algo.name} needs a discrete action space; the portfolio env's actions are "
+                f"continuous scores (one per instrument and cash): use algo={alternatives}",
+            )
+    elif env.action.type not in allowed:
         alternatives = ", ".join(n for n, types in ACTION_TYPES.items() if env.action.type in types)
         raise ConfigError(
             "env.action.type",

@@ -23,7 +23,9 @@ from qraptor.core.config import check, compose, to_schema
 from qraptor.core.errors import ConfigError
 from qraptor.core.paths import project_root
 from qraptor.env.config import EnvConfig
+from qraptor.env.portfolio.config import PortfolioEnvConfig, is_portfolio_env
 from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
+from qraptor.evaluation.baseline_names import PORTFOLIO_BASELINES
 from qraptor.evaluation.metric_names import METRIC_NAMES, objective_parts
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
 
@@ -52,8 +54,10 @@ class EvalConfig:
         bad = [s for s in self.splits if s not in SPLITS]
         check(not bad, "eval.splits", f"unknown {bad}; valid: {', '.join(SPLITS)}")
         check(len(set(self.splits)) == len(self.splits), "eval.splits", "has duplicates")
-        bad = [b for b in self.baselines if b not in BASELINE_NAMES]
-        check(not bad, "eval.baselines", f"unknown {bad}; valid: {', '.join(BASELINE_NAMES)}")
+        known = dict.fromkeys((*BASELINE_NAMES, *PORTFOLIO_BASELINES))
+        bad = [b for b in self.baselines if b not in known]
+        check(not bad, "eval.baselines", f"unknown {bad}; valid: {', '.join(known)}")
+        check(len(set(self.baselines)) == len(self.baselines), "eval.baselines", "has duplicates")
         check(self.random_runs >= 1, "eval.random_runs", "must be >= 1")
         days = self.min_annualised_days
         check(
@@ -188,10 +192,23 @@ class TrainConfig:
 
     session: SessionConfig
     algo: AlgoConfig
-    env: EnvConfig
+    env: EnvConfig | PortfolioEnvConfig  # one instrument, or a portfolio (env=portfolio)
 
     def __post_init__(self) -> None:
         check_algo_fits(self.algo, self.env, self.session.n_envs)
+        valid = PORTFOLIO_BASELINES if self.is_portfolio else BASELINE_NAMES
+        bad = [b for b in self.session.eval.baselines if b not in valid]
+        kind = "a portfolio session (env=portfolio)" if self.is_portfolio else "one instrument"
+        check(
+            not bad,
+            "session.eval.baselines",
+            f"{bad} are not baselines of {kind}; valid: {', '.join(valid)}",
+        )
+
+    @property
+    def is_portfolio(self) -> bool:
+        """A session of the portfolio environment (its dataset is a panel)."""
+        return isinstance(self.env, PortfolioEnvConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (saved next to the model, stored with a session)."""
@@ -221,7 +238,8 @@ def train_config_from(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
         raise ConfigError(missing[0], "missing section (compose conf/train.yaml)")
     session = to_schema(section.session, SessionConfig, "session")
     algo = _algo_config(section.algo)
-    env = to_schema(section.env, EnvConfig, "env")
+    schema = PortfolioEnvConfig if is_portfolio_env(section.env) else EnvConfig
+    env = to_schema(section.env, schema, "env")
     return TrainConfig(session=session, algo=algo, env=env)
 
 

@@ -46,18 +46,14 @@ from qraptor.core.atomic import write_json_atomic, write_text_atomic
 from qraptor.core.log import get_logger, human_count
 from qraptor.core.provenance import code_record
 from qraptor.data.record import run_record
-from qraptor.env.fits import check_dataset_fits
-from qraptor.env.market import Market, load_market
-from qraptor.env.vector_env import BatchedTradingEnv
-from qraptor.evaluation.evaluate import evaluate_model, write_evaluation
 from qraptor.evaluation.metric_names import objective_parts
-from qraptor.evaluation.metrics import bars_per_year
 from qraptor.train.algos import build_model, load_model
 from qraptor.train.callbacks import LogHookWriter, SessionCallback, TrainHooks, save_model
 from qraptor.train.config import TrainConfig, resolve_dataset
 from qraptor.train.fine_tune import init_zip, load_weights
 from qraptor.train.result import TrainResult
 from qraptor.train.summary import session_summary, session_timings
+from qraptor.train.tasks import SessionTask, session_task
 from qraptor.train.validation import Validator
 
 log = get_logger(__name__)
@@ -102,24 +98,18 @@ def train_session(
     write_json_atomic(out_dir / layout.PROVENANCE, code_record(root))  # the model card's commit
     seed_everything(s.seed, s.torch_threads)
     dataset = resolve_dataset(s.dataset, root)
-    validated = ["val"] if s.validation.enabled and "val" not in s.eval.splits else []
-    check_dataset_fits(dataset, cfg.env, s.train_split, [*s.eval.splits, *validated], s.fold)
-    market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
+    task = session_task(cfg, dataset)  # one instrument or a portfolio; its data checked
     # the evaluation's annualisation goes with the record: a backtest away from the dataset
     # (other bars, a served model) annualises exactly as this session's evaluation does
-    record = {
-        **run_record(dataset, s.fold, root),
-        "periods_per_year": bars_per_year(market.timestamps),
-    }
+    record = {**run_record(dataset, s.fold, root), "periods_per_year": task.periods_per_year}
     write_json_atomic(out_dir / layout.DATA_RECORD, record)
-    env = VecMonitor(BatchedTradingEnv(market, cfg.env, s.n_envs, seed=s.seed))
+    env = VecMonitor(task.train_env())
     if resume_from is None and init_from is None and s.init_from is not None:
         init_from = init_zip(s.init_from, root)
     model = _model(cfg, env, resume_from, init_from)
     start = model.num_timesteps
     hooks = hooks or TrainHooks()
-    per_year = bars_per_year(market.timestamps)  # the longest span: stable annualisation
-    validator = _validator(cfg, dataset, per_year, out_dir, hooks, resume_from, start)
+    validator = _validator(cfg, task, out_dir, hooks, resume_from, start)
     callback = SessionCallback(
         hooks, out_dir, s.total_timesteps, s.checkpoint_every, s.progress_seconds, start,
         validator,
@@ -157,7 +147,7 @@ def train_session(
     if not callback.stopped:
         save_model(model, result.model_path)
         chosen = _select(cfg, model, validator, result)
-        _evaluate(cfg, chosen, dataset, market, out_dir, result)
+        _evaluate(cfg, chosen, task, out_dir, result)
     summary = session_summary(result, cfg.session.objective, timings=False)
     write_json_atomic(out_dir / layout.METRICS, summary)
     write_json_atomic(out_dir / layout.TIMINGS, session_timings(result))
@@ -210,8 +200,7 @@ def _log_formats() -> list[str]:
 
 def _validator(
     cfg: TrainConfig,
-    dataset: Path,
-    per_year: float,
+    task: SessionTask,
     out_dir: Path,
     hooks: TrainHooks,
     resume_from: Path | None,
@@ -222,8 +211,8 @@ def _validator(
     s = cfg.session
     if not s.validation.enabled:
         return None
-    market = load_market(dataset, "val", s.fold, cfg.env.features)  # loaded once, reused
-    validator = Validator(cfg, market, per_year, out_dir, hooks.on_validation)
+    score = task.validation_score(s.validation.deterministic)  # its span loaded once
+    validator = Validator(cfg, score, out_dir, hooks.on_validation)
     validator.restore(resume_from, start)
     return validator
 
@@ -261,39 +250,18 @@ def _select(
 
 
 def _evaluate(
-    cfg: TrainConfig,
-    model: BaseAlgorithm,
-    dataset: Path,
-    train_market: Market,
-    out_dir: Path,
-    result: TrainResult,
+    cfg: TrainConfig, model: BaseAlgorithm, task: SessionTask, out_dir: Path, result: TrainResult
 ) -> None:
     """Backtest on every evaluation split; fills the result's metrics and file paths."""
     s, began = cfg.session, time.perf_counter()
-    per_year = bars_per_year(train_market.timestamps)  # the longest span: stable annualisation
     for split in s.eval.splits:
-        market = load_market(dataset, split, s.fold, cfg.env.features)
-        evaluation = evaluate_model(
-            model,
-            market,
-            cfg.env,
-            split=split,
-            deterministic=s.eval.deterministic,
-            baselines=s.eval.baselines,
-            random_runs=s.eval.random_runs,
-            seed=s.seed,
-            periods_per_year=per_year,
-            ma_windows=s.eval.ma_windows,
-            liquidate=s.eval.liquidate,
-            min_annualised_days=s.eval.min_annualised_days,
-        )
-        trades, equity = write_evaluation(evaluation, layout.eval_dir(out_dir, split))
-        result.metrics[split] = evaluation.metrics
-        result.baselines[split] = evaluation.baselines
-        result.random_sharpes[split] = evaluation.random_sharpes
-        if evaluation.verdict is not None:
-            result.verdicts[split] = evaluation.verdict.to_dict()
-        result.trade_logs[split], result.equity[split] = trades, equity
+        outcome = task.evaluate(model, split, out_dir)
+        result.metrics[split] = outcome.metrics
+        result.baselines[split] = outcome.baselines
+        result.random_sharpes[split] = outcome.random_sharpes
+        if outcome.verdict is not None:
+            result.verdicts[split] = outcome.verdict
+        result.trade_logs[split], result.equity[split] = outcome.trades, outcome.equity
     split, metric = objective_parts(s.objective)
     result.objective = float(result.metrics[split][metric])
     result.eval_seconds = time.perf_counter() - began

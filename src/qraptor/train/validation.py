@@ -3,8 +3,9 @@
 Every `session.validation.every_timesteps` timesteps (the first step at or past each
 multiple, like checkpoints) and once more when learning ends, `Validator.evaluate` runs ONE
 deterministic full-span backtest of the model on the val split: the env, costs and
-liquidation of the final evaluation (evaluation.backtest_model, evaluation.compute_metrics;
-no baselines, so it costs one pass over the span). Each evaluation
+liquidation of the final evaluation (the session task's `validation_score`: one
+instrument's backtest_model or a portfolio's model_rollout, and their metrics; no
+baselines, so it costs one pass over the span). Each evaluation
 
 * appends a row (timesteps + every metric) to the run folder's validation.csv, rewritten
   atomically;
@@ -36,11 +37,7 @@ import pandas as pd
 from qraptor.core import layout
 from qraptor.core.atomic import atomic_path, write_text_atomic
 from qraptor.core.log import get_logger, human_count
-from qraptor.env.config import EnvConfig
-from qraptor.env.market import Market
-from qraptor.evaluation.backtest import backtest_model
 from qraptor.evaluation.metric_names import METRIC_NAMES
-from qraptor.evaluation.metrics import compute_metrics
 from qraptor.train.config import TrainConfig
 from qraptor.train.model_zip import read_entry, save_deterministic
 
@@ -81,21 +78,17 @@ class Validator:
     def __init__(
         self,
         cfg: TrainConfig,
-        market: Market,
-        periods_per_year: float,
+        score: Callable[[Any], dict[str, float]],
         out_dir: Path,
         on_validation: Callable[[dict[str, float], int], None] | None = None,
     ) -> None:
+        """`score`: a model's metrics on the val span (the session task's one backtest,
+        deterministic as `session.validation.deterministic` says)."""
         v = cfg.session.validation
         assert v.every_timesteps, "a Validator needs session.validation.every_timesteps"
         self.every = int(v.every_timesteps)
         self.metric = v.metric
-        self.deterministic = v.deterministic
-        self.env: EnvConfig = cfg.env
-        self.liquidate = cfg.session.eval.liquidate
-        self.min_days = cfg.session.eval.min_annualised_days
-        self.market = market
-        self.periods_per_year = periods_per_year
+        self.score = score
         self.out_dir = Path(out_dir)
         self.on_validation = on_validation
         self.rows: list[dict[str, float]] = []
@@ -143,12 +136,7 @@ class Validator:
     def evaluate(self, model: Any, timesteps: int) -> dict[str, float]:
         """Backtest `model` on the val span now; record, keep if best, tell the hook."""
         began = time.perf_counter()
-        backtest = backtest_model(
-            model, self.market, self.env, self.deterministic, liquidate=self.liquidate
-        )
-        metrics = compute_metrics(
-            backtest.curve, self.periods_per_year, min_annualised_days=self.min_days
-        )
+        metrics = self.score(model)
         value = float(metrics[self.metric])
         previous = self.best
         is_best = better(value, None if previous is None else previous[self.metric], self.metric)

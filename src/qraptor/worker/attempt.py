@@ -330,6 +330,9 @@ def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_d
         if baselines.is_file():
             stored = layout.stored_name(split, layout.BASELINES_EQUITY)
             files.append((FileKind.EQUITY_CURVE, baselines, stored))
+        weights = layout.eval_dir(run_dir, split) / layout.WEIGHTS  # a portfolio session's
+        if weights.is_file():
+            files.append((FileKind.WEIGHTS, weights, layout.stored_name(split, layout.WEIGHTS)))
     files.append((FileKind.METRICS, run_dir / layout.METRICS, layout.METRICS))
     if (run_dir / layout.DATA_RECORD).is_file():  # what `qraptor backtest SESSION` rebuilds
         files.append((FileKind.DATA_RECORD, run_dir / layout.DATA_RECORD, layout.DATA_RECORD))

@@ -167,8 +167,21 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
         return [notice(problem)]
     config: dcc.Graph.Config = {"displaylogo": False}
     trades = result.trades
-    shown = [c for c in TRADE_COLUMNS if c in trades]
-    data = trades[shown].assign(
+    if result.weights is not None:  # a portfolio: traded notional per instrument
+        shown = list(trades.columns)
+        held = dcc.Graph(
+            id="weights-graph", figure=result_figures.weights_figure(result.weights), config=config
+        )
+        rounded = trades.round(2)
+    else:
+        shown = [c for c in TRADE_COLUMNS if c in trades]
+        held = dcc.Graph(
+            id="position-graph",
+            figure=result_figures.position_figure(result.equity, trades),
+            config=config,
+        )
+        rounded = trades[shown].round(6)
+    data = rounded[shown].assign(
         timestamp=trades["timestamp"].dt.strftime("%Y-%m-%d %H:%M") if len(trades) else []
     )
     verdict = split_verdict(doc, result)
@@ -186,15 +199,11 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
         dcc.Graph(
             id="drawdown-graph", figure=result_figures.drawdown_figure(result.equity), config=config
         ),
-        dcc.Graph(
-            id="position-graph",
-            figure=result_figures.position_figure(result.equity, trades),
-            config=config,
-        ),
+        held,
         html.H3(f"Trades on {split} ({len(trades):,})"),
         dash_table.DataTable(  # type: ignore[operator]  # see components.py
             id="trades-table",
-            data=data.round(6).to_dict("records"),
+            data=data.to_dict("records"),
             columns=[{"name": c, "id": c} for c in shown],
             page_size=15,
             sort_action="native",

@@ -11,6 +11,7 @@ from qraptor.core.config import check, load_section
 from qraptor.env.config import EpisodeConfig
 from qraptor.env.portfolio.weights import MAPPINGS
 
+PORTFOLIO = "portfolio"  # env.kind of a portfolio session
 FILL_PRICES = ("open", "close")
 REWARD_TYPES = ("log_return", "differential_sharpe")
 
@@ -69,9 +70,24 @@ class PortfolioRewardConfig:
 
 
 @dataclass
+class PortfolioBaselinesConfig:
+    """Settings of the portfolio baselines a session is evaluated against."""
+
+    top_k: int  # momentum_top_k: instruments held
+    lookback: int  # momentum and the optimisers: trailing bars
+    refit_every: int  # min_variance, max_sharpe: bars between refits
+
+    def __post_init__(self) -> None:
+        check(self.top_k >= 1, "baselines.top_k", "must be >= 1")
+        check(self.lookback >= 2, "baselines.lookback", "must be >= 2")
+        check(self.refit_every >= 1, "baselines.refit_every", "must be >= 1")
+
+
+@dataclass
 class PortfolioEnvConfig:
     """Schema of conf/env/portfolio.yaml (see its comments)."""
 
+    kind: str  # "portfolio": what tells this env section from the single instrument's
     window: int
     features: list[str] | None
     weights: WeightsConfig
@@ -80,10 +96,18 @@ class PortfolioEnvConfig:
     initial_cash: float
     reward: PortfolioRewardConfig
     episode: EpisodeConfig  # the single-instrument env's: full | random_window, length
+    baselines: PortfolioBaselinesConfig
 
     def __post_init__(self) -> None:
+        check(self.kind == PORTFOLIO, "kind", f"must be '{PORTFOLIO}'")
         check(self.window >= 1, "window", "must be >= 1")
         check(self.initial_cash > 0 and math.isfinite(self.initial_cash), "initial_cash", "> 0")
+
+
+def is_portfolio_env(section: object) -> bool:
+    """Whether a composed `env` section (a mapping) is the portfolio environment's."""
+    get = getattr(section, "get", None)
+    return callable(get) and get("kind") == PORTFOLIO
 
 
 def load_portfolio_env_config(overrides: Sequence[str] = ()) -> PortfolioEnvConfig:

@@ -22,6 +22,8 @@ from qraptor.env.portfolio.portfolio_env import action_space, observation_space,
 class PortfolioVecEnv(VecEnv):
     """`num_envs` portfolio accounts over one panel (module docstring)."""
 
+    render_mode = None  # nothing to render (SB3's VecEnv asks for it)
+
     def __init__(
         self, panel: Panel, cfg: PortfolioEnvConfig, num_envs: int, seed: int | None = None
     ) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from qraptor.core.config import check, load_section, to_schema
-from qraptor.evaluation.baseline_names import BASELINES
+from qraptor.evaluation.baseline_names import BASELINES, PORTFOLIO_BASELINES
 from qraptor.evaluation.metric_names import METRIC_NAMES
 
 SPLITS = ("train", "val", "test")
@@ -65,7 +65,8 @@ class CompareConfig:
         bad = [m for m in self.metrics if m not in METRIC_NAMES]
         check(not bad, "metrics", f"unknown {bad}; valid: {', '.join(METRIC_NAMES)}")
         check(bool(self.metrics), "metrics", "name at least one metric")
-        check(self.baseline in BASELINES, "baseline", f"valid: {', '.join(BASELINES)}")
+        known = dict.fromkeys((*BASELINES, *PORTFOLIO_BASELINES))  # a portfolio: equal_weight
+        check(self.baseline in known, "baseline", f"valid: {', '.join(known)}")
         check(self.beat_metric in METRIC_NAMES, "beat_metric", "must be a metric name")
         check(self.limit >= 1, "limit", "must be >= 1")
         check(
