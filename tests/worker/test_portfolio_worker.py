@@ -6,12 +6,14 @@ back as its weights-over-time chart."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qraptor.core.paths import project_root
+from qraptor.dashboard.pages.session import _portfolio_diagnostics
 from qraptor.dashboard.result_figures import weights_figure
 from qraptor.dashboard.session_results import _download
 from qraptor.store import FileKind, SessionStore, Status
@@ -72,3 +74,23 @@ def test_a_worker_trains_a_queued_portfolio_session(store, panel_dataset: Path, 
     assert [t["name"] for t in traces][:1] == ["cash"] and traces[-1]["name"] == "10 others"
     assert len(traces) == 12 and {t["stackgroup"] for t in traces} == {"weights"}
     assert {"agent", "equal_weight"} <= set(result.equity.columns)
+
+    # MLflow: one finished run with the weights diagnostics and the agent against 1/N
+    from mlflow.tracking import MlflowClient
+
+    run = MlflowClient(os.environ["QRAPTOR_MLFLOW_URI"]).get_run(doc["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    logged = run.data.metrics
+    assert 0 < logged["test/agent/hhi"] <= 1 and "test/equal_weight/mean_turnover" in logged
+    assert 0 <= logged["test/agent/psr_vs_equal_weight"] <= 1
+    assert logged["test/agent/sharpe"] == pytest.approx(
+        doc["metrics"]["splits"]["test"]["agent"]["sharpe"]
+    )
+
+    # the session page's weights diagnostics, from the summary the document keeps
+    portfolio = doc["metrics"]["splits"]["test"]["portfolio"]
+    assert set(portfolio["diagnostics"]) == {"agent", *baselines}
+    heading, table, versus = _portfolio_diagnostics(doc, "test")
+    assert heading.children.startswith("Weights on test")
+    assert [row["policy"] for row in table.data] == ["agent", *baselines]
+    assert len(versus.children) == 2 and "equal weight" in str(versus.children[0].children)

@@ -194,7 +194,7 @@ def replay(
     return evaluate_model(
         model,
         bars.market,
-        cfg.env,
+        cfg.instrument_env,
         split=bars.label,
         deterministic=settings.deterministic if deterministic is None else deterministic,
         baselines=settings.baselines if baselines is None else baselines,

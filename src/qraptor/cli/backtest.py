@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> None:
         title = f"{agent.name} on {what}: agent vs baselines (same costs)"
         write_outputs(
             evaluation, summary, out, plots=not args.no_plots, title=title,
-            env=agent.config.env,
+            env=agent.config.instrument_env,
         )  # fmt: skip
     log.info("outputs in %s", out)
     _print_table(agent.name, what, bars.span, summary)

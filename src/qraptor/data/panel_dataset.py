@@ -106,15 +106,18 @@ def materialise_panel_raw(cfg: PanelConfig, out_dir: Path, root: Path) -> dict[s
     with atomic_dir(out_dir) as tmp:
         if cfg.source == "sample":
             copied = copy_sp500_sample(tmp)
-            prices, index = copied["prices"].name, copied["index"].name
-            symbol = cfg.index_symbol or SAMPLE_INDEX_SYMBOL
+            prices = copied["prices"].name
+            index_name: str | None = copied["index"].name
+            symbol: str | None = cfg.index_symbol or SAMPLE_INDEX_SYMBOL
         else:
             assert cfg.prices is not None
             prices = _copy(_resolved(cfg.prices, root, "panel.prices"), tmp)
-            index = _copy(_resolved(cfg.index, root, "panel.index"), tmp) if cfg.index else None
+            index_name = (
+                _copy(_resolved(cfg.index, root, "panel.index"), tmp) if cfg.index else None
+            )
             symbol = cfg.index_symbol
-        manifest = {"source": cfg.source, "prices": prices, "index": index,
-                    "index_symbol": symbol if index else None}  # fmt: skip
+        manifest = {"source": cfg.source, "prices": prices, "index": index_name,
+                    "index_symbol": symbol if index_name else None}  # fmt: skip
         (tmp / RAW_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log.info("panel raw: %s (%s) -> %s", cfg.name, cfg.source, out_dir)
     return manifest
@@ -195,7 +198,7 @@ def make_panel_dataset(
         settings = _settings(cfg, split)
         text = json.dumps(stable_json_value(settings), indent=2, sort_keys=True) + "\n"
         (tmp / PIPELINE_FILE).write_text(text, encoding="utf-8")
-    counts = chrono["counts"]
+    counts: dict[str, int] = chrono["counts"]  # type: ignore[assignment]
     log.info(
         "panel: %d instruments, %d bars (+%d warm-up) -> train %d, val %d, test %d; %d fold(s); %s",
         len(frames), len(kept), warmup, counts["train"], counts["val"], counts["test"],

@@ -167,7 +167,8 @@ def portfolio_figure(frame: pd.DataFrame, weights: pd.DataFrame, title: str) -> 
     stacks.update({c: shown[c].clip(lower=0) for c in top})
     if rest:
         stacks[f"{len(rest)} others"] = shown[rest].clip(lower=0).sum(axis=1)
-    colours = ["#bbbbbb", *plt.get_cmap("tab20").colors[: len(stacks) - 1]]
+    palette = plt.get_cmap("tab20")
+    colours = ["#bbbbbb", *(palette(i % 20) for i in range(len(stacks) - 1))]
     weights_ax.stackplot(shown["timestamp"], *stacks.values(), labels=list(stacks),
                          colors=colours, step="post", linewidth=0)  # fmt: skip
     weights_ax.set_ylim(0, max(1.0, float(sum(stacks.values()).max())))

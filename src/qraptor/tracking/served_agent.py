@@ -42,6 +42,6 @@ class ServedAgent:
         """The latest `decisions` decisions (0: every one) on the bars of `frame`."""
         s = self.config.session
         return decide_on_bars(
-            self.model, self.config.env, self.record, frame, deterministic=s.eval.deterministic,
-            seed=s.seed, decisions=decisions, start=start,
+            self.model, self.config.instrument_env, self.record, frame,
+            deterministic=s.eval.deterministic, seed=s.seed, decisions=decisions, start=start,
         )  # fmt: skip

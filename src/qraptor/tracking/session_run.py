@@ -195,6 +195,7 @@ class SessionTracker:
             share = beats_random_share(values.get("sharpe"), result.random_sharpes.get(split, []))
             if share is not None:
                 metrics[metric_key(split, AGENT, BEATS_RANDOM)] = share
+        metrics.update(portfolio_metrics(result.portfolio))
         if result.objective is not None:
             metrics[OBJECTIVE] = result.objective
         metrics[session_key("timesteps")] = float(result.timesteps)
@@ -463,6 +464,29 @@ def _update_best(client: MlflowClient, experiment_id: str | None, parent_run_id:
         update_sweep_best(client, experiment_id, parent_run_id)
     except Exception as exc:
         log.warning("sweep parent %s: best trial not updated: %s", parent_run_id, exc)
+
+
+PORTFOLIO_DIAGNOSTICS = ("mean_turnover", "hhi", "entropy", "share_at_bounds", "cost_log_return")
+
+
+def portfolio_metrics(portfolio: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """A portfolio session's weights diagnostics as MLflow metrics, per split and policy
+    (``test/agent/hhi``, ``test/equal_weight/mean_turnover``), and the agent against 1/N
+    and buy-and-hold (``test/agent/psr_vs_equal_weight``, ``.../weight_distance_to_...``)."""
+    out: dict[str, float] = {}
+    for split, extra in portfolio.items():
+        for policy, figures in (extra.get("diagnostics") or {}).items():
+            for name in PORTFOLIO_DIAGNOSTICS:
+                if figures.get(name) is not None:
+                    out[metric_key(split, policy, name)] = float(figures[name])
+        for v in extra.get("versus") or []:
+            for name, value in (
+                (f"psr_vs_{v['baseline']}", v.get("psr_vs_baseline")),
+                (f"weight_distance_to_{v['baseline']}", v.get("weight_distance")),
+            ):
+                if value is not None:
+                    out[metric_key(split, AGENT, name)] = float(value)
+    return out
 
 
 def _register(

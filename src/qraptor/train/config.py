@@ -210,6 +210,14 @@ class TrainConfig:
         """A session of the portfolio environment (its dataset is a panel)."""
         return isinstance(self.env, PortfolioEnvConfig)
 
+    @property
+    def instrument_env(self) -> EnvConfig:
+        """The single instrument's env config, for code that trades one instrument only
+        (ConfigError naming `env` for a portfolio session)."""
+        if not isinstance(self.env, EnvConfig):
+            raise ConfigError("env", "this needs a single-instrument session, not env=portfolio")
+        return self.env
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (saved next to the model, stored with a session)."""
         return {"session": asdict(self.session), "algo": asdict(self.algo), "env": asdict(self.env)}
@@ -238,8 +246,11 @@ def train_config_from(composed: DictConfig | Mapping[str, Any]) -> TrainConfig:
         raise ConfigError(missing[0], "missing section (compose conf/train.yaml)")
     session = to_schema(section.session, SessionConfig, "session")
     algo = _algo_config(section.algo)
-    schema = PortfolioEnvConfig if is_portfolio_env(section.env) else EnvConfig
-    env = to_schema(section.env, schema, "env")
+    env: EnvConfig | PortfolioEnvConfig
+    if is_portfolio_env(section.env):
+        env = to_schema(section.env, PortfolioEnvConfig, "env")
+    else:
+        env = to_schema(section.env, EnvConfig, "env")
     return TrainConfig(session=session, algo=algo, env=env)
 
 

@@ -72,7 +72,9 @@ def planted_session(
         load_market(dataset, s.train_split, s.fold, cfg.env.features).timestamps
     )
     market = load_market(dataset, split, s.fold, cfg.env.features)
-    backtest = oracle(market, cfg.env, ar_coef, liquidate=s.eval.liquidate)  # as the agent
+    backtest = oracle(
+        market, cfg.instrument_env, ar_coef, liquidate=s.eval.liquidate
+    )  # as the agent
     oracle_metrics = compute_metrics(backtest.curve, per_year)
     equity = pd.read_csv(result.equity[split])["equity"].to_numpy(dtype=np.float64)
     return PlantedRun(

@@ -31,3 +31,5 @@ class TrainResult:
     selected: dict[str, Any] = field(default_factory=dict)
     validation_seconds: float = 0.0  # wall time of the in-training validations (this call)
     validations: int = 0  # rows of validation.csv (restored ones included)
+    # a portfolio session's: split -> {"diagnostics": policy -> figures, "versus": [...]}
+    portfolio: dict[str, dict[str, Any]] = field(default_factory=dict)

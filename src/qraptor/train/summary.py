@@ -20,7 +20,8 @@ policy's Sharpe ratios and the share of them the agent beats.
                 "baselines": {"buy_and_hold": {...every metric...}, ...},
                 "random_sharpes": [...one per random run...],
                 "agent_beats_random_share": 0.75,
-                "verdict": {"edge": false, "psr": 0.41, ..., "text": "no evidence of..."}},
+                "verdict": {"edge": false, "psr": 0.41, ..., "text": "no evidence of..."},
+                "portfolio": {"diagnostics": {...}, "versus": [...]}},  (portfolio sessions)
         ...
       }
     }
@@ -81,6 +82,8 @@ def session_summary(
             "agent_beats_random_share": beats_random_share(metrics.get("sharpe"), random_sharpes),
             "verdict": result.verdicts.get(split),  # evaluation.verdict.Verdict.to_dict()
         }
+        if split in result.portfolio:  # weights diagnostics, the agent against 1/N and B&H
+            splits[split]["portfolio"] = result.portfolio[split]
     return {
         "objective": json_number(result.objective),
         "objective_metric": objective_metric,

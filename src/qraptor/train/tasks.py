@@ -46,6 +46,7 @@ class SplitOutcome:
     verdict: dict[str, Any] | None
     trades: Path
     equity: Path
+    portfolio: dict[str, Any] | None = None  # diagnostics and versus (a portfolio's)
 
 
 class SessionTask(Protocol):
@@ -70,15 +71,15 @@ class InstrumentTask:
 
     def __init__(self, cfg: TrainConfig, dataset: Path) -> None:
         s = cfg.session
+        self.cfg, self.env, self.dataset = cfg, cfg.instrument_env, dataset
         validated = ["val"] if s.validation.enabled and "val" not in s.eval.splits else []
-        check_dataset_fits(dataset, cfg.env, s.train_split, [*s.eval.splits, *validated], s.fold)
-        self.cfg, self.dataset = cfg, dataset
+        check_dataset_fits(dataset, self.env, s.train_split, [*s.eval.splits, *validated], s.fold)
         self.market = load_market(dataset, s.train_split, s.fold, cfg.env.features)
         self.periods_per_year = bars_per_year(self.market.timestamps)
 
     def train_env(self) -> VecEnv:
         s = self.cfg.session
-        return BatchedTradingEnv(self.market, self.cfg.env, s.n_envs, seed=s.seed)
+        return BatchedTradingEnv(self.market, self.env, s.n_envs, seed=s.seed)
 
     def validation_score(self, deterministic: bool) -> Score:
         cfg, s = self.cfg, self.cfg.session
@@ -86,7 +87,7 @@ class InstrumentTask:
 
         def score(model: Any) -> dict[str, float]:
             backtest = backtest_model(
-                model, market, cfg.env, deterministic, liquidate=s.eval.liquidate
+                model, market, self.env, deterministic, liquidate=s.eval.liquidate
             )
             return compute_metrics(
                 backtest.curve, self.periods_per_year,
@@ -101,7 +102,7 @@ class InstrumentTask:
         evaluation = evaluate_model(
             model,
             market,
-            cfg.env,
+            self.env,
             split=split,
             deterministic=s.eval.deterministic,
             baselines=s.eval.baselines,
@@ -168,4 +169,8 @@ class PortfolioTask:
         )
         trades, equity = write_portfolio_evaluation(evaluation, layout.eval_dir(out_dir, split))
         verdict = evaluation.verdict.to_dict() if evaluation.verdict is not None else None
-        return SplitOutcome(evaluation.metrics, evaluation.baselines, [], verdict, trades, equity)
+        summary = evaluation.summary()
+        extra = {"diagnostics": summary["diagnostics"], "versus": summary["versus"]}
+        return SplitOutcome(
+            evaluation.metrics, evaluation.baselines, [], verdict, trades, equity, extra
+        )

@@ -262,6 +262,8 @@ def _evaluate(
         if outcome.verdict is not None:
             result.verdicts[split] = outcome.verdict
         result.trade_logs[split], result.equity[split] = outcome.trades, outcome.equity
+        if outcome.portfolio is not None:
+            result.portfolio[split] = outcome.portfolio
     split, metric = objective_parts(s.objective)
     result.objective = float(result.metrics[split][metric])
     result.eval_seconds = time.perf_counter() - began

@@ -200,6 +200,7 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
             id="drawdown-graph", figure=result_figures.drawdown_figure(result.equity), config=config
         ),
         held,
+        *_portfolio_diagnostics(doc, split),
         html.H3(f"Trades on {split} ({len(trades):,})"),
         dash_table.DataTable(  # type: ignore[operator]  # see components.py
             id="trades-table",
@@ -209,6 +210,36 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
             sort_action="native",
             **TABLE_STYLE,
         ),
+    ]
+
+
+DIAGNOSTIC_COLUMNS = (
+    "policy", "mean_turnover", "hhi", "entropy", "share_at_bounds", "market_log_return",
+    "cost_log_return",
+)  # fmt: skip
+
+
+def _portfolio_diagnostics(doc: dict[str, Any], split: str) -> list[Any]:
+    """A portfolio session's weights diagnostics per policy and whether the agent can be
+    told from 1/N and from buy-and-hold (nothing for a single instrument)."""
+    section = ((doc.get("metrics") or {}).get("splits") or {}).get(split) or {}
+    portfolio = section.get("portfolio")
+    if not portfolio:
+        return []
+    rows = [{"policy": name, **values} for name, values in portfolio["diagnostics"].items()]
+    lines = []
+    for v in portfolio.get("versus") or []:
+        psr, distance = v.get("psr_vs_baseline"), v.get("weight_distance")
+        told = "indistinguishable from" if v.get("indistinguishable") else "distinguishable from"
+        lines.append(html.Li(
+            f"agent {told} {v['baseline'].replace('_', ' ')} in its returns (PSR of the "
+            f"difference {psr:.2f}); mean weight distance {distance:.3f}"
+            if psr is not None and distance is not None else f"agent vs {v['baseline']}: n/a"
+        ))  # fmt: skip
+    return [
+        html.H3(f"Weights on {split}: turnover, concentration, costs"),
+        simple_table(rows, DIAGNOSTIC_COLUMNS, "diagnostics-table"),
+        html.Ul(lines, id="versus-lines", className="verdict"),
     ]
 
 
