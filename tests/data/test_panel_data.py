@@ -56,7 +56,7 @@ def test_a_bad_row_is_refused_naming_the_file_symbol_and_row(tmp_path: Path) -> 
                   "BBB": [1.0, 2.0, 3.0]}).to_csv(path, index=False)  # fmt: skip
     with pytest.raises(DataError) as caught:
         read_panel(path)
-    assert str(path) in str(caught.value) and "AAA: row 1: close -2.0" in str(caught.value)
+    assert str(path) in str(caught.value) and "AAA: data row 2: close -2.0" in str(caught.value)
 
 
 def test_a_missing_value_in_a_wide_file_is_no_bar(tmp_path: Path) -> None:
@@ -90,3 +90,21 @@ def test_panel_features_at_t_never_use_a_later_bar(cut: int, seed: int) -> None:
     for s in frames:
         np.testing.assert_array_equal(a[s][names].iloc[: cut + 1], b[s][names].iloc[: cut + 1])
     assert any(not a[s][names].iloc[cut + 1 :].equals(b[s][names].iloc[cut + 1 :]) for s in a)
+
+
+def test_text_in_a_price_and_a_symbol_twice_are_refused_naming_the_row(tmp_path: Path) -> None:
+    days = pd.bdate_range("2020-01-01", periods=5).strftime("%Y-%m-%d")
+    pd.DataFrame({"Date": days, "A": [1, 2, 3, 4, 5], "B": ["1", "2", "n/a?", "4", "5"]}).to_csv(
+        tmp_path / "wide.csv", index=False
+    )
+    with pytest.raises(DataError, match=r"B: data row 3: close 'n/a\?' is not a number"):
+        read_panel(tmp_path / "wide.csv")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    bars = pd.DataFrame({"timestamp": days, "close": [1.0, 2, 3, 4, 5]})
+    for name in ("BRK.A.csv", "BRK.B.csv"):
+        bars.to_csv(folder / name, index=False)
+    assert sorted(read_panel(folder)) == ["BRK.A", "BRK.B"]  # dots in a symbol are kept
+    bars.to_parquet(folder / "BRK.B.parquet")
+    with pytest.raises(DataError, match=r"are both symbol 'BRK\.B'"):
+        read_panel(folder)

@@ -126,7 +126,7 @@ def test_each_split_is_its_span_of_the_calendar_and_the_index_is_aligned(dataset
         np.testing.assert_array_equal(
             panel.timestamps, full.timestamps[span["start_row"] : span["stop_row"]]
         )
-        index = load_index_panel(dataset, panel)
+        index = load_index_panel(dataset, split)
         assert index is not None and index.symbols == ("IDX",)
         np.testing.assert_array_equal(index.timestamps, panel.timestamps)
         j = panel.symbols.index("AAA")
@@ -177,3 +177,17 @@ def test_bad_settings_and_inputs_are_refused_naming_the_key_or_file(tmp_path: Pa
         (tmp_path / "single").mkdir()
         (tmp_path / "single" / "splits.json").write_text('{"format_version": 1}')
         read_panel_metadata(tmp_path / "single")
+
+
+def test_an_index_on_another_clock_is_refused(tmp_path: Path) -> None:
+    wide = _prices()
+    (tmp_path / "in").mkdir()
+    wide.to_csv(tmp_path / "in" / "p.csv", index=False)
+    shifted = pd.to_datetime(wide["Date"]) + pd.Timedelta(hours=16)  # closes at 16:00
+    pd.DataFrame({"Date": shifted, "IDX": wide["AAA"]}).to_csv(
+        tmp_path / "in" / "i.csv", index=False
+    )
+    cfg = _cfg(tmp_path / "in" / "p.csv", tmp_path / "in" / "i.csv")
+    materialise_panel_raw(cfg, tmp_path / "raw", tmp_path)
+    with pytest.raises(DataError, match="another time of day"):
+        make_panel_dataset(tmp_path / "raw", cfg, _split(), tmp_path / "out")

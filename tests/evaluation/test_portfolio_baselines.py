@@ -119,3 +119,47 @@ def test_versus_tells_one_over_n_from_itself_and_from_momentum(prices) -> None:
     assert other["weight_distance"] > 0.5  # one name held, not six at 1/6
     assert 0.0 <= other["psr_vs_baseline"] <= 1.0
     assert other["indistinguishable"] == (0.05 <= other["psr_vs_baseline"] <= 0.95)
+
+
+def test_the_index_is_held_through_a_missing_bar_not_sold_and_bought_back(prices) -> None:
+    from qraptor.evaluation.portfolio import index_holding
+
+    index = pd.DataFrame({"timestamp": prices.index, "close": prices["S0"].to_numpy()})
+    index = index.drop(index=[150, BARS - 1])  # a holiday, and no bar on the last day
+    panel = Panel.from_frames({"IDX": index}, calendar=prices.index.as_unit("ns").asi8)
+    assert panel.exit_bar[0] == BARS - 1  # on its own calendar: the last bar is missing
+    run = rollout(panel, _cfg(), index_holding(panel, "IDX"))
+    assert run.curve["trades"].sum() == 2  # bought once; sold only because it "stops"
+    assert run.curve["costs"].iloc[1:-1].gt(0).sum() == 1  # the missing bar cost nothing
+    held = run.weights["IDX"].to_numpy()[1:-1]
+    assert (held > 0.999).all()
+
+
+def test_liquidation_ends_in_cash_even_inside_the_no_trade_band(prices) -> None:
+    panel = _panel(prices)
+    half, small = np.zeros(N + 1), np.zeros(N + 1)
+    half[0], half[1] = 0.5, 0.5
+    small[0], small[1] = 0.97, 0.03  # then down to a position smaller than the band
+
+    def rule(bar: int, _: np.ndarray) -> np.ndarray:
+        return half if bar == WINDOW - 1 else small
+
+    cfg = _cfg("weights.band=0.2")
+    run = rollout(panel, cfg, rule, liquidate=True)
+    weights = run.weights.drop(columns="timestamp").to_numpy()
+    assert 0.0 < weights[-2, 1] < 0.2  # held inside the band until the last step
+    assert weights[-1, 0] == pytest.approx(1.0, abs=1e-12)
+    assert run.curve["costs"].iloc[-1] > 0  # the sale paid its costs
+
+
+def test_look_back_baselines_read_the_bars_before_the_span(prices) -> None:
+    from qraptor.evaluation.portfolio import optimised
+
+    full, cut = _panel(prices), 200
+    span, before = full.span(cut, BARS), full.span(cut - 60, cut)
+    rule, whole = momentum_top_k(span, 2, 20, before), momentum_top_k(full, 2, 20)
+    for bar in range(0, 40):  # from the span's first bar: the same picks as with all bars
+        np.testing.assert_array_equal(rule(bar, None), whole(bar + cut, None))
+    assert momentum_top_k(span, 2, 20)(0, None)[0] == 1.0  # without history: cash at first
+    fitted = optimised(span, "min_variance", 50, 20, before)(0, None)
+    assert fitted is not None and fitted[0] == 0.0 and fitted.sum() == pytest.approx(1.0)

@@ -96,6 +96,8 @@ def test_impossible_portfolio_settings_are_refused_naming_the_key(
         load_train_config([*FAST, "session.eval.baselines=[ma_crossover]"])
     with pytest.raises(ConfigError, match=r"session\.eval\.baselines"):
         load_train_config(["session.eval.baselines=[equal_weight]"])  # one instrument
+    with pytest.raises(ConfigError, match=r"against equal_weight"):
+        load_train_config([*FAST, "session.eval.baselines=[buy_and_hold]"])
     with pytest.raises(ConfigError, match=r"env\.episode\.length"):
         cfg = load_train_config(
             [*FAST, "env.episode.length=6000", f"session.dataset={panel_dataset}"]

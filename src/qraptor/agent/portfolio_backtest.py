@@ -22,7 +22,7 @@ from qraptor.core.atomic import atomic_dir, write_json_atomic
 from qraptor.core.errors import DataError
 from qraptor.data.plots import save_figure
 from qraptor.env.portfolio.config import PortfolioEnvConfig
-from qraptor.env.portfolio.load import load_index_panel, load_panel
+from qraptor.env.portfolio.load import load_index_panel, load_panel, load_span
 from qraptor.env.portfolio.panel import Panel
 from qraptor.evaluation.metrics import bars_per_year
 from qraptor.evaluation.portfolio_evaluate import (
@@ -41,6 +41,7 @@ class PanelReplay:
     label: str  # val | test
     panel: Panel
     index: Panel | None
+    history: Panel | None  # the bars before the span: the look-back baselines' past
     periods_per_year: float
     about: dict[str, Any]
 
@@ -69,11 +70,13 @@ def panel_split_replay(
     dataset = resolve_dataset(s.dataset, root)
     check_dataset(agent, dataset, root, allow_changed_data)
     fold = s.fold if fold is None else fold
-    panel = load_panel(dataset, split, fold)
+    assert isinstance(agent.config.env, PortfolioEnvConfig)
+    panel, history = load_span(dataset, split, fold, agent.config.env.baselines.lookback)
     per_year = bars_per_year(load_panel(dataset, s.train_split, s.fold).timestamps)
     about = {"split": split, "fold": fold, "dataset": str(dataset),
              "data": agent.record.get("dataset")}  # fmt: skip
-    return PanelReplay(split, panel, load_index_panel(dataset, panel), per_year, about)
+    index = load_index_panel(dataset, split, fold)
+    return PanelReplay(split, panel, index, history, per_year, about)
 
 
 def refuse_panel_data() -> None:
@@ -108,6 +111,7 @@ def panel_replay(
         liquidate=settings.liquidate,
         min_annualised_days=settings.min_annualised_days,
         index_panel=bars.index,
+        history=bars.history,
     )
 
 

@@ -168,6 +168,7 @@ def make_panel_dataset(
             index_symbol = manifest.get("index_symbol") or next(iter(index_frames))
             bars = next(iter(index_frames.values()))
             bars = bars.loc[(bars["timestamp"] >= kept[0]) & (bars["timestamp"] <= kept[-1])]
+            _check_index_coverage(bars, kept, raw_dir / manifest["index"])
             bars[["timestamp", "close"]].to_parquet(tmp / INDEX_FILE, index=False)
         chrono = {"spans": span_records(spans, timestamps), "counts": _counts(spans)}
         folds = [
@@ -298,6 +299,21 @@ def _first_defined(featured: dict[str, pd.DataFrame], names: list[str]) -> pd.Ti
                         "(panel.features: momentum, volatility, min_periods)",
                         rule="features_warmup")  # fmt: skip
     return min(firsts)
+
+
+INDEX_COVERAGE = 0.5  # below this share of the panel's bars, the index is on another clock
+
+
+def _check_index_coverage(bars: pd.DataFrame, kept: pd.DatetimeIndex, path: Path) -> None:
+    """Refuse an index whose times miss most of the panel's bars (another time of day or
+    time zone): its baseline would sit in cash, not hold the index."""
+    matched = float(kept.isin(pd.DatetimeIndex(bars["timestamp"])).mean())
+    if matched < INDEX_COVERAGE:
+        raise DataError(
+            path, f"the index has a bar at only {matched:.0%} of the panel's bar times: are its "
+            "timestamps at another time of day or in another time zone than the prices'?",
+            rule="panel_index",
+        )  # fmt: skip
 
 
 def _counts(spans: list[Any]) -> dict[str, int]:

@@ -58,7 +58,14 @@ def read_panel(path: Path) -> dict[str, pd.DataFrame]:
         files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".gz", ".parquet"))
         if not files:
             raise DataError(path, "no CSV or Parquet files in the folder", rule="panel_files")
-        return {_symbol(f): _bars(_read(f), f, _symbol(f)) for f in files}
+        by_symbol: dict[str, Path] = {}
+        for f in files:
+            if _symbol(f) in by_symbol:
+                first = by_symbol[_symbol(f)].name
+                problem = f"{first} and {f.name} are both symbol {_symbol(f)!r}: rename one"
+                raise DataError(path, problem, rule="panel_files")
+            by_symbol[_symbol(f)] = f
+        return {s: _bars(_read(f), f, s) for s, f in by_symbol.items()}
     frame = _read(path)
     columns = {c.lower(): c for c in frame.columns}
     time_column = next((columns[n] for n in TIME_NAMES if n in columns), None)
@@ -92,7 +99,11 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _symbol(path: Path) -> str:
-    return path.name.split(".")[0]
+    """The file name without its data suffixes: BRK.B.csv.gz is BRK.B."""
+    name = path.name
+    for suffix in (".gz", ".csv", ".parquet"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def _bars(frame: pd.DataFrame, path: Path, symbol: str) -> pd.DataFrame:
@@ -104,18 +115,39 @@ def _bars(frame: pd.DataFrame, path: Path, symbol: str) -> pd.DataFrame:
         stamps = pd.to_datetime(frame["timestamp"], utc=True)
     except (ValueError, TypeError) as exc:
         raise DataError(path, f"{symbol}: timestamps: {exc}", rule="panel_values") from None
-    bars = frame[[c for c in BAR_COLUMNS if c in frame.columns]].astype("float64")
+    columns = [c for c in BAR_COLUMNS if c in frame.columns]
+    bars = pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce") for c in columns})
+    for column in columns:  # text where a number belongs: refused, not read as a gap
+        text = bars[column].isna() & frame[column].notna()
+        if text.any():
+            at = text.index[int(np.flatnonzero(text.to_numpy())[0])]
+            problem = f"{column} {frame[column][at]!r} is not a number"
+            raise DataError(path, f"{symbol}: data row {_row(frame, at)}: {problem}",
+                            rule="panel_values")  # fmt: skip
     bars.insert(0, "timestamp", stamps)
-    bars = bars.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    bars = bars.sort_values("timestamp", kind="stable")
     duplicated = bars["timestamp"].duplicated()
     if duplicated.any():
-        row = int(np.flatnonzero(duplicated)[0])
-        raise DataError(path, f"{symbol}: row {row}: time {bars['timestamp'][row]} twice",
-                        rule="panel_values")  # fmt: skip
-    close = bars["close"].to_numpy()
-    bad = ~np.isfinite(close) | (close <= 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"{symbol}: row {row}: close {close[row]} is not a positive price",
-                        rule="panel_values")  # fmt: skip
-    return bars
+        at = bars.index[int(np.flatnonzero(duplicated.to_numpy())[0])]
+        raise DataError(path, f"{symbol}: data row {_row(frame, at)}: time "
+                        f"{bars['timestamp'][at]} twice", rule="panel_values")  # fmt: skip
+    for column in (c for c in ("open", "high", "low", "close") if c in bars):
+        values = bars[column].to_numpy()
+        bad = ~np.isfinite(values) | (values <= 0)
+        if bad.any():
+            at = bars.index[int(np.flatnonzero(bad)[0])]
+            problem = f"{column} {bars[column][at]} is not a positive price"
+            raise DataError(path, f"{symbol}: data row {_row(frame, at)}: {problem}",
+                            rule="panel_values")  # fmt: skip
+    return bars.reset_index(drop=True)
+
+
+def _row(frame: pd.DataFrame, label: object) -> int:
+    """The 1-based data row of the file (after its header) of index `label`: the frames
+    keep the file's own row numbers as their index (a wide file's symbol, a long file's
+    group), so a message points at the line to fix."""
+    return (
+        int(label) + 1
+        if isinstance(label, int | np.integer)
+        else int(frame.index.get_loc(label)) + 1
+    )

@@ -72,8 +72,10 @@ def play(
     liquidate: bool = False,
 ) -> PortfolioBacktest:
     """`decide` (the account's book -> target weights, None: hold) over the whole panel,
-    one account. With `liquidate`, the last decision is all cash whatever `decide` says:
-    the span ends in cash, its sales' costs paid (`session.eval.liquidate`)."""
+    one account. With `liquidate`, the last decision is all cash whatever `decide` says,
+    outside the no-trade band: the span ends in cash, its sales' costs paid
+    (`session.eval.liquidate`), except for an instrument with no bar at the last fill (it
+    cannot be sold there and stays valued at its last price)."""
     full = dataclasses.replace(cfg, episode=EpisodeConfig("full", cfg.episode.length))
     book = Book(panel, full, 1)
     book.reset(np.array([0]), np.random.default_rng(0))
@@ -84,13 +86,13 @@ def play(
     cash = np.zeros(panel.n_instruments + 1)
     cash[0] = 1.0
     while True:
-        last = int(book.bar[0]) + 1 >= int(book.last[0])
-        target = cash if liquidate and last else decide(book)
+        closing = liquidate and int(book.bar[0]) + 1 >= int(book.last[0])
+        target = cash if closing else decide(book)
         hold = np.array([target is None])
         chosen = book.weights.copy() if target is None else np.asarray(target)[None]
         previous = float(book.value[0])
         held = float(np.abs(book.weights[0, 1:]).sum())
-        result = book.step(chosen, hold=hold)
+        result = book.step(chosen, hold=hold, band=0.0 if closing else None)
         s = result.step
         value = float(s.value[0])
         turnover = float(np.abs(s.traded[0]).sum() / previous)  # traded notional / equity
@@ -144,13 +146,18 @@ def buy_and_hold(panel: Panel) -> Rule:
     return rule
 
 
-def momentum_top_k(panel: Panel, k: int, lookback: int) -> Rule:
+def momentum_top_k(panel: Panel, k: int, lookback: int, before: Panel | None = None) -> Rule:
+    """`before`: bars preceding `panel` (its past), so that the trailing return exists from
+    the span's first bar when history allows."""
+    close, tradable, offset = _with_history(panel, before)
+
     def rule(bar: int, _: np.ndarray) -> np.ndarray:
-        if bar < lookback:
+        at = bar + offset
+        if at < lookback:
             return _equal(np.zeros(panel.n_instruments, dtype=bool))
         with np.errstate(divide="ignore", invalid="ignore"):
-            trailing = panel.close[bar] / panel.close[bar - lookback]
-        trailing = np.where(panel.tradable[bar] & np.isfinite(trailing), trailing, -np.inf)
+            trailing = close[at] / close[at - lookback]
+        trailing = np.where(tradable[at] & np.isfinite(trailing), trailing, -np.inf)
         picked = np.zeros(panel.n_instruments, dtype=bool)
         order = np.argsort(-trailing, kind="stable")[:k]
         picked[order[np.isfinite(trailing[order])]] = True
@@ -163,14 +170,18 @@ def index_holding(panel: Panel, symbol: str) -> Rule:
     j = panel.symbols.index(symbol)
 
     def rule(bar: int, _: np.ndarray) -> np.ndarray:
+        # always the index: at a fill without its bar the accounting keeps what is held
+        # (and before its first bar, cash), so a missing bar is not a sale and a rebuy
         target = np.zeros(panel.n_instruments + 1)
-        target[1 + j if panel.tradable[bar, j] else 0] = 1.0
+        target[1 + j] = 1.0
         return target
 
     return rule
 
 
-def optimised(panel: Panel, objective: str, lookback: int, every: int) -> Rule:
+def optimised(
+    panel: Panel, objective: str, lookback: int, every: int, before: Panel | None = None
+) -> Rule:
     """skfolio's MeanRisk (variance as the risk, long-only, fully invested) fitted on the
     simple returns of the last `lookback` bars up to t (instruments with a bar on every one
     of them), refitted every `every` bars and held in between: ``min_variance`` or
@@ -188,16 +199,19 @@ def optimised(panel: Panel, objective: str, lookback: int, every: int) -> Rule:
     }[objective]
     last_fit: list[int] = []
 
+    close, tradable, offset = _with_history(panel, before)
+
     def rule(bar: int, _: np.ndarray) -> np.ndarray | None:
         if last_fit and bar - last_fit[-1] < every:
             return None
-        if bar < lookback:
+        at = bar + offset
+        if at < lookback:
             return _equal(np.zeros(panel.n_instruments, dtype=bool))
-        span = slice(bar - lookback, bar + 1)  # prices up to t: returns of bars up to t
-        usable = np.asarray(panel.tradable[span].all(axis=0), dtype=bool)
+        span = slice(at - lookback, at + 1)  # prices up to t: returns of bars up to t
+        usable = np.asarray(tradable[span].all(axis=0), dtype=bool)
         if usable.sum() < 2:
             return _equal(usable)
-        prices = panel.close[span][:, usable]
+        prices = close[span][:, usable]
         returns = prices[1:] / prices[:-1] - 1.0
         model = MeanRisk(objective_function=goal, risk_measure=RiskMeasure.VARIANCE)
         last_fit.append(bar)
@@ -227,19 +241,21 @@ def baselines(
     optimiser_every: int | None = 21,
     names: Sequence[str] | None = None,
     liquidate: bool = False,
+    before: Panel | None = None,
 ) -> dict[str, PortfolioBacktest]:
     """Every baseline of the module docstring (or those in `names`), through the same
     accounting as the agent; `optimiser_every=None` leaves out the optimised ones (no
-    skfolio). `index`: a symbol of `panel` held in full."""
+    skfolio). `index`: a symbol of `panel` held in full. `before`: the bars preceding
+    `panel`, which the look-back baselines read as their past."""
     makers: dict[str, Callable[[], Rule]] = {
         "equal_weight": lambda: equal_weight(panel),
         "buy_and_hold": lambda: buy_and_hold(panel),
-        "momentum_top_k": lambda: momentum_top_k(panel, k, lookback),
+        "momentum_top_k": lambda: momentum_top_k(panel, k, lookback, before),
     }
     if optimiser_every is not None:
         for objective in ("min_variance", "max_sharpe"):
             makers[objective] = functools.partial(
-                optimised, panel, objective, lookback, optimiser_every
+                optimised, panel, objective, lookback, optimiser_every, before
             )
     if index is not None:
         makers["index"] = lambda: index_holding(panel, index)
@@ -298,6 +314,16 @@ def versus(
         "weight_distance": float(0.5 * np.abs(w - v).sum(axis=1).mean()),
         "return_correlation": float(np.corrcoef(mine, theirs)[0, 1]),
     }
+
+
+def _with_history(panel: Panel, before: Panel | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Closes and tradable flags of `before` then `panel`, and where `panel` starts."""
+    if before is None or len(before) == 0:
+        return panel.close, panel.tradable, 0
+    if before.symbols != panel.symbols:
+        raise ValueError("the history panel must have the same instruments")
+    close = np.concatenate([before.close, panel.close])
+    return close, np.concatenate([before.tradable, panel.tradable]), len(before)
 
 
 def _equal(picked: np.ndarray) -> np.ndarray:

@@ -114,12 +114,15 @@ def evaluate_portfolio(
     liquidate: bool,
     min_annualised_days: float,
     index_panel: Panel | None = None,
+    history: Panel | None = None,
 ) -> PortfolioEvaluation:
-    """Backtest `model` and the baselines over the whole of `panel` (module docstring)."""
+    """Backtest `model` and the baselines over the whole of `panel` (module docstring);
+    `history`: the bars before `panel`, the past of the look-back baselines."""
     agent = model_rollout(panel, cfg, model, deterministic=deterministic, liquidate=liquidate)
     runs = run_portfolio_baselines(
-        panel, cfg, baseline_names, liquidate=liquidate, index_panel=index_panel
-    )
+        panel, cfg, baseline_names, liquidate=liquidate, index_panel=index_panel,
+        history=history,
+    )  # fmt: skip
 
     def metrics_of(b: PortfolioBacktest) -> dict[str, float]:
         return portfolio_metrics(b, periods_per_year, min_annualised_days)
@@ -157,6 +160,7 @@ def run_portfolio_baselines(
     *,
     liquidate: bool,
     index_panel: Panel | None,
+    history: Panel | None = None,
 ) -> dict[str, PortfolioBacktest]:
     """The `names` baselines over `panel` (the index on `index_panel`, its own one-instrument
     panel on the same bars; skipped with a warning when the dataset has none)."""
@@ -164,7 +168,7 @@ def run_portfolio_baselines(
     optimiser = b.refit_every if any(n in OPTIMISED for n in names) else None
     runs = baselines(
         panel, cfg, k=b.top_k, lookback=b.lookback, optimiser_every=optimiser,
-        names=[n for n in names if n != INDEX], liquidate=liquidate,
+        names=[n for n in names if n != INDEX], liquidate=liquidate, before=history,
     )  # fmt: skip
     if INDEX in names:
         if index_panel is None:

@@ -76,13 +76,14 @@ def _interval(split: str, _: Mapping[str, Any], u: Mapping[str, Any]) -> str | N
 
 
 def _benchmark(split: str, section: Mapping[str, Any], _: Mapping[str, Any]) -> str | None:
+    benchmark = (section.get("verdict") or {}).get("benchmark") or BENCHMARK  # 1/N: portfolios
     agent = _num((section.get("agent") or {}).get("sharpe"))
-    held = _num(((section.get("baselines") or {}).get(BENCHMARK) or {}).get("sharpe"))
+    held = _num(((section.get("baselines") or {}).get(benchmark) or {}).get("sharpe"))
     if agent is None or held is None or agent > held:
         return None
     return (
         f"On {split} the agent's Sharpe ratio ({format_metric('sharpe', agent)}) does not beat "
-        f"{benchmark_label(BENCHMARK)}'s ({format_metric('sharpe', held)})."
+        f"{benchmark_label(benchmark)}'s ({format_metric('sharpe', held)})."
     )
 
 

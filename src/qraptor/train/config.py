@@ -25,7 +25,7 @@ from qraptor.core.paths import project_root
 from qraptor.env.config import EnvConfig
 from qraptor.env.portfolio.config import PortfolioEnvConfig, is_portfolio_env
 from qraptor.evaluation.baseline_names import BASELINES as BASELINE_NAMES
-from qraptor.evaluation.baseline_names import PORTFOLIO_BASELINES
+from qraptor.evaluation.baseline_names import PORTFOLIO_BASELINES, PORTFOLIO_BENCHMARK
 from qraptor.evaluation.metric_names import METRIC_NAMES, objective_parts
 from qraptor.train.algo_config import ALGO_SCHEMAS, AlgoConfig, check_algo_fits
 
@@ -199,10 +199,16 @@ class TrainConfig:
         valid = PORTFOLIO_BASELINES if self.is_portfolio else BASELINE_NAMES
         bad = [b for b in self.session.eval.baselines if b not in valid]
         kind = "a portfolio session (env=portfolio)" if self.is_portfolio else "one instrument"
+        hint = " (experiment=portfolio_quick sets them)" if self.is_portfolio else ""
         check(
             not bad,
             "session.eval.baselines",
-            f"{bad} are not baselines of {kind}; valid: {', '.join(valid)}",
+            f"{bad} are not baselines of {kind}; valid: {', '.join(valid)}{hint}",
+        )
+        check(
+            not self.is_portfolio or PORTFOLIO_BENCHMARK in self.session.eval.baselines,
+            "session.eval.baselines",
+            f"a portfolio session's verdict is against {PORTFOLIO_BENCHMARK} (1/N): list it",
         )
 
     @property

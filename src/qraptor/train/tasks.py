@@ -19,7 +19,7 @@ from qraptor.core import layout
 from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import load_market
 from qraptor.env.portfolio.config import PortfolioEnvConfig
-from qraptor.env.portfolio.load import load_index_panel, load_panel
+from qraptor.env.portfolio.load import load_index_panel, load_panel, load_span
 from qraptor.env.portfolio.vector_env import PortfolioVecEnv
 from qraptor.env.vector_env import BatchedTradingEnv
 from qraptor.evaluation.backtest import backtest_model
@@ -154,7 +154,7 @@ class PortfolioTask:
 
     def evaluate(self, model: Any, split: str, out_dir: Path) -> SplitOutcome:
         s = self.cfg.session
-        panel = load_panel(self.dataset, split, s.fold)
+        panel, history = load_span(self.dataset, split, s.fold, self.env.baselines.lookback)
         evaluation = evaluate_portfolio(
             model,
             panel,
@@ -165,7 +165,8 @@ class PortfolioTask:
             periods_per_year=self.periods_per_year,
             liquidate=s.eval.liquidate,
             min_annualised_days=s.eval.min_annualised_days,
-            index_panel=load_index_panel(self.dataset, panel),
+            index_panel=load_index_panel(self.dataset, split, s.fold),
+            history=history,
         )
         trades, equity = write_portfolio_evaluation(evaluation, layout.eval_dir(out_dir, split))
         verdict = evaluation.verdict.to_dict() if evaluation.verdict is not None else None

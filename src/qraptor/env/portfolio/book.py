@@ -112,9 +112,12 @@ class Book:
             max_weight=c.max_weight,
         )  # fmt: skip
 
-    def step(self, target: np.ndarray, hold: np.ndarray | None = None) -> StepResult:
+    def step(
+        self, target: np.ndarray, hold: np.ndarray | None = None, band: float | None = None
+    ) -> StepResult:
         """Fill `target` at bar t + 1 of every account and mark it at that bar's close;
-        accounts in `hold` do not trade (a delisting is still sold)."""
+        accounts in `hold` do not trade (a delisting is still sold). `band`: the no-trade
+        band of this step (default: the config's; a liquidation passes 0)."""
         t, nxt = self.bar, self.bar + 1
         tradable = self.panel.tradable[nxt].copy()
         exits = self.panel.exit_bar
@@ -137,7 +140,7 @@ class Book:
         result = accounting.step(
             self.weights, self.value, target, self.close[t], self.fill[nxt], self.close[nxt],
             sell_rate=self.rate, buy_rate=self.rate, tradable=tradable,
-            band=self.cfg.weights.band, hold=hold,
+            band=self.cfg.weights.band if band is None else band, hold=hold,
         )  # fmt: skip
         log_return = np.log(result.value / previous)
         self.weights, self.value, self.bar = result.weights, result.value, nxt

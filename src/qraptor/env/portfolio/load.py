@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from qraptor.data.panel_dataset import INDEX_FILE, PANEL_FILE, read_panel_metadata, span_rows
+from qraptor.data.panel_dataset import (
+    INDEX_FILE,
+    PANEL_FILE,
+    dataset_timestamps,
+    read_panel_metadata,
+    span_rows,
+)
 from qraptor.env.portfolio.panel import Panel
 
 
@@ -29,18 +35,33 @@ def load_full_panel(folder: str | Path) -> Panel:
 
 def load_panel(folder: str | Path, split: str, fold: int | None = None) -> Panel:
     """The bars of one split (or of a fold's span) as a `Panel` (module docstring)."""
+    return load_span(folder, split, fold)[0]
+
+
+def load_span(
+    folder: str | Path, split: str, fold: int | None = None, history: int = 0
+) -> tuple[Panel, Panel | None]:
+    """The split's `Panel` and the up to `history` bars before it (None when there are
+    none): the past a baseline that looks back (momentum, the optimisers) may use from the
+    span's first bar on, as it would have had it live."""
     metadata = read_panel_metadata(folder)
     start, stop = span_rows(metadata, split, fold)
-    return load_full_panel(folder).span(start, stop)
+    full = load_full_panel(folder)
+    before = full.span(max(0, start - history), start) if history > 0 and start > 0 else None
+    return full.span(start, stop), before
 
 
-def load_index_panel(folder: str | Path, panel: Panel) -> Panel | None:
-    """The benchmark index on `panel`'s bars as a one-instrument panel (None without one):
-    held by the ``index`` baseline through the same accounting."""
+def load_index_panel(folder: str | Path, split: str, fold: int | None = None) -> Panel | None:
+    """The benchmark index on the split's bars as a one-instrument panel (None without
+    one), aligned on the whole calendar first and then cut, as `load_panel` is: held by
+    the ``index`` baseline through the same accounting."""
     folder = Path(folder)
     metadata = read_panel_metadata(folder)
     symbol = metadata.get("index_symbol")
     if not symbol or not (folder / INDEX_FILE).is_file():
         return None
+    calendar = pd.DatetimeIndex(dataset_timestamps(folder))
     bars = pd.read_parquet(folder / INDEX_FILE)
-    return Panel.from_frames({str(symbol): bars}, calendar=panel.timestamps)
+    start, stop = span_rows(metadata, split, fold)
+    ns = calendar.as_unit("ns").asi8
+    return Panel.from_frames({str(symbol): bars}, calendar=ns).span(start, stop)
