@@ -161,6 +161,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def panel_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The panel stages' output on the shipped S&P 500 sample (20 stocks and the index,
     daily, 1990-2022), as `dvc repro panel_dataset` makes it; built once per test run."""
+    from qraptor.data.clean.config import CleanConfig
     from qraptor.data.panel_dataset import PanelConfig, make_panel_dataset, materialise_panel_raw
     from qraptor.data.pipeline_config import load_pipeline_section
     from qraptor.data.split import SplitConfig
@@ -168,5 +169,7 @@ def panel_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("sp500")
     cfg = load_pipeline_section("panel", PanelConfig)
     materialise_panel_raw(cfg, tmp / "raw", tmp)
-    make_panel_dataset(tmp / "raw", cfg, load_pipeline_section("split", SplitConfig), tmp / "ds")
+    split = load_pipeline_section("split", SplitConfig)
+    clean = load_pipeline_section("clean", CleanConfig)
+    make_panel_dataset(tmp / "raw", cfg, split, tmp / "ds", clean=clean)
     return tmp / "ds"

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from qraptor.core.errors import ConfigError, DataError
+from qraptor.data.clean.config import CleanConfig
 from qraptor.data.panel_dataset import (
     PanelConfig,
     PanelFeaturesConfig,
@@ -57,6 +58,10 @@ def _split() -> SplitConfig:
     return load_pipeline_section("split", SplitConfig, ["embargo=3"])
 
 
+def _clean(*overrides: str) -> CleanConfig:
+    return load_pipeline_section("clean", CleanConfig, list(overrides))
+
+
 def _dataset(tmp: Path, wide: pd.DataFrame, name: str = "ds") -> Path:
     (tmp / "in").mkdir(exist_ok=True)
     prices, index = tmp / "in" / f"{name}.csv", tmp / "in" / f"{name}_index.csv"
@@ -64,7 +69,7 @@ def _dataset(tmp: Path, wide: pd.DataFrame, name: str = "ds") -> Path:
     pd.DataFrame({"Date": wide["Date"], "IDX": wide["AAA"] * 2}).to_csv(index, index=False)
     raw = tmp / f"{name}_raw"
     materialise_panel_raw(_cfg(prices, index), raw, tmp)
-    make_panel_dataset(raw, _cfg(prices, index), _split(), tmp / name)
+    make_panel_dataset(raw, _cfg(prices, index), _split(), tmp / name, clean=_clean())
     return tmp / name
 
 
@@ -171,7 +176,7 @@ def test_bad_settings_and_inputs_are_refused_naming_the_key_or_file(tmp_path: Pa
     materialise_panel_raw(cfg, tmp_path / "raw", tmp_path)
     open_fill = PanelConfig("x", "files", cfg.prices, None, None, "open", cfg.features)
     with pytest.raises(DataError, match="no open column"):
-        make_panel_dataset(tmp_path / "raw", open_fill, _split(), tmp_path / "out")
+        make_panel_dataset(tmp_path / "raw", open_fill, _split(), tmp_path / "out", clean=_clean())
     assert not (tmp_path / "out").exists()  # nothing half-written
     with pytest.raises(DataError, match="single-instrument dataset"):
         (tmp_path / "single").mkdir()
@@ -190,4 +195,56 @@ def test_an_index_on_another_clock_is_refused(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path / "in" / "p.csv", tmp_path / "in" / "i.csv")
     materialise_panel_raw(cfg, tmp_path / "raw", tmp_path)
     with pytest.raises(DataError, match="another time of day"):
-        make_panel_dataset(tmp_path / "raw", cfg, _split(), tmp_path / "out")
+        make_panel_dataset(tmp_path / "raw", cfg, _split(), tmp_path / "out", clean=_clean())
+
+
+def _long_file(tmp: Path, rows: list[tuple[str, str, float]]) -> Path:
+    days = pd.bdate_range("2010-01-04", periods=300)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        [(d.strftime("%Y-%m-%d"), s, float(p))
+         for s in ("AAA", "BBB")
+         for d, p in zip(days, 40 * np.exp(np.cumsum(rng.normal(0, 0.01, 300))), strict=True)]
+        + rows,
+        columns=["date", "symbol", "close"],
+    )  # fmt: skip
+    (tmp / "in").mkdir(exist_ok=True)
+    frame.to_csv(tmp / "in" / "long.csv", index=False)
+    return tmp / "in" / "long.csv"
+
+
+def test_every_symbol_is_cleaned_by_the_clean_stage_rules_and_reported(tmp_path: Path) -> None:
+    path = _long_file(tmp_path, [])
+    frame = pd.read_csv(path)
+    dup = frame.iloc[[10]]  # an exact copy of AAA's 11th bar
+    bad = pd.DataFrame([("2011-06-01", "BBB", -1.0), ("2011-06-02", "BBB", np.nan)],
+                       columns=frame.columns)  # fmt: skip
+    pd.concat([frame, dup, bad]).to_csv(path, index=False)
+    cfg = _cfg(path)
+    materialise_panel_raw(cfg, tmp_path / "raw", tmp_path)
+    make_panel_dataset(tmp_path / "raw", cfg, _split(), tmp_path / "ds", clean=_clean())
+    cleaning = read_panel_metadata(tmp_path / "ds")["cleaning"]
+    assert cleaning["AAA"]["rules"]["duplicate"] == 1 and cleaning["AAA"]["rows_dropped"] == 1
+    assert cleaning["BBB"]["rules"]["nonpositive_price"] == 1
+    assert cleaning["BBB"]["rules"]["missing_value"] == 1
+    assert cleaning["BBB"]["rows_out"] == 300
+    long = pd.read_parquet(tmp_path / "ds" / "panel.parquet")
+    assert not (long["close"] <= 0).any() and not long.duplicated(["timestamp", "symbol"]).any()
+    assert pd.Timestamp("2011-06-01", tz="UTC") not in set(
+        long.loc[long.symbol == "BBB", "timestamp"]
+    )
+
+
+def test_two_different_bars_at_one_time_are_refused_naming_the_symbol(tmp_path: Path) -> None:
+    path = _long_file(tmp_path, [("2010-01-05", "BBB", 12345.0)])
+    cfg = _cfg(path)
+    materialise_panel_raw(cfg, tmp_path / "raw", tmp_path)
+    with pytest.raises(DataError, match=r"BBB: .*") as caught:
+        make_panel_dataset(tmp_path / "raw", cfg, _split(), tmp_path / "ds", clean=_clean())
+    assert caught.value.rule == "timestamp_conflict" and "long.csv" in str(caught.value)
+    strict = _clean("strict=true")
+    pd.concat([pd.read_csv(path).iloc[:-1], pd.read_csv(path).iloc[[3]]]).to_csv(path, index=False)
+    materialise_panel_raw(cfg, tmp_path / "raw2", tmp_path)
+    with pytest.raises(DataError, match="AAA"):
+        make_panel_dataset(tmp_path / "raw2", cfg, _split(), tmp_path / "ds", clean=strict)
+    assert not (tmp_path / "ds").exists()

@@ -28,6 +28,7 @@ from qraptor.data.columns import columns_after_bars
 from qraptor.data.download import CONNECTORS
 from qraptor.data.features import compute_features, longest_window, resolve_windows, window_bars
 from qraptor.data.ingest.files import ingest_files
+from qraptor.data.panel_clean import cleaning_summary
 from qraptor.data.panel_dataset import make_panel_dataset, materialise_panel_raw
 from qraptor.data.parts import read_manifest
 from qraptor.data.pipeline_config import PipelineConfig
@@ -195,7 +196,9 @@ def run_panel_dataset(
 ) -> dict[str, Any]:
     """Stage `panel_dataset`: read, check, featurise and split the panel (panel_dataset.py)."""
     with _reading(raw_dir), atomic_outputs() as outputs:
-        meta = make_panel_dataset(raw_dir, cfg.panel, cfg.split, outputs.dir(out_dir))
+        meta = make_panel_dataset(
+            raw_dir, cfg.panel, cfg.split, outputs.dir(out_dir), clean=cfg.clean
+        )
         write_json_atomic(outputs.path(metrics), _panel_metrics(meta))
     return meta
 
@@ -214,6 +217,7 @@ def _panel_metrics(meta: dict[str, Any]) -> dict[str, Any]:
         "starts_late": sorted(s for s, i in instruments.items() if i["starts_late"]),
         "delisted": sorted(s for s, i in instruments.items() if i["delisted"]),
         "index": meta["index_symbol"],
+        "cleaning": cleaning_summary(meta["cleaning"]),
     }
 
 

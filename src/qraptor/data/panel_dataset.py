@@ -3,9 +3,11 @@
 `panel_raw` copies the configured source into the raw folder DVC versions (the shipped
 S&P 500 sample from skfolio's wheel, or a user's wide file, long file or folder of
 per-symbol files, and an optional index beside it). `panel_dataset` reads every symbol
-(qraptor.data.panel_files: duplicate times, non-positive prices are refused naming the
-file, symbol and row), computes the causal panel features (qraptor.data.panel_features:
-per instrument and cross-sectional, each z-scored on its own past only), drops the leading
+(qraptor.data.panel_files: unreadable times or text in a price are refused naming the
+file, symbol and row), cleans each one with the `clean` stage's rules and conf/clean's
+settings (qraptor.data.panel_clean: a cleaning report per symbol), computes the causal
+panel features (qraptor.data.panel_features: per instrument and cross-sectional, each
+z-scored on its own past only), drops the leading
 bars on which no instrument has every feature yet (the warm-up), and splits the remaining
 calendar (the union of the symbols' bars) into the chronological spans and walk-forward
 folds of conf/split, as the single-instrument split stage does (qraptor.data.split.plan:
@@ -39,6 +41,8 @@ from qraptor.core.atomic import atomic_dir, stable_json_value
 from qraptor.core.config import check
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
+from qraptor.data.clean.config import CleanConfig
+from qraptor.data.panel_clean import clean_panel
 from qraptor.data.panel_features import panel_features
 from qraptor.data.panel_files import copy_sp500_sample, read_panel
 from qraptor.data.split import (
@@ -124,12 +128,14 @@ def materialise_panel_raw(cfg: PanelConfig, out_dir: Path, root: Path) -> dict[s
 
 
 def make_panel_dataset(
-    raw_dir: Path, cfg: PanelConfig, split: SplitConfig, out_dir: Path
+    raw_dir: Path, cfg: PanelConfig, split: SplitConfig, out_dir: Path, *, clean: CleanConfig
 ) -> dict[str, Any]:
-    """The panel dataset folder of the raw folder (module docstring); its metadata."""
+    """The panel dataset folder of the raw folder (module docstring); its metadata.
+    `clean`: the pipeline's conf/clean settings, applied to every symbol (panel_clean.py)."""
     raw_dir = Path(raw_dir)
     manifest = _manifest(raw_dir)
-    frames = read_panel(raw_dir / manifest["prices"])
+    prices_path = raw_dir / manifest["prices"]
+    frames, cleaning = clean_panel(read_panel(prices_path, check_values=False), clean, prices_path)
     if cfg.fill == "open":
         lacking = [s for s, f in frames.items() if "open" not in f.columns]
         if lacking:
@@ -164,7 +170,9 @@ def make_panel_dataset(
         long.to_parquet(tmp / PANEL_FILE, index=False)
         index_symbol = None
         if manifest.get("index"):
-            index_frames = read_panel(raw_dir / manifest["index"])
+            index_path = raw_dir / manifest["index"]
+            index_frames, _ = clean_panel(read_panel(index_path, check_values=False), clean,
+                                          index_path)  # fmt: skip
             index_symbol = manifest.get("index_symbol") or next(iter(index_frames))
             bars = next(iter(index_frames.values()))
             bars = bars.loc[(bars["timestamp"] >= kept[0]) & (bars["timestamp"] <= kept[-1])]
@@ -191,6 +199,7 @@ def make_panel_dataset(
             "columns": {"features": names, "observations": names},
             "normalize": {"method": "expanding per instrument", **asdict(cfg.features)},
             "instruments": _instruments(frames, kept),
+            "cleaning": cleaning,  # per symbol: the clean stage's report
             "chrono": {**asdict(split.chrono), **chrono},
             "walk_forward": {**asdict(split.walk_forward), "folds": folds},
         }

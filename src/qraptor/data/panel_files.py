@@ -50,9 +50,11 @@ def copy_sp500_sample(dest: Path) -> dict[str, Path]:
     return copied
 
 
-def read_panel(path: Path) -> dict[str, pd.DataFrame]:
-    """One frame per symbol (timestamp UTC, the bar columns present) from a wide file, a
-    long file or a folder of per-symbol files (module docstring)."""
+def read_panel(path: Path, check_values: bool = True) -> dict[str, pd.DataFrame]:
+    """One frame per symbol (timestamp UTC, the bar columns present, sorted by time) from a
+    wide file, a long file or a folder of per-symbol files (module docstring).
+    `check_values=False` leaves duplicate times and non-positive prices to the caller (the
+    panel stage cleans every symbol with the `clean` stage's rules and reports them)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".gz", ".parquet"))
@@ -65,7 +67,7 @@ def read_panel(path: Path) -> dict[str, pd.DataFrame]:
                 problem = f"{first} and {f.name} are both symbol {_symbol(f)!r}: rename one"
                 raise DataError(path, problem, rule="panel_files")
             by_symbol[_symbol(f)] = f
-        return {s: _bars(_read(f), f, s) for s, f in by_symbol.items()}
+        return {s: _bars(_read(f), f, s, check_values) for s, f in by_symbol.items()}
     frame = _read(path)
     columns = {c.lower(): c for c in frame.columns}
     time_column = next((columns[n] for n in TIME_NAMES if n in columns), None)
@@ -74,7 +76,7 @@ def read_panel(path: Path) -> dict[str, pd.DataFrame]:
     if "symbol" in columns:
         frame = frame.rename(columns={time_column: "timestamp", columns["symbol"]: "symbol"})
         return {
-            str(symbol): _bars(group.drop(columns="symbol"), path, str(symbol))
+            str(symbol): _bars(group.drop(columns="symbol"), path, str(symbol), check_values)
             for symbol, group in frame.groupby("symbol", sort=True)
         }
     symbols = [c for c in frame.columns if c != time_column]
@@ -85,7 +87,7 @@ def read_panel(path: Path) -> dict[str, pd.DataFrame]:
         one = frame[[time_column, symbol]].rename(
             columns={time_column: "timestamp", symbol: "close"}
         )
-        out[str(symbol)] = _bars(one.dropna(subset=["close"]), path, str(symbol))
+        out[str(symbol)] = _bars(one.dropna(subset=["close"]), path, str(symbol), check_values)
     return out
 
 
@@ -106,7 +108,7 @@ def _symbol(path: Path) -> str:
     return name
 
 
-def _bars(frame: pd.DataFrame, path: Path, symbol: str) -> pd.DataFrame:
+def _bars(frame: pd.DataFrame, path: Path, symbol: str, check_values: bool) -> pd.DataFrame:
     frame = frame.rename(columns=str.lower)
     frame = frame.rename(columns={n: "timestamp" for n in TIME_NAMES if n in frame.columns})
     if "close" not in frame.columns or "timestamp" not in frame.columns:
@@ -126,6 +128,8 @@ def _bars(frame: pd.DataFrame, path: Path, symbol: str) -> pd.DataFrame:
                             rule="panel_values")  # fmt: skip
     bars.insert(0, "timestamp", stamps)
     bars = bars.sort_values("timestamp", kind="stable")
+    if not check_values:
+        return bars.reset_index(drop=True)
     duplicated = bars["timestamp"].duplicated()
     if duplicated.any():
         at = bars.index[int(np.flatnonzero(duplicated.to_numpy())[0])]
