@@ -42,6 +42,7 @@ from qraptor.core.errors import QraptorError, SessionTakenAway
 from qraptor.core.extras import require
 from qraptor.core.log import get_logger
 from qraptor.core.redact import redact_text, redact_uri, scrub
+from qraptor.env.portfolio.config import is_portfolio_env
 from qraptor.evaluation.metric_names import AGENT, BEATS_RANDOM, OBJECTIVE, metric_key, session_key
 from qraptor.tracking.artifacts import log_session_files
 from qraptor.tracking.config import (
@@ -176,7 +177,7 @@ class SessionTracker:
         if self.cfg.artifacts.keras_h5:
             self.check_guard()
             self._log_keras(_load_policy(self.config["algo"]["name"], result.model_path), out_dir)
-        if self.cfg.model.log and self.config["env"].get("kind") == "portfolio":
+        if self.cfg.model.log and is_portfolio_env(self.config["env"]):
             log.warning(
                 "a portfolio agent has no served (pyfunc) model yet: nothing is logged or "
                 "registered as an MLflow model; its SB3 zip and Keras HDF5 are in the run"

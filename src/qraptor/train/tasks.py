@@ -16,10 +16,12 @@ from typing import Any, Protocol
 from stable_baselines3.common.vec_env import VecEnv
 
 from qraptor.core import layout
+from qraptor.data.panel_dataset import read_panel_metadata
 from qraptor.env.fits import check_dataset_fits
 from qraptor.env.market import load_market
 from qraptor.env.portfolio.config import PortfolioEnvConfig
-from qraptor.env.portfolio.load import load_index_panel, load_panel, load_span
+from qraptor.env.portfolio.load import cut_span, load_full_panel, load_index_panel
+from qraptor.env.portfolio.panel import Panel
 from qraptor.env.portfolio.vector_env import PortfolioVecEnv
 from qraptor.env.vector_env import BatchedTradingEnv
 from qraptor.evaluation.backtest import backtest_model
@@ -126,16 +128,23 @@ class PortfolioTask:
         assert isinstance(cfg.env, PortfolioEnvConfig)
         s = cfg.session
         self.cfg, self.env, self.dataset = cfg, cfg.env, dataset
-        self.panel = load_panel(dataset, s.train_split, s.fold)
+        # read once: every span the session steps through is cut from it
+        self.full, self.metadata = load_full_panel(dataset), read_panel_metadata(dataset)
+        self.panel = self.span(s.train_split)
         self.periods_per_year = bars_per_year(self.panel.timestamps)
         # every span the session will step through must hold a window and an episode
         # (Book raises naming the key); checked now, not after training
         splits = {*s.eval.splits, *(["val"] if s.validation.enabled else [])}
         PortfolioVecEnv(self.panel, self.env, 1)
+        full_episode = dataclasses.replace(
+            self.env, episode=dataclasses.replace(self.env.episode, mode="full")
+        )
         for split in sorted(splits):
-            full = dataclasses.replace(self.env, episode=dataclasses.replace(
-                self.env.episode, mode="full"))  # fmt: skip
-            PortfolioVecEnv(load_panel(dataset, split, s.fold), full, 1)
+            PortfolioVecEnv(self.span(split), full_episode, 1)
+
+    def span(self, split: str) -> Panel:
+        """A split of the session's fold (or chronological split), from the panel read once."""
+        return cut_span(self.full, self.metadata, split, self.cfg.session.fold)[0]
 
     def train_env(self) -> VecEnv:
         s = self.cfg.session
@@ -143,7 +152,7 @@ class PortfolioTask:
 
     def validation_score(self, deterministic: bool) -> Score:
         s = self.cfg.session
-        panel = load_panel(self.dataset, "val", s.fold)
+        panel = self.span("val")
 
         def score(model: Any) -> dict[str, float]:
             backtest = model_rollout(panel, self.env, model, deterministic=deterministic,
@@ -154,7 +163,9 @@ class PortfolioTask:
 
     def evaluate(self, model: Any, split: str, out_dir: Path) -> SplitOutcome:
         s = self.cfg.session
-        panel, history = load_span(self.dataset, split, s.fold, self.env.baselines.lookback)
+        panel, history = cut_span(
+            self.full, self.metadata, split, s.fold, self.env.baselines.lookback
+        )
         evaluation = evaluate_portfolio(
             model,
             panel,

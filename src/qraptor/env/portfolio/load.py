@@ -7,6 +7,7 @@ the last earlier price for valuation only (never a later one).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -44,9 +45,15 @@ def load_span(
     """The split's `Panel` and the up to `history` bars before it (None when there are
     none): the past a baseline that looks back (momentum, the optimisers) may use from the
     span's first bar on, as it would have had it live."""
-    metadata = read_panel_metadata(folder)
+    return cut_span(load_full_panel(folder), read_panel_metadata(folder), split, fold, history)
+
+
+def cut_span(
+    full: Panel, metadata: dict[str, Any], split: str, fold: int | None = None, history: int = 0
+) -> tuple[Panel, Panel | None]:
+    """`load_span` of a panel already loaded whole (`load_full_panel`) with its metadata:
+    what a session that steps through several spans reads once."""
     start, stop = span_rows(metadata, split, fold)
-    full = load_full_panel(folder)
     before = full.span(max(0, start - history), start) if history > 0 and start > 0 else None
     return full.span(start, stop), before
 
