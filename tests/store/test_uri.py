@@ -111,3 +111,27 @@ def test_a_sweepers_escaped_uri_does_not_leak_its_password():
 
     scrubbed = scrub_override(r"store.uri=mongodb\://user\:hunter2@db.example/")
     assert "hunter2" not in scrubbed
+
+
+def test_a_users_password_comes_from_a_secret_file_not_the_uri(tmp_path, monkeypatch):
+    """The container stack's way: the URI in plain sight names the user, the password is
+    a mounted secret file; special characters are escaped, and only a user without a
+    password in the URI takes it."""
+    from qraptor.store.uri import configured_uri
+
+    secret = tmp_path / "store_password"
+    secret.write_text("p@ss:w/rd\n")
+    secret.chmod(0o600)
+    monkeypatch.setenv(URI_ENV, "mongodb://qraptor@store:27017/?authSource=admin")
+    monkeypatch.setenv("QRAPTOR_MONGO_PASSWORD_FILE", str(secret))
+    cfg = load_store_config()
+    assert configured_uri(cfg) == "mongodb://qraptor:p%40ss%3Aw%2Frd@store:27017/?authSource=admin"
+    assert "p%40ss" not in redact_uri(configured_uri(cfg))
+    monkeypatch.setenv(URI_ENV, "mongodb://other:given@store:27017/")  # its own password wins
+    assert configured_uri(cfg) == "mongodb://other:given@store:27017/"
+    monkeypatch.setenv(URI_ENV, "mongodb://store:27017/")  # no user: nothing to add
+    assert configured_uri(cfg) == "mongodb://store:27017/"
+    monkeypatch.setenv("QRAPTOR_MONGO_PASSWORD_FILE", str(tmp_path / "missing"))
+    monkeypatch.setenv(URI_ENV, "mongodb://qraptor@store:27017/")
+    with pytest.raises(ConfigError, match="QRAPTOR_MONGO_PASSWORD_FILE"):
+        configured_uri(cfg)

@@ -73,6 +73,7 @@ class StoreConfig:
     requeue_delay_max_seconds: float
     keep_checkpoints: int
     claim_batch: int
+    ship_datasets: bool  # submitters publish each dataset version for workers elsewhere
     server_selection_timeout_seconds: float
     retry: RetryConfig
 

@@ -101,5 +101,9 @@ class FileIntegrityError(StoreError):
         )
 
 
+class DatasetIntegrityError(StoreError):
+    """A dataset fetched from the store is not the published one (store.datasets)."""
+
+
 class LocalServerError(StoreError):
     """The local SecantusDB server could not be started, found or stopped."""

@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from qraptor.core.log import get_logger
 from qraptor.core.redact import scrub, scrub_override
-from qraptor.store import claim_order, claims, session_files
+from qraptor.store import claim_order, claims, datasets, session_files
 from qraptor.store.config import StoreConfig
 from qraptor.store.connection import StoreConnection
 from qraptor.store.errors import InvalidTransition, SessionNotFound, StoreError
@@ -346,6 +346,17 @@ class SessionStore:
     def files(self, session_id: str) -> builtins.list[FileRef]:
         """Every file linked from the session (results and checkpoints)."""
         return session_files.list_files(self._conn, session_id)
+
+    # -- datasets, for workers without the submitter's files (datasets.py) ------------------
+
+    def publish_dataset(self, folder: Path, version: Mapping[str, Any]) -> bool:
+        """Publish dataset `folder` (of `version`, core.provenance.data_version) unless the
+        store has it; whether it was uploaded now."""
+        return datasets.publish(self._conn, Path(folder), dict(version))
+
+    def fetch_dataset(self, version: Mapping[str, Any], cache: Path) -> Path | None:
+        """Dataset `version` as a folder under `cache` (fetched once); None if unpublished."""
+        return datasets.fetch(self._conn, dict(version), Path(cache))
 
     def collect_orphan_files(self, min_age_seconds: float = 3600.0) -> int:
         """Delete GridFS files no session links that are older than `min_age_seconds`."""

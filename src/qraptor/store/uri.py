@@ -2,8 +2,12 @@
 
 Resolution order: ``QRAPTOR_MONGO_URI``, then the file named by ``QRAPTOR_MONGO_URI_FILE``
 (qraptor.core.credentials), then ``store.uri``, then the local SecantusDB server under the
-project (started or reused). A URI with a password belongs in the first two: qraptor's
-commands refuse one on the command line, and `qraptor train` one in conf/ too
+project (started or reused). A URI that names a user without a password
+(``mongodb://qraptor@store:27017/``) takes it from ``QRAPTOR_MONGO_PASSWORD`` or the file
+named by ``QRAPTOR_MONGO_PASSWORD_FILE``: a container stack passes the URI in plain sight
+and the password as a mounted secret (deploy/compose.yaml). A URI with a password belongs
+in the first two: qraptor's commands refuse one on the command line, and `qraptor train` one
+in conf/ too
 (qraptor.cli.credentials). Whatever the source, the URI is only ever shown through
 `redact_uri` / `redact_text`: a password must not reach logs, MLflow params, error messages
 or stored session metadata.
@@ -12,6 +16,7 @@ or stored session metadata.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from qraptor.core.credentials import STORE_URI_ENV, file_variable, from_environment
 from qraptor.core.paths import project_root
@@ -19,6 +24,7 @@ from qraptor.store.config import StoreConfig
 
 URI_ENV = STORE_URI_ENV  # "QRAPTOR_MONGO_URI"
 URI_FILE_ENV = file_variable(URI_ENV)  # a file holding the URI (a Docker or Kubernetes secret)
+PASSWORD_ENV = "QRAPTOR_MONGO_PASSWORD"  # the password of a URI's user, when the URI has none
 CONFIG_KEY = "store.uri"
 
 
@@ -33,8 +39,21 @@ def configured(cfg: StoreConfig) -> tuple[str, str] | None:
     ``$QRAPTOR_MONGO_URI_FILE (path)`` or ``store.uri``), or None for the local server."""
     found = from_environment(URI_ENV)
     if found is not None:
-        return found.value, found.source
-    return (cfg.uri, CONFIG_KEY) if cfg.uri else None
+        return with_password(found.value), found.source
+    return (with_password(cfg.uri), CONFIG_KEY) if cfg.uri else None
+
+
+def with_password(uri: str) -> str:
+    """`uri` with the password of its user from $QRAPTOR_MONGO_PASSWORD(_FILE), when it names
+    a user without one; otherwise as it is."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, hosts = rest.partition("@")
+    if not sep or not at or "/" in userinfo or ":" in userinfo or not userinfo:
+        return uri
+    password = from_environment(PASSWORD_ENV)
+    if password is None:
+        return uri
+    return f"{scheme}://{userinfo}:{quote(password.value, safe='')}@{hosts}"
 
 
 def configured_uri(cfg: StoreConfig) -> str | None:

@@ -30,7 +30,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from qraptor.core import layout
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.core.log import get_logger
-from qraptor.core.provenance import data_version, git_commit
+from qraptor.core.provenance import git_commit
 from qraptor.core.redact import redact_text
 from qraptor.store.errors import LeaseLost, StoreError, StoreUnavailable
 from qraptor.store.lease import LeaseKeeper
@@ -47,7 +47,8 @@ from qraptor.store.session import Claim, Session
 from qraptor.store.status import FileKind
 from qraptor.store.store import SessionStore
 from qraptor.tracking.config import TrackingConfig, tracking_config_from
-from qraptor.train.config import resolve_dataset, train_config_from
+from qraptor.train.config import train_config_from
+from qraptor.worker.session_data import SessionData, session_dataset
 
 if TYPE_CHECKING:
     from qraptor.tracking.session_run import SessionTracker
@@ -111,6 +112,7 @@ def run_session(
     *,
     work_root: str | None = None,
     keep_work_dir: bool = False,
+    dataset_cache: str | None = None,
     tracking: TrackingConfig | None = None,
     claim_seconds: float = 0.0,
     claimed_at: float | None = None,
@@ -126,6 +128,7 @@ def run_session(
     time the claim was sent, by `store.lease.lease_clock` (the lease runs from then).
     `card_defaults`: the default train config the model card's config diff is made
     against (tracking.card_facts.train_defaults; None: a card without the diff).
+    `dataset_cache`: where datasets fetched from the store go (worker.dataset_cache).
     """
     claim = session.claim
     record = _Record()
@@ -143,9 +146,12 @@ def run_session(
             return SessionRun(session.id, Outcome.INVALID, record.summary())
         work_dir = Path(tempfile.mkdtemp(prefix=f"qraptor-{session.id}-", dir=work_root))
         try:
+            data = session_dataset(store, session, cfg.session.dataset, root, dataset_cache)
+            if data.fetched:
+                cfg = replace(cfg, session=replace(cfg.session, dataset=str(data.folder)))
             return _attempt(
                 store, session, cfg, tracking_cfg, lease, should_stop, work_dir, record, root,
-                card_defaults,
+                card_defaults, data,
             )  # fmt: skip
         except LeaseLost as exc:
             log.warning("%s; dropping this attempt", exc)
@@ -185,6 +191,7 @@ def _attempt(
     record: _Record,
     root: Path | None,
     card_defaults: Mapping[str, Any] | None,
+    data: SessionData,
 ) -> SessionRun:
     from qraptor.tracking.model_card import write_run_card
     from qraptor.tracking.session_run import start_session_run
@@ -207,7 +214,7 @@ def _attempt(
             cfg.session.init_from, work_dir / "init_from", root=root,
             tracking_uri=lambda: tracking_uri(tracking, root), store=lambda: store,
         )  # fmt: skip
-    _record_provenance(store, session, cfg.session.dataset, root)
+    _record_provenance(store, session, data, root)
     t = record.add("setup_seconds", t)
 
     def upload_checkpoint(path: Path, timesteps: int) -> None:
@@ -225,7 +232,7 @@ def _attempt(
             root=root,
             session_id=sid,
             sweep_id=session.sweep_id,
-            tags={"qraptor.worker_id": claim.worker_id},
+            tags={"qraptor.worker_id": claim.worker_id, **data.tags()},
             experiment_preset=session.experiment,
             guard=lease.confirm,
             run_id=session.mlflow_run_id,
@@ -297,21 +304,21 @@ def _failed(
 
 
 def _record_provenance(
-    store: SessionStore, session: Session, dataset: str, root: Path | None
+    store: SessionStore, session: Session, data: SessionData, root: Path | None
 ) -> None:
     """The code and data this worker trains with, on the session document (overwriting the
     submitter's, which may come from another checkout; a difference is logged)."""
-    commit, version = git_commit(root), data_version(resolve_dataset(dataset, root), root)
+    commit = git_commit(root)
     submitted_hash = (session.data_version or {}).get("hash")
     for name, ours, theirs in (
         ("git commit", commit, session.git_commit),
-        ("data version", (version or {}).get("hash"), submitted_hash),
+        ("data version", (data.version or {}).get("hash"), submitted_hash),
     ):
         if theirs and ours and theirs != ours:
             log.warning(
                 "session %s: submitted with %s %s, trained with %s", session.id, name, theirs, ours
             )
-    store.record_provenance(session.claim, commit, version)
+    store.record_provenance(session.claim, commit, data.version)
 
 
 def _store_results(store: SessionStore, claim: Claim, result: TrainResult, run_dir: Path) -> None:

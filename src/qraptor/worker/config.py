@@ -23,6 +23,9 @@ class WorkerConfig:
     poll_multiplier: float  # growth per empty poll
     work_dir: str | None  # parent of the per-session scratch folders; None = system temp
     keep_work_dir: bool  # keep scratch folders after the session (debugging)
+    dataset_cache: (
+        str | None
+    )  # datasets fetched from the store; None = <system temp>/qraptor-datasets
     housekeeping_every_seconds: float  # between sweeps for what dead workers left
     housekeeping_min_age_seconds: float  # only older leftovers are touched
 
@@ -35,6 +38,11 @@ class WorkerConfig:
         )
         check(self.poll_multiplier >= 1.0, "poll_multiplier", "must be >= 1")
         check(self.work_dir is None or bool(self.work_dir.strip()), "work_dir", "empty path")
+        check(
+            self.dataset_cache is None or bool(self.dataset_cache.strip()),
+            "dataset_cache",
+            "empty path",
+        )
         check(self.housekeeping_every_seconds > 0, "housekeeping_every_seconds", "must be > 0")
         check(
             self.housekeeping_min_age_seconds >= 0, "housekeeping_min_age_seconds", "must be >= 0"

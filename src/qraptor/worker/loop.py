@@ -209,6 +209,7 @@ def _serve_one(
             stopping,
             work_root=wcfg.work_dir,
             keep_work_dir=wcfg.keep_work_dir,
+            dataset_cache=wcfg.dataset_cache,
             tracking=tracking,
             root=root,
             card_defaults=card_defaults,

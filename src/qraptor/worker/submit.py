@@ -128,7 +128,8 @@ def enqueue(
 
     Tags are the config's `session.tags` plus `tags`. The submitter's git commit and the
     data version of each session's dataset (when it exists here, in project `root`) are
-    recorded.
+    recorded; with store.ship_datasets each version is published to the store once, for
+    workers that do not have it (store.datasets).
     """
     commit = git_commit(root)
     versions: dict[str, dict[str, Any] | None] = {}
@@ -136,7 +137,10 @@ def enqueue(
     for request in requests:
         dataset = str(request.config["session"]["dataset"])
         if dataset not in versions:
-            versions[dataset] = data_version(resolve_dataset(dataset, root), root)
+            folder = resolve_dataset(dataset, root)
+            versions[dataset] = version = data_version(folder, root)
+            if version is not None and store.cfg.ship_datasets:
+                store.publish_dataset(folder, version)  # for workers without this folder
         session_id = store.submit(
             request.config,
             priority=priority,
