@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo test lint format bench clean-data help chromium notebooks tensorboard
+.PHONY: setup demo test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -84,3 +84,28 @@ tensorboard: setup  ## TensorBoard on the runs' curves (training, eval/* validat
 
 clean-data:  ## remove pipeline outputs (DVC cache kept: `dvc checkout` restores them)
 	rm -rf data/raw/generated data/interim data/processed data/tmp dvc_plots
+
+# The container stack (deploy/, README "Deploying"). On a machine without a Docker engine
+# (qraptor's CI), `eval "$$(sh deploy/local-engine.sh)"` makes one and prints the settings
+# to pass: make images BASE=local/debian:bookworm BUILD_NETWORK=host, NETWORK=host below.
+IMAGE ?= qraptor:latest
+POSTGRES_IMAGE ?= qraptor-postgres:latest
+BASE ?= python:3.11-slim
+POSTGRES_BASE ?= $(if $(filter python:%,$(BASE)),debian:bookworm-slim,$(BASE))
+BUILD_NETWORK ?=
+STACK_ENV ?= deploy/stack.env
+NETWORK ?= bridge
+COMPOSE = docker compose --env-file $(STACK_ENV) -f deploy/compose.yaml $(if $(filter host,$(NETWORK)),-f deploy/compose.host-network.yaml)
+
+images:  ## build the stack's images: qraptor (BASE=python:3.11-slim) and PostgreSQL
+	sh deploy/context.sh
+	docker build $(if $(BUILD_NETWORK),--network $(BUILD_NETWORK)) --build-arg BASE=$(BASE) -t $(IMAGE) -f deploy/Dockerfile .
+	docker build $(if $(BUILD_NETWORK),--network $(BUILD_NETWORK)) --build-arg BASE=$(POSTGRES_BASE) -t $(POSTGRES_IMAGE) -f deploy/postgres/Dockerfile .
+
+stack-up:  ## start the stack with deploy/stack.env (from stack.env.example) and wait until healthy
+	@test -f $(STACK_ENV) || { echo "cp deploy/stack.env.example $(STACK_ENV), set its two passwords, then make stack-up"; exit 2; }
+	$(COMPOSE) up -d --wait --wait-timeout 300
+	@$(COMPOSE) ps
+
+stack-down:  ## stop the stack; its volumes are kept (VOLUMES=1 deletes them too)
+	$(COMPOSE) down $(if $(VOLUMES),-v)

@@ -185,7 +185,7 @@ def auth_server(tmp_path: Path, make_config):
         client.admin.command("createUser", "alice", pwd="s3cret-pw", roles=["root"])
     local_server.stop_server(data_dir, timeout=20)
     cmd = [
-        *local_server._server_command(), "--auth", "--host", "127.0.0.1",
+        *local_server.server_command(), "--auth", "--host", "127.0.0.1",
         "--port", str(state.port), "--storage-path", str(data_dir / "data"),
     ]  # fmt: skip
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

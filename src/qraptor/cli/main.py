@@ -483,6 +483,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     study.set_defaults(handler=_run_study)
 
+    from qraptor.cli.serve import add_commands as add_service_commands
+
+    add_service_commands(groups)  # serve store|mlflow, health SERVICE: the deployed stack
+
     dashboard = groups.add_parser(
         "dashboard",
         epilog=EXAMPLES["dashboard"],

@@ -173,7 +173,7 @@ def _launch(local: LocalServerConfig, data_dir: Path, port: int) -> tuple[Server
     log_path = data_dir / LOG_FILE
     offset = log_path.stat().st_size if log_path.exists() else 0
     cmd = [
-        *_server_command(),
+        *server_command(),
         *("--config", str(toml), "--host", local.host, "--port", str(port)),
         *("--storage-path", str(data_dir / DATA_SUBDIR), "--cache-size", local.cache_size),
         *(["--sync-on-commit"] if local.sync_on_commit else []),
@@ -214,7 +214,7 @@ def _launch(local: LocalServerConfig, data_dir: Path, port: int) -> tuple[Server
     )
 
 
-def _server_command() -> list[str]:
+def server_command() -> list[str]:
     """secantusd-py next to this interpreter (the venv), else on PATH."""
     beside = Path(sys.executable).with_name("secantusd-py")
     if beside.exists():

@@ -1,0 +1,6 @@
+"""The deploy tests reuse the worker tests' process helpers and stored-state checks."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
