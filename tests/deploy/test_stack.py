@@ -289,9 +289,15 @@ def test_the_stack_trains_a_sweep_from_this_host_and_keeps_every_result(stack, t
         assert run.data.tags["qraptor.data_source"] == "store"  # trained on the shipped data
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server
         assert any(a.path == "model_card.md" for a in tracking.list_artifacts(run.info.run_id))
+    every = [(v.name, v.version, v.run_id, v.source) for v in tracking.search_model_versions()]
     for doc in docs:  # the model registry, on PostgreSQL too: one version per session
         versions = tracking.search_model_versions(f"run_id='{doc['mlflow_run_id']}'")
-        assert len(versions) == 1, [(v.name, v.version, v.source) for v in versions]
+        if len(versions) != 1:  # what the workers said, for whoever reads the failure
+            said = _run([*compose, "logs", "--no-color", "--tail", "300", "worker"], env).stdout
+            pytest.fail(
+                f"session {doc['_id']} (run {doc['mlflow_run_id']}) has {len(versions)} "
+                f"registered versions; all versions: {every}\nworkers:\n{said[-12000:]}"
+            )
     counted = _run(
         [
             *compose,
