@@ -7,6 +7,8 @@ are relative to it, so a command behaves the same from any subfolder of the proj
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 from qraptor.core.config import find_conf_dir
@@ -27,3 +29,10 @@ def project_root(start: str | Path | None = None) -> Path:
         return find_project_root(start)
     except ConfigError:
         return Path(start or Path.cwd()).resolve()
+
+
+def installed_command(name: str) -> str | None:
+    """The console script `name` of this interpreter's environment (the venv a command runs
+    from, whether or not it is on PATH), else the one on PATH, else None."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)

@@ -11,8 +11,6 @@ it (``--serve-artifacts``), so none of them needs the database or the volume.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -20,6 +18,7 @@ from urllib.parse import quote
 
 from qraptor.core.errors import ConfigError
 from qraptor.core.log import get_logger
+from qraptor.core.paths import installed_command
 
 log = get_logger(__name__)
 
@@ -85,8 +84,7 @@ def serve(service: MlflowService, db_password: str) -> NoReturn:
 
 
 def _mlflow() -> str:
-    beside = Path(sys.executable).with_name("mlflow")
-    found = str(beside) if beside.exists() else shutil.which("mlflow")
+    found = installed_command("mlflow")
     if not found:
         raise ConfigError(
             "mlflow", "the mlflow command is not installed: pip install 'qraptor[tracking]'"

@@ -24,7 +24,7 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from gridfs import GridFSBucket
 from pymongo import DESCENDING
@@ -151,21 +151,34 @@ def _plain_files(tar: tarfile.TarFile, key: str) -> list[tarfile.TarInfo]:
     return members
 
 
+class _HashingWriter:
+    """A write-only file that hashes what tarfile writes to it (no second read of the tar)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        return self._raw.write(data)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
 def _write_tar(folder: Path, tar_path: Path) -> str:
     """`folder`'s files into an uncompressed tar (sorted, owner and times zeroed: the same
     folder always gives the same bytes); the tar's sha256."""
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-    with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
-            info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = 0
-            info.mode = 0o644
-            with path.open("rb") as raw:
-                tar.addfile(info, raw)
-    digest = hashlib.sha256()
-    with tar_path.open("rb") as raw:
-        while chunk := raw.read(READ_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+    with tar_path.open("wb") as raw:
+        out = _HashingWriter(raw)
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            for path in files:
+                info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                info.mode = 0o644
+                with path.open("rb") as data:
+                    tar.addfile(info, data)
+    return out.sha256.hexdigest()

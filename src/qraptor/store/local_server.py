@@ -23,11 +23,9 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -40,6 +38,7 @@ from pymongo.errors import PyMongoError
 
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.log import get_logger
+from qraptor.core.paths import installed_command
 from qraptor.store.config import LocalServerConfig
 from qraptor.store.errors import LocalServerError
 
@@ -216,10 +215,7 @@ def _launch(local: LocalServerConfig, data_dir: Path, port: int) -> tuple[Server
 
 def server_command() -> list[str]:
     """secantusd-py next to this interpreter (the venv), else on PATH."""
-    beside = Path(sys.executable).with_name("secantusd-py")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("secantusd-py")
+    found = installed_command("secantusd-py")
     if found:
         return [found]
     raise LocalServerError(
