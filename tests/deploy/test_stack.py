@@ -216,6 +216,41 @@ def _mongo(stack) -> MongoClient:
     return MongoClient(uri, serverSelectionTimeoutMS=5000)
 
 
+def _registry_report(doc, docs, versions, logs: str) -> str:
+    """Why a session has not exactly one registered version, for whoever reads the failure:
+    every session's run and attempts, every version's run and tags, and the workers' lines
+    about runs, registration, leases and failures (not their training chatter)."""
+    runs = {d["mlflow_run_id"]: d["_id"] for d in docs}
+    lines = [
+        f"session {doc['_id']} (run {doc['mlflow_run_id']}) has "
+        f"{sum(v.run_id == doc['mlflow_run_id'] for v in versions)} registered versions"
+    ]
+    lines += [
+        f"  session {d['_id']}: run {d['mlflow_run_id']}, worker {d.get('worker_id')}, "
+        f"attempts {d.get('attempts')}"
+        for d in docs
+    ]
+    lines += [
+        f"  version {v.version} of {v.name}: run {v.run_id} "
+        f"(session {runs.get(v.run_id, '?')}), source {v.source}, tags {v.tags}"
+        for v in versions
+    ]
+    keys = (
+        "regist",
+        "MLflow run",
+        "left as it is",
+        "lost",
+        "failed",
+        "claimed",
+        "done:",
+        "Error",
+        "WARNING",
+        "store",
+    )
+    said = [line for line in logs.splitlines() if any(k in line for k in keys)]
+    return "\n".join([*lines, "workers (selected lines):", *said[-150:]])
+
+
 def _statuses(stack) -> dict[str, str] | None:
     try:
         with _mongo(stack) as client:
@@ -289,15 +324,12 @@ def test_the_stack_trains_a_sweep_from_this_host_and_keeps_every_result(stack, t
         assert run.data.tags["qraptor.data_source"] == "store"  # trained on the shipped data
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server
         assert any(a.path == "model_card.md" for a in tracking.list_artifacts(run.info.run_id))
-    every = [(v.name, v.version, v.run_id, v.source) for v in tracking.search_model_versions()]
+    every = tracking.search_model_versions()
     for doc in docs:  # the model registry, on PostgreSQL too: one version per session
-        versions = tracking.search_model_versions(f"run_id='{doc['mlflow_run_id']}'")
-        if len(versions) != 1:  # what the workers said, for whoever reads the failure
-            said = _run([*compose, "logs", "--no-color", "--tail", "300", "worker"], env).stdout
-            pytest.fail(
-                f"session {doc['_id']} (run {doc['mlflow_run_id']}) has {len(versions)} "
-                f"registered versions; all versions: {every}\nworkers:\n{said[-12000:]}"
-            )
+        versions = [v for v in every if v.run_id == doc["mlflow_run_id"]]
+        if len(versions) != 1:
+            pytest.fail(_registry_report(doc, docs, every, _run([*compose, "logs", "--no-color",
+                "--tail", "2000", "worker"], env).stdout))  # fmt: skip
     counted = _run(
         [
             *compose,
