@@ -65,3 +65,46 @@ def test_every_commands_help_shows_examples(command: str, capsys) -> None:
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert ("examples:" in out and f"qraptor {command}" in out) or "dvc repro" in out
+
+
+def _commands(parser, path=()):
+    """(path, parser) of every command and subcommand under `parser`."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _commands(sub, (*path, name))
+
+
+def test_every_command_and_subcommand_says_what_it_does() -> None:
+    from qraptor.cli.main import _parser
+
+    undescribed = [" ".join(p) for p, sub in _commands(_parser()) if not (sub.description or "")]
+    assert undescribed == []
+
+
+@pytest.mark.parametrize("group", ["data", "db", "sessions", "serve"])
+def test_a_group_without_its_action_prints_its_own_help(group: str, capsys) -> None:
+    assert main([group]) == 2  # a usage error, as argparse's own
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: qraptor {group}") and "COMMAND" not in out.splitlines()[0]
+
+
+def test_db_status_exits_3_when_the_server_is_stopped(tmp_path: Path, monkeypatch, capsys) -> None:
+    for name in ("QRAPTOR_MONGO_URI", "QRAPTOR_MONGO_URI_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as done:
+        main(["db", "status", f"local.dir={tmp_path / 'db'}"])
+    assert done.value.code == 3  # what `systemctl status` answers for a stopped service
+    assert "local MongoDB server: stopped" in capsys.readouterr().out
+
+
+def test_counts_accept_scientific_notation() -> None:
+    from qraptor.cli.main import _parser
+
+    args = _parser().parse_args(["sessions", "list", "--limit", "1e2"])
+    assert args.limit == 100 and type(args.limit) is int
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["sessions", "list", "--limit", "2.5"])

@@ -66,3 +66,14 @@ def test_the_roots_choice_of_a_groups_file_is_honoured(project_root: Path, tmp_p
 def test_a_bad_key_names_it() -> None:
     with pytest.raises(ConfigError, match="lease_secnds"):
         load_section("qraptor", "store", StoreConfig, ["lease_secnds=3"])
+
+
+def test_a_whole_number_in_scientific_notation_is_an_int_and_a_fraction_is_refused() -> None:
+    from qraptor.train.config import load_train_config
+
+    cfg = load_train_config(["session.total_timesteps=1e5", "algo.n_steps=2.56e2"])
+    assert cfg.session.total_timesteps == 100_000 and type(cfg.session.total_timesteps) is int
+    assert cfg.algo.n_steps == 256 and type(cfg.algo.n_steps) is int
+    assert cfg.algo.learning_rate == 3e-4  # a float field keeps its float
+    with pytest.raises(ConfigError, match=r"session\.total_timesteps"):
+        load_train_config(["session.total_timesteps=1.2345e3"])

@@ -29,7 +29,10 @@ def test_start_reuse_survive_kill_and_stop(make_config, tmp_path: Path):
     cfg = make_config(f"local.dir={tmp_path / 'db'}")
     data_dir = tmp_path / "db"
     try:
-        assert "stopped" in db_status(cfg)
+        assert db_status(cfg) == (
+            f"local MongoDB server: stopped (data folder {data_dir}, 0.0 MB)\n"
+            "  start it with `qraptor db start`", False,
+        )  # fmt: skip
 
         started = db_start(cfg)
         state = local_server.running_server(data_dir)
@@ -37,14 +40,19 @@ def test_start_reuse_survive_kill_and_stop(make_config, tmp_path: Path):
         assert "already running" in db_start(cfg) and local_server.running_server(data_dir) == state
         with MongoClient(state.uri) as client:
             client.qraptor.probe.insert_one({"_id": "kept"})
-        status = db_status(cfg)
-        assert "running" in status and f"pid {state.pid}" in status and "sessions in" in status
+        status, answering = db_status(cfg)
+        assert (
+            answering
+            and "running" in status
+            and f"pid {state.pid}" in status
+            and "sessions in" in status
+        )
         with pytest.raises(LocalServerError, match="already runs"):  # one server per data folder
             local_server.start_server(cfg.local, data_dir)
 
         os.kill(state.pid, signal.SIGKILL)  # crash: a stale server.json is left behind
         _wait_dead(state.pid)
-        assert "stopped" in db_status(cfg)
+        assert "stopped" in db_status(cfg)[0]
         uri = resolve_uri(cfg)  # starts it again: same port, data intact
         again = local_server.running_server(data_dir)
         assert uri == state.uri and again.pid != state.pid
@@ -63,9 +71,10 @@ def test_start_reuse_survive_kill_and_stop(make_config, tmp_path: Path):
 def test_configured_uri_is_not_managed(make_config, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(URI_ENV, "mongodb://alice:s3cret@127.0.0.1:1/")
     cfg = make_config("server_selection_timeout_seconds=0.3")
-    for text in (db_start(cfg), db_stop(cfg), db_status(cfg)):
+    for text in (db_start(cfg), db_stop(cfg), db_status(cfg)[0]):
         assert "alice:***@127.0.0.1:1" in text and "s3cret" not in text
-    assert "not answering" in db_status(cfg)
+    text, answering = db_status(cfg)
+    assert "not answering" in text and not answering
 
 
 def test_a_server_that_cannot_start_is_explained(make_config, tmp_path: Path, mongo_server):

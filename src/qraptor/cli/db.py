@@ -51,8 +51,9 @@ def db_stop(cfg: StoreConfig, root: Path | None = None) -> str:
     )
 
 
-def db_status(cfg: StoreConfig, root: Path | None = None) -> str:
-    """Which database sessions go to, whether it answers, and its sessions per status."""
+def db_status(cfg: StoreConfig, root: Path | None = None) -> tuple[str, bool]:
+    """Which database sessions go to, whether it answers, and its sessions per status; and
+    whether it answers (`qraptor db status` exits 3 when not, as `systemctl status` does)."""
     found = configured(cfg)
     if found:
         uri, source = found
@@ -64,7 +65,7 @@ def db_status(cfg: StoreConfig, root: Path | None = None) -> str:
             return (
                 f"local MongoDB server: stopped (data folder {data_dir}, "
                 f"{status.size_bytes / 1e6:.1f} MB)\n  start it with `qraptor db start`"
-            )
+            ), False
         state = status.state
         uri = state.uri
         lines = [
@@ -72,11 +73,11 @@ def db_status(cfg: StoreConfig, root: Path | None = None) -> str:
             f"  pid {state.pid}, since {state.started_at}, data {status.size_bytes / 1e6:.1f} MB "
             f"in {data_dir}, log {status.log_path}",
         ]
-    lines += _database_lines(uri, cfg)
-    return "\n".join(lines)
+    more, answering = _database_lines(uri, cfg)
+    return "\n".join([*lines, *more]), answering
 
 
-def _database_lines(uri: str, cfg: StoreConfig) -> list[str]:
+def _database_lines(uri: str, cfg: StoreConfig) -> tuple[list[str], bool]:
     timeout_ms = int(cfg.server_selection_timeout_seconds * 1000)
     client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms)
     try:
@@ -85,13 +86,13 @@ def _database_lines(uri: str, cfg: StoreConfig) -> list[str]:
         rows = collection.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
         counts = ", ".join(f"{r['_id']} {r['n']}" for r in sorted(rows, key=lambda r: r["_id"]))
     except PyMongoError as exc:
-        return [f"  not answering: {short_cause(exc)}"]
+        return [f"  not answering: {short_cause(exc)}"], False
     finally:
         client.close()
     return [
         f"  server version {build.get('version', '?')}",
         f"  sessions in {cfg.database}.{cfg.collection}: {counts or 'none'}",
-    ]
+    ], True
 
 
 def _external(cfg: StoreConfig) -> str | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from qraptor import __version__
+from qraptor.cli.arguments import whole_number
 from qraptor.core.credentials import refuse_secret_arguments
 from qraptor.core.errors import QraptorError
 from qraptor.core.log import console, setup_logging
@@ -131,9 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     setup_logging(verbose=args.verbose)
-    if not hasattr(args, "handler"):
-        parser.print_help()
-        return 1
+    if not hasattr(args, "handler"):  # `qraptor`, `qraptor db`: what it can do, as a usage error
+        getattr(args, "help_of", parser).print_help()
+        return 2
     unknown = [e for e in extra if e.startswith("-")]
     if unknown:
         parser.error(f"unrecognised arguments: {' '.join(unknown)}")
@@ -180,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Data pipeline stages. Normally run by `dvc repro`; paths come from "
         "dvc.yaml, parameters from conf/pipeline.yaml (+ Hydra overrides).",
     )
+    data.set_defaults(help_of=data)
     stages = data.add_subparsers(title="stages", metavar="STAGE")
     raw = _stage(
         stages,
@@ -285,6 +287,7 @@ def _parser() -> argparse.ArgumentParser:
         "MongoDB URI is configured (QRAPTOR_MONGO_URI[_FILE] or store.uri). Overrides of "
         "conf/store/default.yaml may follow, e.g. local.port=27018.",
     )
+    db.set_defaults(help_of=db)
     actions = db.add_subparsers(title="actions", metavar="ACTION")
     for action, text in (
         ("start", "start the local server (or report the one running) and print its URI"),
@@ -307,7 +310,9 @@ def _parser() -> argparse.ArgumentParser:
         "conf/worker (worker.poll_max_seconds=5) may follow.",
     )
     worker.add_argument("--once", action="store_true", help="the next session, if any, then exit")
-    worker.add_argument("--max-sessions", type=int, metavar="N", help="exit after N sessions")
+    worker.add_argument(
+        "--max-sessions", type=whole_number, metavar="N", help="exit after N sessions"
+    )
     worker.add_argument(
         "--idle-exit", type=float, metavar="SECONDS", help="exit after this long without work"
     )
@@ -326,6 +331,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Training sessions in the session store. Sessions are named by id or a "
         "unique id prefix; overrides of conf/store (store.uri=...) choose the database.",
     )
+    sessions.set_defaults(help_of=sessions)
     verbs = sessions.add_subparsers(title="actions", metavar="ACTION")
     sub = verbs.add_parser(
         "submit",
@@ -335,16 +341,24 @@ def _parser() -> argparse.ArgumentParser:
         "QRAPTOR_MONGO_URI[_FILE], or store.uri='mongodb://...' (quoted: Hydra override "
         "syntax; no password: that goes in QRAPTOR_MONGO_URI[_FILE]).",
     )
-    sub.add_argument("--priority", type=int, default=0, help="higher is claimed first")
+    sub.add_argument("--priority", type=whole_number, default=0, help="higher is claimed first")
     sub.add_argument("--tag", action="append", default=[], help="a label (repeatable)")
-    sub.add_argument("--max-attempts", type=int, help="claims before failing (store default)")
+    sub.add_argument(
+        "--max-attempts", type=whole_number, help="claims before failing (store default)"
+    )
     sub.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml")
     sub.set_defaults(handler=_run_sessions, action="submit")
-    sub = verbs.add_parser("list", help="sessions as a table, newest first")
+    sub = verbs.add_parser(
+        "list",
+        help="sessions as a table, newest first",
+        description="The sessions of the store as a table, newest first: id, status, name, "
+        "priority, attempts, progress, worker, val and test Sharpe, age; filtered by status, "
+        "sweep or tag.",
+    )
     sub.add_argument("--status", help="queued | running | succeeded | failed | cancelled")
     sub.add_argument("--sweep", help="sweep id")
     sub.add_argument("--tag", help="tag")
-    sub.add_argument("--limit", type=int, default=50, help="rows shown (default 50)")
+    sub.add_argument("--limit", type=whole_number, default=50, help="rows shown (default 50)")
     sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
     sub.set_defaults(handler=_run_sessions, action="list")
     for action, text in (
@@ -394,7 +408,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     what = backtest.add_mutually_exclusive_group()
     what.add_argument("--split", choices=("val", "test"), help="a split of the run's dataset")
-    what.add_argument("--fold", type=int, metavar="N", help="walk-forward fold N's test span")
+    what.add_argument(
+        "--fold", type=whole_number, metavar="N", help="walk-forward fold N's test span"
+    )
     what.add_argument("--data", metavar="CONFIG_OR_FILE", help="a raw data file or data config")
     backtest.add_argument("--start", help="--data: first bar replayed (timestamp; UTC if no zone)")
     backtest.add_argument("--end", help="--data: last bar replayed (timestamp)")
@@ -414,7 +430,7 @@ def _parser() -> argparse.ArgumentParser:
         "--baselines", help="comma-separated baseline names (default: session.eval.baselines)"
     )
     backtest.add_argument(
-        "--random-runs", type=int, metavar="N", help="runs of each random baseline"
+        "--random-runs", type=whole_number, metavar="N", help="runs of each random baseline"
     )
     backtest.add_argument("--no-plots", action="store_true", help="no equity.png")
     backtest.add_argument(
@@ -497,7 +513,7 @@ def _parser() -> argparse.ArgumentParser:
         "MLflow runs. Overrides of conf/store (store.database=...) may follow.",
     )
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    dashboard.add_argument("--port", type=whole_number, default=8050, help="port (default 8050)")
     dashboard.add_argument("--project", type=Path, help="project root (default: the one of conf/)")
     dashboard.add_argument(
         "--mongo-uri", help="MongoDB URI without a password (wins over QRAPTOR_MONGO_URI[_FILE])"
@@ -513,6 +529,9 @@ def _parser() -> argparse.ArgumentParser:
     template = groups.add_parser(
         "plots-template",
         help="write the offline HTML template `dvc plots show` uses (vega inlined)",
+        description="Write the HTML template `dvc plots show` renders into, with Vega, "
+        "Vega-Lite and vega-embed inlined, so the plots open without a network (the "
+        "plots_template stage of dvc.yaml).",
     )
     template.add_argument("--out", type=Path, required=True)
     template.set_defaults(handler=_run_plots_template)
@@ -606,7 +625,13 @@ def _run_db(args: argparse.Namespace, extra: list[str]) -> None:
     from qraptor.store.config import load_store_config
 
     cfg = load_store_config([*args.overrides, *extra])
-    action = {"start": db_cli.db_start, "status": db_cli.db_status, "stop": db_cli.db_stop}
+    if args.action == "status":  # exit 3 when it does not answer: `systemctl status`'s code
+        text, answering = db_cli.db_status(cfg)
+        print(text)
+        if not answering:
+            raise SystemExit(3)
+        return
+    action = {"start": db_cli.db_start, "stop": db_cli.db_stop}
     print(action[args.action](cfg))
 
 

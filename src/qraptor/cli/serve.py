@@ -12,6 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
+from qraptor.cli.arguments import whole_number
 from qraptor.core.credentials import STORE_URI_ENV, from_environment
 from qraptor.core.errors import ConfigError
 
@@ -82,6 +83,7 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
         description="The services of deploy/compose.yaml, usable on any host. Passwords come "
         "only from QRAPTOR_MONGO_PASSWORD[_FILE] and QRAPTOR_POSTGRES_PASSWORD[_FILE].",
     )
+    serve.set_defaults(help_of=serve)
     services = serve.add_subparsers(title="services", metavar="SERVICE")
     store = services.add_parser(
         "store",
@@ -92,7 +94,7 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     )
     store.add_argument("--data", default="/var/lib/qraptor/store", help="data folder")
     store.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    store.add_argument("--port", type=int, default=27017, help="port (default 27017)")
+    store.add_argument("--port", type=whole_number, default=27017, help="port (default 27017)")
     store.add_argument("--user", default="qraptor", help="the user created at first start")
     store.add_argument("--cache-size", default="512M", help="WiredTiger cache (default 512M)")
     store.set_defaults(handler=lambda a, _: serve_store(a))
@@ -104,16 +106,16 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
         "--serve-artifacts from --artifacts.",
     )
     mlflow.add_argument("--db-host", default="postgres", help="PostgreSQL host")
-    mlflow.add_argument("--db-port", type=int, default=5432, help="PostgreSQL port")
+    mlflow.add_argument("--db-port", type=whole_number, default=5432, help="PostgreSQL port")
     mlflow.add_argument("--db-name", default="mlflow", help="database")
     mlflow.add_argument("--db-user", default="mlflow", help="database user")
     mlflow.add_argument("--artifacts", default="/var/lib/qraptor/mlflow", help="artifact folder")
     mlflow.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    mlflow.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    mlflow.add_argument("--port", type=whole_number, default=5000, help="port (default 5000)")
     mlflow.add_argument(
         "--allowed-hosts", default="", help="Host headers answered (comma-separated)"
     )
-    mlflow.add_argument("--workers", type=int, default=2, help="server processes")
+    mlflow.add_argument("--workers", type=whole_number, default=2, help="server processes")
     mlflow.set_defaults(handler=lambda a, _: serve_mlflow(a))
 
     check = groups.add_parser(

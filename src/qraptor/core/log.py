@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -27,17 +27,43 @@ T = TypeVar("T")
 console = Console(stderr=True)
 
 
+PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
 def setup_logging(verbose: bool = False) -> None:
-    """Route qraptor's logs to stderr through rich, once per process."""
+    """Route qraptor's logs to stderr, once per process: through rich on a terminal, one
+    plain line per record elsewhere (a container's log, CI, `dvc repro` into a file), where
+    rich would wrap each record at 80 columns over several lines that grep cannot join."""
     root = logging.getLogger("qraptor")
     if root.handlers:
         root.setLevel(logging.DEBUG if verbose else logging.INFO)
         return
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    else:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(PLAIN_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A StreamHandler on whatever `sys.stderr` is when a record is written (as rich's
+    console does), not the one there was at set-up: a redirected stderr gets the lines."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -7,6 +7,9 @@ the full dotted key in the message.
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +30,7 @@ def to_schema(section: DictConfig | dict[str, Any], schema: type[S], key: str) -
     (``data.timestamp.unit``, not ``data.unit``).
     """
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), section)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), _integral(section, schema))
     except OmegaConfBaseException as exc:
         raise _omegaconf_error(exc, key) from None
     try:
@@ -36,6 +39,51 @@ def to_schema(section: DictConfig | dict[str, Any], schema: type[S], key: str) -
         raise ConfigError(_full_key(merged, key, exc.key), exc.problem) from None
     except OmegaConfBaseException as exc:
         raise _omegaconf_error(exc, key) from None
+
+
+def _integral(section: Any, schema: type) -> Any:
+    """`section` with a whole float where `schema` wants an int made that int: 1e5 or
+    2.5e6 timesteps are what people type (YAML and Hydra read them as floats), 1.5 is still
+    refused. A copy when anything changes; interpolations are left to OmegaConf."""
+    if not isinstance(section, DictConfig | dict) or not dataclasses.is_dataclass(schema):
+        return section
+    hints = typing.get_type_hints(schema)
+    changed: dict[str, Any] = {}
+    for name in section:
+        hint = hints.get(str(name))
+        if hint is None or (isinstance(section, DictConfig) and OmegaConf.is_interpolation(
+            section, str(name)
+        )):  # fmt: skip
+            continue
+        value = section[name]
+        kinds = _kinds(hint)
+        if int in kinds and float not in kinds and _whole_float(value):
+            changed[str(name)] = int(value)
+        else:
+            nested = next(
+                (k for k in kinds if isinstance(k, type) and dataclasses.is_dataclass(k)), None
+            )
+            if nested is not None:
+                converted = _integral(value, nested)
+                if converted is not value:
+                    changed[str(name)] = converted
+    if not changed:
+        return section
+    copy = OmegaConf.create(section) if isinstance(section, dict) else section.copy()
+    for name, value in changed.items():
+        copy[name] = value
+    return copy
+
+
+def _kinds(hint: Any) -> tuple[Any, ...]:
+    """The types a field's hint admits: (int, NoneType) for `int | None`."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def _whole_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer() and abs(value) < 2**63
 
 
 def _omegaconf_error(exc: OmegaConfBaseException, key: str) -> ConfigError:
