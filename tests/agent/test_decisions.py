@@ -127,3 +127,23 @@ def test_daily_bars_are_refused_by_an_hourly_model(decider: ServedAgent, bars) -
     with pytest.raises(DataError) as caught:
         decider.decide(daily)
     assert caught.value.rule == "bar_frequency"
+
+
+def test_a_sessions_model_goes_to_its_run_whatever_run_was_left_active(eurusd_run: Path) -> None:
+    """The logged model, and so its registered version, belongs to the run named: not to a
+    run this thread happened to have active (a version under another run is refused)."""
+    from qraptor.tracking.pyfunc import log_policy_model, register_policy
+    from qraptor.tracking.runs import TrackingError
+
+    client = mlflow.MlflowClient()
+    with mlflow.start_run() as stray:
+        session = client.create_run(stray.info.experiment_id).info.run_id
+        info = log_policy_model(eurusd_run, eurusd_run / "model.zip", run_id=session)
+        assert mlflow.active_run().info.run_id == session  # the stray one set aside, not ended
+        assert client.get_run(stray.info.run_id).info.status == "RUNNING"
+        assert client.get_logged_model(info.model_id).source_run_id == session
+        version = register_policy(info.model_uri, "decisions-owner", session)
+        assert client.get_model_version("decisions-owner", version).run_id == session
+        with pytest.raises(TrackingError, match=f"not {stray.info.run_id}"):
+            register_policy(info.model_uri, "decisions-owner-2", stray.info.run_id)
+    mlflow.end_run()

@@ -31,6 +31,7 @@ from mlflow.models.model import ModelInfo
 from qraptor.core import layout
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
+from qraptor.tracking.runs import TrackingError, detach_active
 
 log = get_logger(__name__)
 SERVED_CODE = Path(__file__).with_name("served_policy.py")
@@ -41,11 +42,17 @@ EXAMPLE_DECISIONS = 3
 RAW_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "trades")
 
 
-def log_policy_model(run_dir: Path, model_zip: Path, *, root: Path | None = None) -> ModelInfo:
+def log_policy_model(
+    run_dir: Path, model_zip: Path, *, root: Path | None = None, run_id: str | None = None
+) -> ModelInfo:
     """Log the agent of run folder `run_dir` (its config and data record, the model
-    `model_zip`) to the active MLflow run. Registering it is a separate step
-    (`register_policy`), taken once the run is known to be the session's one finished
-    training."""
+    `model_zip`) to MLflow run `run_id` (default: the active run). MLflow files a logged
+    model under the run active in this thread, and its registered versions under that run
+    too; a session names its run, so that a run left active by anything else cannot take
+    its model. Registering it is a separate step (`register_policy`), taken once the run is
+    known to be the session's one finished training."""
+    if run_id is not None:
+        _make_active(run_id)
     from qraptor.evaluation.serving import as_served
     from qraptor.tracking.served_agent import ServedAgent
 
@@ -77,6 +84,21 @@ def log_policy_model(run_dir: Path, model_zip: Path, *, root: Path | None = None
     return info
 
 
+def _make_active(run_id: str) -> None:
+    """Run `run_id` as this thread's active run (pyfunc logging files the model under the
+    active one): another run found active is said and set aside, not ended."""
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        return
+    if active is not None:
+        log.warning(
+            "MLflow run %s was active while logging the model of run %s: set aside",
+            active.info.run_id, run_id,
+        )  # fmt: skip
+        detach_active(active.info.run_id)
+    mlflow.start_run(run_id=run_id)
+
+
 def register_policy(
     model_uri: str,
     name: str,
@@ -98,6 +120,11 @@ def register_policy(
     else:
         registered = mlflow.register_model(model_uri, name, tags=dict(version_tags or {}))
         version = str(registered.version)
+        if registered.run_id != run_id:  # filed under the run that logged the model
+            raise TrackingError(
+                f"{name} v{version} ({model_uri}) was registered under MLflow run "
+                f"{registered.run_id}, not {run_id}: the model was logged into another run"
+            )
         log.info("policy registered as %s v%s", name, version)
     if description is not None:
         try:

@@ -221,3 +221,15 @@ def _quoted(value: str) -> str:
 def _slug(name: str) -> str:
     """A folder name for an experiment's artifacts."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "default"
+
+
+def detach_active(run_id: str | None) -> None:
+    """Stop treating `run_id` as this thread's active run without ending it on the server:
+    `mlflow.end_run` (and MLflow's own exit handler, which calls it) would end a run that
+    belongs to another worker now. MLflow has no public call for this."""
+    from mlflow.tracking import fluent
+
+    stack = fluent._active_run_stack.get()
+    if stack and stack[-1].info.run_id == run_id:
+        stack.pop()
+        os.environ.pop("MLFLOW_RUN_ID", None)

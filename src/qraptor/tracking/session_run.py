@@ -238,7 +238,7 @@ class SessionTracker:
         (`register_model`), so an attempt that fails or loses its lease registers nothing."""
         from qraptor.tracking.pyfunc import log_policy_model
 
-        self.model_info = log_policy_model(out_dir, model_zip, root=self.root)
+        self.model_info = log_policy_model(out_dir, model_zip, root=self.root, run_id=self.run_id)
 
     def register_model(self) -> str | None:
         """Register the logged model (tracking.model.register), once per run: a run that
@@ -405,6 +405,8 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
 
     The guard comes first: a process that lost the session leaves the run to its new owner
     (or to housekeeping) instead of ending it, tagging it or registering into it."""
+    from qraptor.tracking.runs import detach_active
+
     if tracker._curves is not None:
         with contextlib.suppress(Exception):
             tracker._curves.close()
@@ -416,7 +418,7 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
         tracker.check_guard()
     except QraptorError as exc:  # SessionTakenAway, or a store that cannot tell
         log.warning("MLflow run %s left as it is: %s", tracker.run_id, exc)
-        _detach(tracker.run_id)
+        detach_active(tracker.run_id)
         if error is None:
             raise
         return
@@ -451,7 +453,7 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
         log.warning("ending MLflow run %s failed too: %s", tracker.run_id, exc)
     finally:
         if not tracker.ended:  # never leave it active: the next run here would end it
-            _detach(tracker.run_id)
+            detach_active(tracker.run_id)
 
 
 def _update_best(client: MlflowClient, experiment_id: str | None, parent_run_id: str) -> None:
@@ -530,30 +532,18 @@ def _logged_card(client: MlflowClient, run_id: str) -> str | None:
     return card_description(text, f"runs:/{run_id}/{layout.MODEL_CARD}")
 
 
-def _detach(run_id: str | None) -> None:
-    """Stop treating `run_id` as this thread's active run without ending it on the server:
-    `mlflow.end_run` (and MLflow's own exit handler, which calls it) would end a run that
-    belongs to another worker now. MLflow has no public call for this."""
-    import os
-
-    from mlflow.tracking import fluent
-
-    stack = fluent._active_run_stack.get()
-    if stack and stack[-1].info.run_id == run_id:
-        stack.pop()
-        os.environ.pop("MLFLOW_RUN_ID", None)
-
-
 def _activate(uri: str, run_id: str) -> None:
     """Make the session's run MLflow's active run in this thread (pyfunc logging needs it)."""
     import mlflow
+
+    from qraptor.tracking.runs import detach_active
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     stale = mlflow.active_run()
     if stale is not None:  # left by a run this process did not end: not ours to end now
         log.warning("MLflow run %s was still active here: detached, not ended", stale.info.run_id)
-        _detach(stale.info.run_id)
+        detach_active(stale.info.run_id)
     mlflow.start_run(run_id=run_id)
 
 
