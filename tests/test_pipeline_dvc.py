@@ -120,6 +120,13 @@ def test_metrics_and_offline_plots(repo: Path, first_run):
     assert "Close price of the reduced bars" in page  # the vega plot of bars.csv
     assert "Test equity, agent vs baselines" in page
     assert "bars.png" in page and "splits.png" in page and "equity_test.png" in page
+    specs = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)["data"]
+    (equity,) = specs["Test equity, agent vs baselines (same costs)"]
+    encoding = equity["content"]["encoding"]
+    series = {d["field"] for d in equity["content"]["data"]["values"]}
+    assert series == {"agent", "buy_and_hold", "random", "ma_crossover"}
+    assert encoding["color"]["field"] == "field"  # one colour per series, not per revision
+    assert encoding["y"]["title"] == "account value (same starting capital)"  # not "y"
 
 
 def test_local_dvc_remote_push_and_pull_round_trip(repo: Path, first_run, tmp_path: Path):
