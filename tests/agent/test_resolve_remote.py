@@ -59,7 +59,7 @@ def _contents(folder: Path) -> dict[str, object]:
 
 
 def test_a_session_and_its_mlflow_run_resolve_to_the_same_agent(
-    trained, reopen, mongo_server, store: SessionStore, tmp_path: Path, capsys
+    trained, reopen, mongo_server, store: SessionStore, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     session_id, run_id, tracking_uri = trained
     from_store = resolve_agent(session_id[:15], tmp_path / "s", open_store=reopen)
@@ -68,7 +68,12 @@ def test_a_session_and_its_mlflow_run_resolve_to_the_same_agent(
     )
     assert from_store.name == session_id and from_run.name == run_id
     assert _contents(from_store.folder) == _contents(from_run.folder)
-    (version,) = MlflowClient(tracking_uri).search_model_versions(f"run_id = '{run_id}'")
+    (version,) = MlflowClient(tracking_uri, tracking_uri).search_model_versions(
+        f"run_id = '{run_id}'"
+    )
+    # a registry set for the process (MLflow prefers it to the tracking URI's) is not asked
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"  # as mlflow.set_registry_uri leaves it
+    monkeypatch.setattr("mlflow.tracking._model_registry.utils._registry_uri", elsewhere)
     from_version = resolve_agent(
         f"models:/{version.name}/{version.version}", tmp_path / "v",
         tracking_uri=lambda: tracking_uri,

@@ -311,7 +311,8 @@ def test_the_stack_trains_a_sweep_from_this_host_and_keeps_every_result(stack, t
     # MLflow, on PostgreSQL behind the server: one finished run and one version per session
     from mlflow.tracking import MlflowClient
 
-    tracking = MlflowClient(tracking_uri=client["QRAPTOR_MLFLOW_URI"])
+    server = client["QRAPTOR_MLFLOW_URI"]  # the registry named too: MLflow prefers a global one
+    tracking = MlflowClient(tracking_uri=server, registry_uri=server)
     experiment = tracking.get_experiment_by_name("tiny")
     runs = tracking.search_runs([experiment.experiment_id], "tags.`qraptor.session_id` != ''")
     by_session = {}

@@ -42,7 +42,7 @@ def test_paths_and_run_folders(tmp_path: Path) -> None:
 
 def test_runs_uri_from_a_real_mlflow_store(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, uri)
     experiment = client.create_experiment("init_from", str(tmp_path / "mlruns"))
     run = client.create_run(experiment)
     model = _zip(tmp_path / "logged", "sb3_model.zip")

@@ -83,7 +83,7 @@ def mlflow_agent(uri: str, tracking_uri: str, work_dir: Path) -> TrainedAgent:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)  # not a registry set globally
     where = redact_uri(tracking_uri)
     try:
         run_id = _run_id(client, uri)

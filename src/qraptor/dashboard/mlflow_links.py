@@ -91,5 +91,5 @@ class MlflowLinks:
             if self._client is None and self._is_local_store():
                 from mlflow import MlflowClient
 
-                self._client = MlflowClient(tracking_uri=self.tracking_uri)
+                self._client = MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
             return self._client
