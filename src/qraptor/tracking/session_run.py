@@ -405,13 +405,13 @@ def _close(tracker: SessionTracker, status: str, error: BaseException | None) ->
 
     The guard comes first: a process that lost the session leaves the run to its new owner
     (or to housekeeping) instead of ending it, tagging it or registering into it."""
-    from qraptor.tracking.runs import detach_active
-
     if tracker._curves is not None:
         with contextlib.suppress(Exception):
             tracker._curves.close()
     if not tracker.enabled:
         return
+    from qraptor.tracking.runs import detach_active  # MLflow: only for a tracked session
+
     try:
         if isinstance(error, SessionTakenAway):
             raise error
