@@ -16,10 +16,10 @@ from pathlib import Path
 from rich.markup import escape
 
 from qraptor import __version__
-from qraptor.cli.arguments import whole_number
 from qraptor.core.credentials import refuse_secret_arguments
 from qraptor.core.errors import QraptorError
 from qraptor.core.log import console, setup_logging
+from qraptor.core.numbers import whole_number
 
 # Examples shown under each command's --help (argparse keeps their line breaks).
 EXAMPLES = {

@@ -12,9 +12,9 @@ import argparse
 import os
 from pathlib import Path
 
-from qraptor.cli.arguments import whole_number
 from qraptor.core.credentials import STORE_URI_ENV, from_environment
 from qraptor.core.errors import ConfigError
+from qraptor.core.numbers import whole_number
 
 STORE_PASSWORD_ENV = "QRAPTOR_MONGO_PASSWORD"
 POSTGRES_PASSWORD_ENV = "QRAPTOR_POSTGRES_PASSWORD"

@@ -22,3 +22,15 @@ def json_number(value: float | None) -> float | None:
 def json_safe(metrics: Mapping[str, float | None]) -> dict[str, float | None]:
     """Every value through `json_number` (NaN/inf as None)."""
     return {k: json_number(v) for k, v in metrics.items()}
+
+
+def whole_number(text: str) -> int:
+    """An int as people type one on a command line: 100000, 100_000, 1e5 or 2.5e3; 1.5 is
+    refused (ValueError: argparse names the argument and the value)."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)  # not a number at all: float's own ValueError
+    if not value.is_integer():
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(value)
