@@ -17,6 +17,7 @@ from qraptor.store import (
     SessionNotFound,
     SessionStore,
     Status,
+    StoreError,
 )
 
 
@@ -34,6 +35,19 @@ def test_submitted_session_is_queued_with_its_metadata(store: SessionStore):
     assert doc["data_version"] == {"data/processed": "md5:1f2e"}
     assert doc["max_attempts"] == store.cfg.max_attempts
     assert store.find_id(sid[:-4]) == sid
+
+
+def test_a_session_is_found_by_its_id_prefix_or_its_random_tail(store: SessionStore):
+    # sessions made in the same second share their leading characters: the tail is unique
+    first, second = store.submit({"n": 1}), store.submit({"n": 2})
+    assert store.find_id(first[-4:]) == first and store.find_id(second[-8:]) == second
+    assert store.find_id(first[:-2]) == first
+    with pytest.raises(StoreError, match="matches several sessions"):
+        store.find_id(first[:9])  # the date: both
+    with pytest.raises(SessionNotFound, match="'zz9'"):
+        store.find_id("zz9")
+    with pytest.raises(SessionNotFound):
+        store.find_id(".*")  # a tail is text, not a pattern
 
 
 def test_claim_order_is_priority_then_age(store: SessionStore):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins  # `list` below: SessionStore.list shadows it in the class body
 import numbers
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -157,25 +158,34 @@ class SessionStore:
             raise SessionNotFound(session_id)
         return doc
 
-    def find_id(self, prefix: str) -> str:
-        """The full id of the one session whose id starts with `prefix` (CLI convenience)."""
-        if not prefix:
-            raise SessionNotFound(prefix)
-        docs = self._read(
+    def find_id(self, part: str) -> str:
+        """The full id of the one session whose id starts or ends with `part` (CLI and
+        dashboard convenience). Ids are time-sorted (20261125-174749-3fa9c21b), so sessions
+        made in the same second share every leading character: the random tail (`3fa9c21b`,
+        or its end) is the short form people copy, and a prefix is tried first."""
+        if not part:
+            raise SessionNotFound(part)
+        ids = self._read(
             "looking up a session id",
-            lambda: list(
-                self._c.find({"_id": {"$gte": prefix, "$lt": prefix + "\uffff"}}, {"_id": 1}).limit(
-                    3
-                )
-            ),
+            lambda: [
+                d["_id"]
+                for d in self._c.find({"_id": {"$gte": part, "$lt": part + "\uffff"}}, {"_id": 1})
+                .sort("_id", 1)
+                .limit(3)
+            ],
         )
-        ids = [d["_id"] for d in docs if d["_id"].startswith(prefix)]
+        ids = [i for i in ids if i.startswith(part)]
         if not ids:
-            raise SessionNotFound(prefix)
-        if len(ids) > 1:
-            raise StoreError(
-                f"'{prefix}' matches several sessions ({', '.join(ids)}, ...): give more"
+            tail = {"_id": {"$regex": re.escape(part) + "$"}}
+            ids = self._read(
+                "looking up a session id",
+                lambda: [d["_id"] for d in self._c.find(tail, {"_id": 1}).limit(3)],
             )
+        if not ids:
+            raise SessionNotFound(part)
+        if len(ids) > 1:
+            several = ", ".join(ids)
+            raise StoreError(f"'{part}' matches several sessions ({several}, ...): give more")
         return ids[0]
 
     def list(
