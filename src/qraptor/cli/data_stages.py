@@ -158,6 +158,10 @@ def run_features(
     with atomic_outputs() as outputs:
         features.to_parquet(outputs.path(out_path), index=False)
         write_json_atomic(outputs.path(metrics), summary)
+    log.info(
+        "features: %d bars in, %d warm-up rows dropped, %d out, %d feature columns",
+        len(bars), summary["warmup_rows_dropped"], len(features), len(columns),
+    )  # fmt: skip
     return summary
 
 

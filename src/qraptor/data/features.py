@@ -320,7 +320,7 @@ def compute_features(bars: pd.DataFrame | pl.DataFrame, cfg: FeaturesConfig) -> 
         "first_timestamp": str(result["timestamp"].iloc[0]),
         "config": asdict(cfg),  # windows in bars: the settings a trained agent is used with
     }
-    log.info(
+    log.debug(  # said by the features stage; a backtest or a served call makes them often
         "features: %d bars in, %d warm-up rows dropped, %d out, %d feature columns",
         len(frame), warmup, len(result), values.shape[1],
     )  # fmt: skip

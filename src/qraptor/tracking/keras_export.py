@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -60,8 +61,9 @@ def export_keras_h5(model: Any, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in H5_SUFFIXES:
         raise ExportError(f"{path}: a Keras HDF5 export needs a .h5 or .hdf5 file name")
-    require("tensorflow", "keras")
-    require("h5py", "keras")
+    with _quiet_tensorflow():  # the first import of TensorFlow: its C++ info logs off
+        require("tensorflow", "keras")
+        require("h5py", "keras")
     keras_model, info = build_keras_policy(model)
     with atomic_path(path) as tmp:
         staging = tmp.with_name(tmp.name + ".h5")  # Keras picks the format by the suffix
@@ -277,13 +279,24 @@ def _versions() -> dict[str, str]:
 
 @contextlib.contextmanager
 def _quiet_tensorflow() -> Iterator[None]:
-    """Import TensorFlow with its C++ info logs off and Keras' legacy-format notice muted."""
+    """Import TensorFlow with its C++ info logs off and Keras' legacy-format notice muted:
+    HDF5 is the format asked for here, so "considered legacy" is noise in every run's log.
+    Keras says it through absl's logger (not `warnings`), so that logger gets a filter."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*HDF5 file via `model.save\\(\\)`.*")
-        warnings.filterwarnings("ignore", category=UserWarning, module="keras.*")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras.*")
-        import tensorflow  # noqa: F401 - the backend, before keras picks one
+    absl = logging.getLogger("absl")
+    absl.addFilter(_not_the_legacy_notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*HDF5 file via `model.save\\(\\)`.*")
+            warnings.filterwarnings("ignore", category=UserWarning, module="keras.*")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras.*")
+            import tensorflow  # noqa: F401 - the backend, before keras picks one
 
-        yield
+            yield
+    finally:
+        absl.removeFilter(_not_the_legacy_notice)
+
+
+def _not_the_legacy_notice(record: logging.LogRecord) -> bool:
+    return "HDF5 file via `model.save()`" not in record.getMessage()

@@ -15,10 +15,13 @@ models:/<name>/<version> --env-manager local` then answers POST /invocations wit
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from mlflow.models.model import ModelInfo
 from qraptor.core import layout
 from qraptor.core.errors import DataError
 from qraptor.core.log import get_logger
-from qraptor.tracking.runs import TrackingError, detach_active
+from qraptor.tracking.runs import TrackingError, detach_active, quiet_mlflow
 
 log = get_logger(__name__)
 SERVED_CODE = Path(__file__).with_name("served_policy.py")
@@ -56,7 +59,8 @@ def log_policy_model(
     from qraptor.evaluation.serving import as_served
     from qraptor.tracking.served_agent import ServedAgent
 
-    with tempfile.TemporaryDirectory(prefix="qraptor-pyfunc-") as tmp:
+    quiet_mlflow()
+    with tempfile.TemporaryDirectory(prefix="qraptor-pyfunc-") as tmp, _known_notices_muted():
         agent_dir = Path(tmp) / AGENT_ARTIFACT
         agent_dir.mkdir()
         for name in (layout.CONFIG, layout.DATA_RECORD):
@@ -71,17 +75,48 @@ def log_policy_model(
         inferred = infer_signature(None, decisions, params)
         # no input schema: served_policy.py says why
         signature = ModelSignature(inputs=None, outputs=inferred.outputs, params=inferred.params)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
-            python_model=str(SERVED_CODE),
-            artifacts={AGENT_ARTIFACT: str(agent_dir)},
-            code_paths=[str(code)],
-            signature=signature,
-            input_example=(bars, {"decisions": EXAMPLE_DECISIONS}),
-            pip_requirements=pinned_requirements(),
-        )
+        info = _log_model(bars, agent_dir, code, signature)
     log.info("policy logged as %s (bars in, decisions out)", info.model_uri)
     return info
+
+
+MUTED_NOTICES = (
+    # no type hints on predict on purpose (served_policy.py says why)
+    "Add type hints to the `predict` method",
+    # the decisions' and the bars' integer columns are never missing
+    "Inferred schema contains integer column",
+)
+
+
+@contextlib.contextmanager
+def _known_notices_muted() -> Iterator[None]:
+    """MLflow's notices that are known and answered here, muted; every other warning still
+    shows. Not by `filterwarnings`: MLflow wraps these calls in its own `catch_warnings`
+    with `simplefilter("once")`, which goes before any filter of ours, so the notices are
+    dropped where warnings are shown."""
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if not any(notice in str(message) for notice in MUTED_NOTICES):
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _log_model(bars: pd.DataFrame, agent_dir: Path, code: Path, signature: Any) -> ModelInfo:
+    return mlflow.pyfunc.log_model(
+        name=MODEL_NAME,
+        python_model=str(SERVED_CODE),
+        artifacts={AGENT_ARTIFACT: str(agent_dir)},
+        code_paths=[str(code)],
+        signature=signature,
+        input_example=(bars, {"decisions": EXAMPLE_DECISIONS}),
+        pip_requirements=pinned_requirements(),
+    )
 
 
 def _make_active(run_id: str) -> None:
@@ -118,7 +153,8 @@ def register_policy(
         version = str(min(int(v.version) for v in existing))
         log.info("policy already registered as %s v%s", name, version)
     else:
-        registered = mlflow.register_model(model_uri, name, tags=dict(version_tags or {}))
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints what the log says next
+            registered = mlflow.register_model(model_uri, name, tags=dict(version_tags or {}))
         version = str(registered.version)
         if registered.run_id != run_id:  # filed under the run that logged the model
             raise TrackingError(

@@ -16,6 +16,7 @@ parent up front (`ensure_sweep_run`), which avoids the contest altogether.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +46,21 @@ USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 
 
+# MLflow's own INFO lines that repeat or precede what qraptor says itself (a new database's
+# tables, an input example's validation); their warnings and errors still show.
+CHATTY_LOGGERS = ("mlflow.store.db.utils", "mlflow.pyfunc", "mlflow.models.model", "alembic")
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO chatter off, and its artifact progress bars (drawn even off a terminal,
+    where they squash into one line) unless the user asked for them."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 class TrackingError(QraptorError):
     """The tracking server or store cannot be used; the message says which and why."""
 
@@ -70,6 +86,7 @@ def use_credentials(uri: str) -> str:
 def connect(uri: str) -> MlflowClient:
     """A client for `uri`; a server that does not answer fails now, in seconds, with the
     address named (MLflow's own client would retry for minutes before giving up)."""
+    quiet_mlflow()
     if uri.startswith(("http://", "https://")):
         health = uri.rstrip("/") + "/health"
         user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
