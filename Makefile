@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
+.PHONY: setup demo metrics test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -26,21 +26,12 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tools
 
 demo: setup  ## data pipeline, training and evaluation on the shipped sample (dvc repro), then the verdict
-	dvc repro
-	dvc metrics show reports/metrics/clean.json reports/metrics/reduce.json
-	dvc plots show
-	@echo "Open dvc_plots/index.html in a browser (works offline). All metrics: dvc metrics show."
-	@# the table ends with one verdict line per split: the last thing the demo says
-	qraptor evaluate --metrics reports/metrics/evaluate.json --show
-	@echo
-	@echo "One session's Sharpe on a few thousand bars proves little. Next:"
-	@echo "  qraptor study                walk-forward folds x seeds: a verdict that can hold"
-	@echo "  qraptor backtest models/agent --data FILE   the trained agent on bars of your own"
-	@echo "  models/agent/model_card.md   the agent's model card (qraptor card models/agent remakes it)"
-	@echo "  qraptor compare --sweep ID   the best of a sweep, its Sharpe deflated (DSR)"
-	@echo "  qraptor train experiment=portfolio_quick   a portfolio of the 20-stock sample vs 1/N"
-	@echo "  mlflow ui --backend-store-uri sqlite:///mlflow.db   runs, metrics, verdict tags"
-	@echo "  qraptor dashboard            sessions, equity curves and their verdicts"
+	@# dvc repro, the offline plots, the data in brief, one results table with its verdict,
+	@# and the next commands named after this run (src/qraptor/cli/demo.py)
+	qraptor demo
+
+metrics: setup  ## every stage's DVC metrics in the terminal's width, then the results table
+	@qraptor metrics
 
 # The dashboard's end-to-end tests drive Debian's chromium (no browser download by a test tool).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -9,6 +9,7 @@ checks share runs instead of repeating them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from project_copy import commit_all, copy_project, run
 
 pytestmark = pytest.mark.slow
@@ -40,7 +42,48 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def first_run(repo: Path) -> subprocess.CompletedProcess[str]:
-    return run(["dvc", "repro"], repo)
+    """`qraptor demo`, what `make demo` runs: `dvc repro` on a fresh copy, then its report."""
+    return run(["qraptor", "demo"], repo)
+
+
+# What the demo's log carried before it was cleaned up (issue 18): library notices answered
+# at their source, DVC's advice for projects with a remote, progress bars squashed off a tty
+KNOWN_NOISE = (
+    "considered legacy",  # Keras on HDF5, the format asked for
+    "Add type hints",  # MLflow on the served model's predict
+    "Inferred schema contains integer",  # MLflow on the input example's volume column
+    "Downloading artifacts",  # MLflow's progress bar off a terminal
+    "Successfully registered model",  # MLflow's print, said by qraptor's log
+    "Creating initial MLflow database",
+    "cpu_feature_guard",  # TensorFlow's C++ info lines
+    "absl::InitializeLog",
+    "dvc push",
+    "git add",
+    "\x1b[",  # colour codes in a log that is not a terminal
+)
+
+
+def test_the_demo_prints_one_results_table_with_its_verdict_and_no_noise(repo: Path, first_run):
+    out = first_run.stdout + first_run.stderr
+    assert out.count("agent vs baselines") == 1, out
+    assert len(re.findall(r"^ split +policy +return +Sharpe", out, re.M)) == 1, out
+    table = out.index("agent vs baselines")
+    verdicts = [m.start() for m in re.finditer(r"^(val|test): .*edge", out, re.M)]
+    assert len(verdicts) == 2 and all(v > table for v in verdicts), out  # after the table
+    assert [noise for noise in KNOWN_NOISE if noise in out] == []
+    # the closing lines name what this run made: its MLflow run and its registered model
+    run_id = re.search(r"this run: ([0-9a-f]{32}) in experiment 'default'", out)
+    assert run_id, out
+    tracked = MlflowClient(tracking_uri=os.environ["QRAPTOR_MLFLOW_URI"]).get_run(run_id[1])
+    assert tracked.data.tags["qraptor.output_dir"] == str((repo / "models/agent").resolve())
+    served = re.search(r"models:/(qraptor-default-ppo)/(\d+)", out)
+    assert served, out
+    version = MlflowClient(
+        tracking_uri=os.environ["QRAPTOR_MLFLOW_URI"],
+        registry_uri=os.environ["QRAPTOR_MLFLOW_URI"],
+    ).get_model_version(served[1], served[2])
+    assert version.run_id == run_id[1]
+    assert (repo / "dvc_plots/index.html").is_file() and "dvc_plots/index.html" in out
 
 
 def test_repro_runs_every_stage_and_writes_the_dataset(repo: Path, first_run):

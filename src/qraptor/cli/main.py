@@ -359,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--sweep", help="sweep id")
     sub.add_argument("--tag", help="tag")
     sub.add_argument("--limit", type=whole_number, default=50, help="rows shown (default 50)")
+    sub.add_argument("--wide", action="store_true", help="columns at full width, none cut")
     sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
     sub.set_defaults(handler=_run_sessions, action="list")
     for action, text in (
@@ -377,6 +378,24 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("overrides", nargs="*", help="overrides of conf/store")
         sub.set_defaults(handler=_run_sessions, action=action)
 
+    demo = groups.add_parser(
+        "demo",
+        help="the pipeline on the shipped sample (dvc repro), then its results and next steps",
+        description="What `make demo` runs: `dvc repro` in this project (each stage's lines), "
+        "DVC's offline plots page, the data's figures in brief, the agent next to its baselines "
+        "with the verdict, and the commands to go on with, named after this run.",
+    )
+    demo.set_defaults(handler=_run_demo)
+
+    metrics = groups.add_parser(
+        "metrics",
+        help="every pipeline stage's DVC metrics, compact, then the evaluation's table",
+        description="The metrics files of dvc.yaml's `paths.metrics` folder, one row per stage "
+        "that wraps within the terminal (`dvc metrics show` puts all keys of a file in one "
+        "line), then the agent-vs-baselines table of the evaluate stage.",
+    )
+    metrics.set_defaults(handler=_run_metrics)
+
     evaluate = groups.add_parser(
         "evaluate",
         epilog=EXAMPLES["evaluate"],
@@ -394,6 +413,11 @@ def _parser() -> argparse.ArgumentParser:
         "--show", action="store_true", help="only print the table of an existing --metrics file"
     )
     evaluate.add_argument("--title", default="", help="prefix of the figure titles")
+    evaluate.add_argument(
+        "--brief",
+        action="store_true",
+        help="one line instead of the table (a pipeline stage: `make demo` shows it once)",
+    )
     evaluate.set_defaults(handler=_run_evaluate)
 
     backtest = groups.add_parser(
@@ -480,6 +504,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--experiment", help="an experiment name")
     compare.add_argument("--html", type=Path, help="report path (default: conf/compare report.dir)")
     compare.add_argument("--no-html", action="store_true", help="print the tables only")
+    compare.add_argument(
+        "--wide", action="store_true", help="every column, whatever the terminal's width"
+    )
     compare.set_defaults(handler=_run_compare)
 
     study = groups.add_parser(
@@ -661,7 +688,7 @@ def _run_sessions(args: argparse.Namespace, extra: list[str]) -> None:
             table = cli.list_table(
                 store, status=args.status, sweep=args.sweep, tag=args.tag, limit=args.limit
             )
-            cli.stdout().print(table)
+            cli.stdout(wide=args.wide).print(table)
         elif args.action == "show":
             cli.stdout().print(cli.show(store, args.session))
         elif args.action == "cancel":
@@ -674,8 +701,8 @@ def _run_sessions(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
-    from rich.console import Console
 
+    from qraptor.core.log import console_for_stdout
     from qraptor.evaluation.report import read_dvc_metrics, summary_table, write_reports
 
     if extra:
@@ -687,7 +714,39 @@ def _run_evaluate(args: argparse.Namespace, extra: list[str]) -> None:
         if missing:
             raise SystemExit(f"qraptor evaluate: {', '.join(missing)} needed (or --show)")
         metrics = write_reports(args.run, args.metrics, args.plots, args.figures, args.title)
-    Console().print(summary_table(metrics))  # stdout: the result, not a log line
+        if args.brief:
+            print(f"evaluated: {args.metrics} (the table: qraptor evaluate --metrics "
+                  f"{args.metrics} --show)")  # fmt: skip
+            return
+    console_for_stdout().print(summary_table(metrics))  # stdout: the result, not a log
+
+
+def _run_demo(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.cli.demo import run_demo
+    from qraptor.core.log import console_for_stdout
+    from qraptor.core.paths import project_root
+
+    if extra:
+        raise SystemExit(f"qraptor demo: unexpected arguments {extra}")
+    run_demo(project_root(), console_for_stdout())
+
+
+def _run_metrics(args: argparse.Namespace, extra: list[str]) -> None:
+    from qraptor.analysis.metrics_view import metrics_table
+    from qraptor.analysis.project import project_paths
+    from qraptor.core.log import console_for_stdout
+    from qraptor.core.paths import project_root
+    from qraptor.evaluation.report import read_dvc_metrics, summary_table
+
+    if extra:
+        raise SystemExit(f"qraptor metrics: unexpected arguments {extra}")
+    paths = project_paths(project_root())
+    out = console_for_stdout()
+    out.print(metrics_table(paths.metrics))
+    evaluation = paths.metrics / "evaluate.json"
+    if evaluation.exists():
+        out.print()
+        out.print(summary_table(read_dvc_metrics(evaluation)))
 
 
 def _run_backtest(args: argparse.Namespace, extra: list[str]) -> None:
@@ -715,6 +774,7 @@ def _run_compare(args: argparse.Namespace, extra: list[str]) -> None:
         html=args.html,
         write_html=not args.no_html,
         overrides=[t for t in items if "=" in t],
+        wide=args.wide,
     )
 
 

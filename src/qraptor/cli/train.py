@@ -29,6 +29,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -45,8 +46,8 @@ from rich.markup import escape
 from qraptor.core.config import find_conf_dir
 from qraptor.core.credentials import refuse_secret_arguments, refuse_secret_config
 from qraptor.core.errors import QraptorError
-from qraptor.core.ids import SWEEP_ENV, new_sweep_id
-from qraptor.core.log import console, setup_logging
+from qraptor.core.ids import OUTPUT_DIR_TAG, SWEEP_ENV, new_sweep_id
+from qraptor.core.log import console, get_logger, human_count, setup_logging
 from qraptor.core.paths import project_root
 from qraptor.tracking.config import tracking_config_from
 from qraptor.train.config import TRAIN_CONFIG, train_config_from
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from qraptor.train.config import TrainConfig
     from qraptor.train.result import TrainResult
 
+log = get_logger(__name__)
+PROGRESS_LINE_SECONDS = 10.0  # off a terminal: how often a progress line is logged
+DVC_STAGE_ENV = "DVC_STAGE"  # set by `dvc repro` for the command of each stage it runs
 INIT_FROM_DIR = "init_from"  # <run dir>/init_from/: a downloaded model to fine-tune from
 EXAMPLES = """\
 usage: qraptor train [-m] [OVERRIDE ...]   (Hydra overrides of conf/train.yaml)
@@ -122,7 +126,10 @@ def run(composed: DictConfig) -> float | None:
                 run_name=run_name,
                 root=root,
             ) as tracker:
-                hooks = tracker.train_hooks(TrainHooks(should_stop=stop), out_dir)
+                progress = None if sys.stderr.isatty() else _ProgressLines()  # a tty: a bar
+                hooks = tracker.train_hooks(
+                    TrainHooks(should_stop=stop, on_progress=progress), out_dir
+                )
                 result = train_session(cfg, out_dir, hooks, root=root, init_from=init_from)
                 if not result.stopped_early:  # before log_result: MLflow gets the card too
                     write_run_card(out_dir, train_defaults(_conf_dir()))
@@ -181,7 +188,7 @@ def _hydra_tags(hydra_cfg: HydraConf, out_dir: Path) -> dict[str, str]:
     """Where and how Hydra ran this job, for the run's tags (overrides scrubbed)."""
     from qraptor.core.redact import scrub_override
 
-    tags = {"qraptor.output_dir": str(out_dir.resolve())}
+    tags = {OUTPUT_DIR_TAG: str(out_dir.resolve())}
     overrides = [scrub_override(str(o)) for o in hydra_cfg.overrides.task]
     if overrides:
         tags["qraptor.overrides"] = " ".join(overrides)
@@ -189,6 +196,32 @@ def _hydra_tags(hydra_cfg: HydraConf, out_dir: Path) -> dict[str, str]:
         tags["qraptor.hydra_job_num"] = str(hydra_cfg.job.num)
         tags["qraptor.launcher"] = str(hydra_cfg.runtime.choices.get("hydra/launcher"))
     return tags
+
+
+class _ProgressLines:
+    """Training progress off a terminal (a pipe, a CI or dvc log, `make demo | tee`), where
+    SB3's bar is not drawn: a line every `every` seconds with the share done and the time
+    left, so a long session is not silence."""
+
+    def __init__(self, every: float = PROGRESS_LINE_SECONDS) -> None:
+        self.every = every
+        self.started = time.monotonic()
+        self.first: int | None = None
+        self.last = self.started
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.first is None:  # a resumed session starts past 0: its rate counts from here
+            self.first = done
+        if now - self.last < self.every or done >= total:
+            return
+        self.last = now
+        rate = (done - self.first) / max(now - self.started, 1e-9)
+        left = f", about {(total - done) / rate:.0f} s left" if rate > 0 else ""
+        log.info(
+            "training: %s of %s timesteps (%.0f%%), %s/s%s",
+            human_count(done), human_count(total), 100 * done / total, human_count(rate), left,
+        )  # fmt: skip
 
 
 class _StopOnInterrupt:
@@ -215,17 +248,22 @@ def _print_summary(
     out_dir: Path,
     tracker: SessionTracker | None = None,
 ) -> None:
-    """The agent next to its baselines, per split, on stdout (the session summary's table)."""
+    """The agent next to its baselines, per split, on stdout (the session summary's table;
+    as a DVC stage, one line: the evaluate stage shows the same figures)."""
     from qraptor.evaluation.metric_names import objective_key
     from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
     from qraptor.train.summary import session_summary
 
-    splits = session_summary(result, objective_metric)["splits"]
     speed = f"{result.timesteps_per_second:,.0f}/s"
     title = f"session {name}: {result.timesteps:,} timesteps ({speed})"
-    table = rich_table(policy_rows(splits), title=title, caption=report_caption(splits))
     out = Console(width=None if sys.stdout.isatty() else 120)
-    out.print(table)
+    if os.environ.get(DVC_STAGE_ENV) and not result.stopped_early:
+        # a pipeline's stage: its evaluate stage reports the same figures (`make demo`
+        # prints that table once, at the end), so the log does not carry it twice
+        out.print(f"{title}; evaluated (the table: evaluate stage)", highlight=False)
+    else:
+        splits = session_summary(result, objective_metric)["splits"]
+        out.print(rich_table(policy_rows(splits), title=title, caption=report_caption(splits)))
     if result.stopped_early:
         out.print(f"stopped early; last checkpoint: {result.model_path}")
     key = objective_key(objective_metric)  # the name MLflow and DVC give it

@@ -13,3 +13,8 @@ SWEEP_ENV = "QRAPTOR_SWEEP_ID"
 def new_sweep_id() -> str:
     """Readable and time-sorted: sweep-20261125-174749-3fa9c2."""
     return f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+# The MLflow tag of a session run's output folder (`qraptor train` sets it): how the run of a
+# DVC pipeline's train stage, which never went through the store, is found again.
+OUTPUT_DIR_TAG = "qraptor.output_dir"

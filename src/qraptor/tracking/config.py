@@ -91,10 +91,12 @@ class TrackingConfig:
             check(bool(self.experiment.strip()), "experiment", "must not be empty (or null)")
 
 
-def load_tracking_config(overrides: Sequence[str] = ()) -> TrackingConfig:
+def load_tracking_config(
+    overrides: Sequence[str] = (), conf_dir: Path | None = None
+) -> TrackingConfig:
     """The `tracking` section of conf/qraptor.yaml with Hydra `overrides`
-    (``uri=http://host:5000``), validated."""
-    return load_section("qraptor", GROUP, TrackingConfig, overrides)
+    (``uri=http://host:5000``), validated; conf/ found from the working folder unless given."""
+    return load_section("qraptor", GROUP, TrackingConfig, overrides, conf_dir)
 
 
 def tracking_config_from(
