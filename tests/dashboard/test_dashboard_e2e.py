@@ -9,6 +9,7 @@ few seconds with nothing wrong. It is measured by benchmarks/dashboard.py, again
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 
@@ -100,12 +101,43 @@ def test_click_from_the_queue_into_a_session(
     assert_shown_without_problems(page, browser_errors)
 
 
+def boxes_overlap(page, graph_id: str, first: str, second: str) -> bool:
+    """Whether the boxes of `first` and `second` (selectors) inside a graph intersect."""
+    return page.evaluate(
+        """([id, a, b]) => {
+            const root = document.querySelector('#' + id);
+            const r = root.querySelector(a).getBoundingClientRect();
+            const s = root.querySelector(b).getBoundingClientRect();
+            return !(r.right < s.left || s.right < r.left || r.bottom < s.top || s.bottom < r.top);
+        }""",
+        [graph_id, first, second],
+    )
+
+
 def test_session_page_opened_directly_shows_its_results(
     page, dash_server: DashboardServer, dash_world: World, browser_errors: list[str]
 ):
     session_id = dash_world.trained[1]
-    open_page(page, f"{dash_server.url}/session/{session_id}", "#equity-graph .main-svg")
+    # by the id's random tail, as people copy it (the start is shared by a second's sessions)
+    open_page(page, f"{dash_server.url}/session/{session_id[-6:]}", "#equity-graph .main-svg")
     assert session_id in page.inner_text("#session-title")
+    # numbers in their units: returns in percent, money to the cent, prices to 6 digits
+    expect(page.locator("#metrics-table")).to_contain_text("%", timeout=WAIT_MS)
+    expect(page.locator("#trades-table td").first).to_be_visible(timeout=WAIT_MS)
+    first_row = page.locator("#trades-table tbody tr").nth(1).locator("td")
+    headers = page.locator("#trades-table th").all_inner_texts()
+    cells = dict(zip(headers, first_row.all_inner_texts(), strict=False))
+    cells = {k.strip(" ▲▼⇕"): v.strip() for k, v in cells.items()}
+    assert re.fullmatch(r"[\d,]+\.\d{2}", cells["notional"]), cells
+    assert re.fullmatch(r"[\d,]+\.\d{2}", cells["costs"]), cells
+    assert re.fullmatch(r"\d[\d,]*\.?\d*", cells["fill_price"]), cells
+    assert len(cells["fill_price"].replace(",", "").replace(".", "")) <= 6, cells
+    # legends under the plots, clear of their titles
+    for graph in ("equity-graph", "position-graph"):
+        assert not boxes_overlap(page, graph, ".gtitle", ".legend"), graph
+    ticks = page.locator("#position-graph .y2tick text").all_text_contents()
+    assert ticks and all(t.replace("\u2212", "-").rstrip("%").lstrip("-") in
+                         ("0", "50", "100", "150") for t in ticks), ticks  # fmt: skip
     assert {"agent", "buy_and_hold"} <= set(trace_names(page, "equity-graph"))
     expect(page.locator("#metrics-table")).to_contain_text("agent", timeout=WAIT_MS)
     page.locator("#equity-graph .gtitle", has_text="equity on val").wait_for()
@@ -128,6 +160,15 @@ def test_compare_page_shows_the_deflated_sharpe(
     expect(page.locator("#compare-table a[href*='/#/experiments/']")).to_have_count(
         3, timeout=WAIT_MS
     )
+    # the highlight: one red point, the best trial the DSR panel names, and the title says so
+    points = page.evaluate(
+        "() => { const t = document.querySelector('#params-graph .js-plotly-plot').data[0];"
+        " return t.marker.color.map((c, i) => [c, t.text[i]]); }"
+    )
+    red = [run for colour, run in points if colour == "#e45756"]
+    assert len(red) == 1 and red[0] in panel, (points, panel)
+    assert "red: the best trial" in (page.locator("#params-graph .gtitle").text_content() or "")
+    expect(page.locator("#compare-table")).to_contain_text("%", timeout=WAIT_MS)
     assert_shown_without_problems(page, browser_errors)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from dashboard_world import LEARNING_RATES, REPO, World
 
-from qraptor.core.formatting import format_value
+from qraptor.core.formatting import format_metric
 from qraptor.dashboard import pipeline_outputs, result_figures
 from qraptor.dashboard.app import render_page
 from qraptor.dashboard.problems import Unavailable
@@ -204,6 +204,8 @@ def test_session_page_links_the_mlflow_run(dash_world: World, sources: Sources):
     sid = dash_world.trained[1]
     doc = sources.store.call(lambda s: s.get(sid))
     page = render_page(sources, f"/session/{sid[:-3]}")  # a unique prefix is enough
+    tail = render_page(sources, f"/session/{sid[-5:]}")  # and so is the random tail
+    assert sid in text(find(tail, "session-title"))
     run = MlflowClient(dash_world.settings().mlflow_uri).get_run(doc["mlflow_run_id"])
     link = find(page, "mlflow-link")["props"]["href"]
     assert link == (
@@ -260,7 +262,9 @@ def test_compare_page_deflates_the_best_of_the_sweep(dash_world: World, sources:
     assert {"val/agent/sharpe", "val/agent/psr", "val/buy_and_hold/sharpe"} <= set(names)
     best = max(expected.rows, key=lambda r: r.values["val/agent/sharpe"])
     shown = {row["val__agent__sharpe"] for row in table}
-    assert format_value(best.values["val/agent/sharpe"]) in shown
+    assert format_metric("sharpe", best.values["val/agent/sharpe"]) in shown
+    returns = {row["val__agent__total_return"] for row in table} - {"-"}
+    assert returns and all(r.endswith("%") for r in returns)  # in its unit, not -0.06601
     scatter = find(page, "params-graph")["props"]["figure"]
     assert sorted(scatter.data[0].x) == sorted(LEARNING_RATES)
 

@@ -16,7 +16,11 @@ from qraptor.dashboard.pipeline_outputs import thinned
 from qraptor.evaluation.compare.comparison import Comparison, flatten
 from qraptor.evaluation.report import BASELINE_COLOURS
 
-LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 40, "b": 30}}
+MARGIN = {"l": 60, "r": 20, "t": 40, "b": 30}
+LAYOUT: dict[str, Any] = {"template": "plotly_white", "margin": MARGIN}
+# a legend under the plot, left-aligned: above it, a long legend ran into the title
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0}
+BELOW_MARGIN = {**MARGIN, "b": 70}
 AGENT_COLOUR = "#1f4e79"
 MAX_TRADE_MARKERS = 1000
 
@@ -41,10 +45,11 @@ def equity_figure(equity: pd.DataFrame, split: str) -> go.Figure:
         )
     )
     fig.update_layout(
-        **LAYOUT,
-        height=340,
+        **{**LAYOUT, "margin": BELOW_MARGIN},
+        height=380,
         title=f"equity on {split}: agent vs baselines",
-        legend={"orientation": "h", "y": 1.12},
+        legend=LEGEND_BELOW,
+        yaxis={"tickformat": ",.0f", "title": "equity"},
     )
     return fig
 
@@ -134,11 +139,23 @@ def position_figure(equity: pd.DataFrame, trades: pd.DataFrame) -> go.Figure:
                 secondary_y=False,
             )
     fig.update_layout(
-        **LAYOUT, height=300, title="position over price", legend={"orientation": "h", "y": 1.15}
-    )
+        **{**LAYOUT, "margin": BELOW_MARGIN}, height=340, title="position over price",
+        legend=LEGEND_BELOW,
+    )  # fmt: skip
     fig.update_yaxes(title_text="price", secondary_y=False)
-    fig.update_yaxes(title_text="position", secondary_y=True)
+    fig.update_yaxes(title_text="position", secondary_y=True, **_position_ticks(view["position"]))
     return fig
+
+
+def _position_ticks(position: pd.Series) -> dict[str, Any]:
+    """Round ticks for the position axis: a fraction of equity (|p| <= 1.5) in percent at
+    -100/-50/0/50/100%, else plotly's own (units of a quantity)."""
+    largest = float(np.nanmax(np.abs(position.to_numpy(dtype=float)))) if len(position) else 0.0
+    if not math.isfinite(largest) or largest > 1.5:
+        return {}
+    bound = 1.0 if largest <= 1.0 else 1.5
+    ticks = [t for t in (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5) if abs(t) <= bound]
+    return {"tickvals": ticks, "tickformat": ".0%", "range": [-bound * 1.05, bound * 1.05]}
 
 
 def params_vs_sharpe(comparison: Comparison, max_params: int) -> go.Figure | None:
@@ -150,10 +167,13 @@ def params_vs_sharpe(comparison: Comparison, max_params: int) -> go.Figure | Non
     if not keys or not finished:
         return None
     fig = make_subplots(rows=1, cols=len(keys), shared_yaxes=True, subplot_titles=keys)
+    best_id = comparison.best.id if comparison.best is not None else None
     for col, key in enumerate(keys, start=1):
-        x = [_axis_value(flatten(r.config).get(key)) for r in finished]
+        values = [flatten(r.config).get(key) for r in finished]
+        categorical = _categorical(key, values)
+        x = [str(v) if categorical else _axis_value(v) for v in values]
         y = [r.value(split, "sharpe") for r in finished]
-        best = [r is comparison.best for r in finished]
+        best = [r.id == best_id for r in finished]
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -171,9 +191,18 @@ def params_vs_sharpe(comparison: Comparison, max_params: int) -> go.Figure | Non
             1,
             col,
         )
+        if categorical:  # a seed is a label: 0, 1, 2 evenly spaced, no 0.5 in between
+            fig.update_xaxes(type="category", categoryorder="category ascending", row=1, col=col)
     fig.update_yaxes(title_text=f"{split} Sharpe", row=1, col=1)
-    fig.update_layout(**LAYOUT, height=320, title="parameters vs Sharpe (red: best)")
+    ringed = any(best)  # the highlight is named only when a point carries it
+    title = "parameters vs Sharpe" + (" (red: the best trial)" if ringed else "")
+    fig.update_layout(**LAYOUT, height=320, title=title)
     return fig
+
+
+def _categorical(key: str, values: list[Any]) -> bool:
+    """A seed (any key ending in `seed`) or a value that is not a number is a category."""
+    return key.rsplit(".", 1)[-1].endswith("seed") or not all(_is_number(v) for v in values)
 
 
 def _param_keys(comparison: Comparison) -> list[str]:

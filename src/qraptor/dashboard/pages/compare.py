@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dash import Dash, Input, Output, dash_table, dcc, html
 
-from qraptor.core.formatting import format_value
+from qraptor.core.formatting import format_metric, format_value
 from qraptor.dashboard import result_figures
 from qraptor.dashboard.components import TABLE_STYLE, notice, simple_table, status_styles
 from qraptor.dashboard.problems import Unavailable
@@ -178,7 +178,7 @@ def _runs_table(sources: Sources, comparison: Comparison) -> DataTable:
             f"[{label}](/session/{record.id})" if record.source == "session" else label,
             record.status,
             *(format_value(row.params[k]) for k in comparison.varying),
-            *(format_value(row.values[c]) for c in comparison.columns),
+            *(format_metric(c.rsplit("/", 1)[-1], row.values[c]) for c in comparison.columns),
             # a url is only made for a run id (run_url(None) is None)
             f"[{cast(str, record.mlflow_run_id)[:8]}]({url})" if url else "none",
         ]
@@ -217,8 +217,8 @@ def _groups(comparison: Comparison) -> Any:
         row = {"configuration": group.label, "runs": runs_text(group.metrics[metrics[0]])}
         for metric in metrics:  # named as MLflow names the runs' metric: val/agent/sharpe
             key = metric_key(comparison.split, AGENT, metric)
-            row[f"{key} mean"] = fmt_interval(group.metrics[metric].mean)
-            row[f"{key} IQM"] = format_value(group.metrics[metric].iqm.estimate)
+            row[f"{key} mean"] = fmt_interval(group.metrics[metric].mean, metric)
+            row[f"{key} IQM"] = format_metric(metric, group.metrics[metric].iqm.estimate)
         row[f"P(> {comparison.baseline})"] = fmt_interval(group.beats_baseline)
         rows.append(row)
     columns = list(rows[0])

@@ -28,6 +28,15 @@ from qraptor.store.errors import StoreError
 PREFIX = "/session/"
 # the headline metrics, the Sharpe ratio followed by its PSR(0)
 METRIC_COLUMNS = tuple(c for m in HEADLINE_METRICS for c in ((m, "psr") if m == "sharpe" else (m,)))
+# d3 formats of the trade list's numbers (kept numeric, so the columns sort as numbers)
+TRADE_FORMATS = {
+    "quantity": ",.2f",
+    "fill_price": ",.6~g",
+    "exec_price": ",.6~g",
+    "notional": ",.2f",
+    "costs": ",.2f",
+    "equity": ",.2f",
+}
 TRADE_COLUMNS = (
     "timestamp",
     "side",
@@ -172,7 +181,6 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
         held = dcc.Graph(
             id="weights-graph", figure=result_figures.weights_figure(result.weights), config=config
         )
-        rounded = trades.round(2)
     else:
         shown = [c for c in TRADE_COLUMNS if c in trades]
         held = dcc.Graph(
@@ -180,8 +188,7 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
             figure=result_figures.position_figure(result.equity, trades),
             config=config,
         )
-        rounded = trades[shown].round(6)
-    data = rounded[shown].assign(
+    data = trades[shown].assign(
         timestamp=trades["timestamp"].dt.strftime("%Y-%m-%d %H:%M") if len(trades) else []
     )
     verdict = split_verdict(doc, result)
@@ -205,12 +212,21 @@ def _results(sources: Sources, doc: dict[str, Any], split: str) -> list[Any]:
         dash_table.DataTable(  # type: ignore[operator]  # see components.py
             id="trades-table",
             data=data.to_dict("records"),
-            columns=[{"name": c, "id": c} for c in shown],
+            columns=[_trade_column(c, trades) for c in shown],
             page_size=15,
             sort_action="native",
             **TABLE_STYLE,
         ),
     ]
+
+
+def _trade_column(name: str, trades: Any) -> dict[str, Any]:
+    """A trade list column: numbers right-aligned in their format (2 decimals for money
+    and quantities, 6 significant digits for prices), the rest as text."""
+    if name in trades and name != "timestamp" and trades[name].dtype.kind in "if":
+        specifier = TRADE_FORMATS.get(name, ",.2f")
+        return {"name": name, "id": name, "type": "numeric", "format": {"specifier": specifier}}
+    return {"name": name, "id": name}
 
 
 DIAGNOSTIC_COLUMNS = (

@@ -14,15 +14,19 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from qraptor.core.formatting import STATUS_STYLES, format_value
+from qraptor.core.formatting import STATUS_STYLES, format_metric, format_value
 from qraptor.evaluation.compare.comparison import Comparison, RunRecord
 from qraptor.evaluation.metric_names import AGENT, metric_key
 from qraptor.evaluation.statistics import Interval, RunSummary
 
 
-def fmt_interval(interval: Interval) -> str:
-    low, high = format_value(interval.low), format_value(interval.high)
-    return f"{format_value(interval.estimate)} [{low}, {high}]"
+def fmt_interval(interval: Interval, metric: str | None = None) -> str:
+    """`estimate [low, high]`, in the metric's unit when it is named (-6.60% [-7.1%, ...])."""
+
+    def fmt(value: float | None) -> str:
+        return format_metric(metric, value) if metric else format_value(value)
+
+    return f"{fmt(interval.estimate)} [{fmt(interval.low)}, {fmt(interval.high)}]"
 
 
 def runs_text(summary: RunSummary) -> str:
@@ -68,31 +72,73 @@ def significance_lines(comparison: Comparison) -> list[tuple[str, str]]:
     ]
 
 
-def runs_table(comparison: Comparison) -> Table:
+SHORT_RUN_ID = 8  # an MLflow run id's first characters, when the full one does not fit
+CELL_PADDING = 3  # rich's padding and separator per column
+
+
+def runs_table(comparison: Comparison, width: int | None = None) -> Table:
+    """Runs, one row each: id and status whole (what `qraptor sessions show` and MLflow are
+    searched by), then the config differences and the metrics. Within `width` columns (the
+    terminal's) the metric columns that do not fit are left out, and the caption says
+    which and how to see them; with no width, every column."""
+    headers = ["run", "status"] + (["config (differences)"] if comparison.varying else [])
+    rows: list[list[str]] = []
+    for row in comparison.rows:
+        record = row.record
+        cells = [run_label(record), record.status]
+        if comparison.varying:
+            cells.append(", ".join(f"{k}={format_value(v)}" for k, v in row.params.items()))
+        cells += [format_metric(c.rsplit("/", 1)[-1], row.values[c]) for c in comparison.columns]
+        cells.append(record.mlflow_run_id or "-")
+        rows.append(cells)
+    metrics = list(comparison.columns)  # metric keys, as MLflow and DVC name them
+    shown, short_ids = _fitting(headers, metrics, rows, width)
     table = Table(
         title=f"{comparison.title}: runs on the {comparison.split} split", title_justify="left"
     )
-    # ids whole: they are what `qraptor sessions show` and MLflow are searched by
-    longest = max((len(run_label(row.record)) for row in comparison.rows), default=3)
-    table.add_column("run", overflow="fold", min_width=min(longest, 40))
-    table.add_column("status")
+    table.add_column("run", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     if comparison.varying:
-        table.add_column("config (differences)")
-    for column in comparison.columns:  # metric keys, as MLflow and DVC name them
-        table.add_column(column, justify="right")
-    table.add_column("mlflow run")
-    for row in comparison.rows:
-        record = row.record
-        cells: list[str | Text] = [
-            run_label(record),
-            Text(record.status, style=STATUS_STYLES.get(record.status, "")),
-        ]
-        if comparison.varying:
-            cells.append(", ".join(f"{k}={format_value(v)}" for k, v in row.params.items()))
-        cells += [format_value(row.values[c]) for c in comparison.columns]
-        cells.append(record.mlflow_run_id or "-")
-        table.add_row(*cells)
+        table.add_column("config (differences)", overflow="fold")
+    for column in metrics[:shown]:
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("mlflow run", no_wrap=True)
+    fixed = len(headers)
+    for cells, row in zip(rows, comparison.rows, strict=True):
+        run_id = cells[-1][:SHORT_RUN_ID] if short_ids and cells[-1] != "-" else cells[-1]
+        status = Text(row.record.status, style=STATUS_STYLES.get(row.record.status, ""))
+        table.add_row(cells[0], status, *cells[2:fixed], *cells[fixed : fixed + shown], run_id)
+    if shown < len(metrics):
+        table.caption = (
+            f"{len(metrics) - shown} more column(s) ({', '.join(metrics[shown:])}): "
+            "--wide, or the HTML report"
+        )
+        table.caption_justify = "left"
     return table
+
+
+def _fitting(
+    headers: list[str], metrics: list[str], rows: list[list[str]], width: int | None
+) -> tuple[int, bool]:
+    """How many metric columns fit in `width`, and whether run ids are cut to fit."""
+    if width is None:
+        return len(metrics), False
+
+    def column(index: int, header: str, cap: int | None = None) -> int:
+        longest = max([len(header), *(len(r[index]) for r in rows)])
+        return min(longest, cap) + CELL_PADDING if cap else longest + CELL_PADDING
+
+    fixed = sum(column(i, h, 30 if h.startswith("config") else None) for i, h in enumerate(headers))
+    used = fixed + SHORT_RUN_ID + CELL_PADDING
+    shown = 0
+    for offset, header in enumerate(metrics):
+        need = column(len(headers) + offset, header)
+        if used + need > width:
+            break
+        used += need
+        shown += 1
+    full_id = max((len(r[-1]) for r in rows), default=0)
+    return shown, used - SHORT_RUN_ID + full_id > width
 
 
 def groups_table(comparison: Comparison) -> Table | None:
@@ -115,7 +161,8 @@ def groups_table(comparison: Comparison) -> Table | None:
         cells = [group.label, runs_text(group.metrics[metrics[0]])]
         for metric in metrics:
             summary = group.metrics[metric]
-            cells.append(f"{fmt_interval(summary.mean)}\nIQM {format_value(summary.iqm.estimate)}")
+            iqm = format_metric(metric, summary.iqm.estimate)
+            cells.append(f"{fmt_interval(summary.mean, metric)}\nIQM {iqm}")
         cells.append(fmt_interval(group.beats_baseline))
         table.add_row(*cells)
     return table
@@ -128,9 +175,10 @@ def _confidence(comparison: Comparison) -> str:
     return ""
 
 
-def render(comparison: Comparison, console: Console) -> None:
-    """Print the comparison: runs, groups, the sweep's significance and notes."""
-    parts: list[Any] = [runs_table(comparison)]
+def render(comparison: Comparison, console: Console, wide: bool = False) -> None:
+    """Print the comparison: runs, groups, the sweep's significance and notes; the runs
+    within the console's width unless `wide`."""
+    parts: list[Any] = [runs_table(comparison, None if wide else console.width)]
     groups = groups_table(comparison)
     if groups is not None:
         parts.append(groups)
