@@ -18,7 +18,6 @@ depends on the database.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from rich.console import Console
 
 from qraptor.core.config import compose_command
 from qraptor.core.errors import ConfigError
+from qraptor.core.log import console_for_stdout
 from qraptor.core.paths import project_root
 from qraptor.evaluation.compare.comparison import Comparison, compare_runs
 from qraptor.evaluation.compare.config import CompareConfig, compare_config_from
@@ -42,6 +42,7 @@ def run_compare(
     write_html: bool = True,
     overrides: Sequence[str] = (),
     console: Console | None = None,
+    wide: bool = False,
 ) -> tuple[Comparison, Path | None]:
     """Compare runs chosen by exactly one of `ids`, `sweep`, `experiment`; print the tables,
     write the HTML report; return the comparison and the report's path (None if not written)."""
@@ -61,7 +62,7 @@ def run_compare(
     composed = compose_command("qraptor", overrides, primary="compare")
     cfg = compare_config_from(composed.compare)
     ledger_cfg = ledger_config_from(composed.ledger)
-    out = console or Console(width=None if sys.stdout.isatty() else 200)
+    out = console or console_for_stdout(wide)
     with SessionStore.from_config(store_config_from(composed.store), project_root()) as store:
         if sweep is not None:
             records, title = (
@@ -82,7 +83,7 @@ def run_compare(
             comparison = compare_runs(
                 records, cfg, title=title, sweep=sweep is not None, load_equity=load_equity
             )
-            render(comparison, out)
+            render(comparison, out, wide)
             path = None
             if write_html:
                 path = html or default_report_path(cfg, sweep or experiment or records[0].id)

@@ -13,7 +13,6 @@ Sessions are named by their id or any unique prefix of it.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from rich.text import Text
 from qraptor.core.atomic import write_json_atomic
 from qraptor.core.config import compose
 from qraptor.core.formatting import STATUS_STYLES
-from qraptor.core.log import get_logger
+from qraptor.core.log import console_for_stdout, get_logger
 from qraptor.core.paths import project_root
 from qraptor.evaluation.metric_names import objective_key
 from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
@@ -38,10 +37,9 @@ from qraptor.store.store import SessionStore
 log = get_logger(__name__)
 
 
-def stdout() -> Console:
-    """Wide enough for ids and overrides when piped (a log, a test), the terminal's width
-    otherwise."""
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+def stdout(wide: bool = False) -> Console:
+    """The terminal's width, 80 columns when piped, as wide as needed with `wide`."""
+    return console_for_stdout(wide)
 
 
 def open_store(overrides: Sequence[str]) -> SessionStore:

@@ -25,6 +25,16 @@ from rich.progress import (
 T = TypeVar("T")
 
 console = Console(stderr=True)
+PIPED_WIDTH = 80  # a command's tables off a terminal (a file, `| less`, CI): `--wide` for more
+WIDE_WIDTH = 1000  # `--wide`: every column at its natural width, nothing cut or wrapped
+
+
+def console_for_stdout(wide: bool = False) -> Console:
+    """The console a command prints its result (tables) to: the terminal's own width, 80
+    columns when piped, or, with `wide`, as wide as the content needs."""
+    if wide:
+        return Console(width=WIDE_WIDTH, highlight=False)
+    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, highlight=False)
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
