@@ -76,7 +76,8 @@ def test_list_filters_and_shows_progress_and_sharpe(qraptor, store):
     store.submit({"session": {"name": "gamma"}})
     code, out, _ = qraptor("sessions", "list")
     assert code == 0 and "3 sessions" in out
-    code, out, _ = qraptor("sessions", "list", "--status", "succeeded")
+    assert done in out and queued in out
+    code, out, _ = qraptor("sessions", "list", "--status", "succeeded", "--wide")  # a row a line
     assert "1 session " in out and done in out and queued not in out
     row = next(line for line in out.splitlines() if done in line)
     assert all(cell in row for cell in ("alpha", "succeeded", "1.25", "-0.5", "100% 1,000/1,000"))

@@ -13,6 +13,7 @@ Sessions are named by their id or any unique prefix of it.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +38,16 @@ from qraptor.store.store import SessionStore
 log = get_logger(__name__)
 
 
+PIPED_LIST_WIDTH = 200  # piped, a list keeps one row per line (grep) and paths whole
+
+
 def stdout(wide: bool = False) -> Console:
-    """The terminal's width, 80 columns when piped, as wide as needed with `wide`."""
-    return console_for_stdout(wide)
+    """The terminal's width, as wide as needed with `wide`. Piped, 200 columns rather than
+    core.log's 80: the list has ten columns and no way yet to leave some out (compare's
+    table does), and at 80 its names shrink to an ellipsis and rows wrap."""
+    if wide or sys.stdout.isatty():
+        return console_for_stdout(wide)
+    return Console(width=PIPED_LIST_WIDTH, highlight=False)
 
 
 def open_store(overrides: Sequence[str]) -> SessionStore:
