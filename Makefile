@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo metrics test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
+.PHONY: setup demo metrics lab test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	# declares optuna<3 (broken with SQLAlchemy 2.1); works with optuna 4-5 (STACK.md)
 	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0
+	# the dashboard's 1.5 MB cartesian Plotly.js (npm; without it, plotly's full 4.8 MB one)
+	$(BIN)/python -c 'from qraptor.dashboard.plotly_bundle import install; print(install())'
 	touch $@
 
 setup: $(VENV)/.installed  ## create .venv and install qraptor with its dev tools
@@ -60,6 +62,10 @@ bench: setup  ## benchmarks with their baselines (see benchmarks/README.md); fig
 	python benchmarks/env.py --json benchmarks/results/env.json
 	python benchmarks/train.py --json benchmarks/results/train.json
 	python benchmarks/dashboard.py --json benchmarks/results/dashboard.json
+
+LAB_PORT ?= 8888
+lab: setup  ## JupyterLab on notebooks/ with the project's environment (run `make demo` first); LAB_PORT=8888
+	jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) --no-browser
 
 notebooks: setup  ## execute notebooks/ on the pipeline's outputs (run `make demo` first); into reports/notebooks/
 	python -m qraptor.analysis.run_notebook notebooks/*.ipynb

@@ -18,6 +18,7 @@ from dashboard_world import REPO, World
 from playwright.sync_api import expect
 
 from qraptor.dashboard.app import build_app
+from qraptor.dashboard.plotly_bundle import CARTESIAN, URL_PATH, bundle_version, full_bundle
 from qraptor.dashboard.server import DashboardServer
 from qraptor.store.status import Status
 
@@ -78,6 +79,7 @@ def test_sessions_page_matches_the_database(
     workers = page.inner_text("#workers-table")
     assert "worker-b" in workers and dash_world.running in workers
     assert page.inner_text("#queue-problem") == ""
+    assert plotly_loaded(page) == []  # no graph here: Plotly.js (1.5-4.8 MB) is not fetched
     assert_shown_without_problems(page, browser_errors)
 
 
@@ -101,6 +103,12 @@ def test_click_from_the_queue_into_a_session(
     assert_shown_without_problems(page, browser_errors)
 
 
+def plotly_loaded(page) -> list[str]:
+    """The Plotly.js scripts the page fetched (ours, or dcc.Graph's own async full copy)."""
+    names = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    return [n for n in names if "plotly" in n.lower()]
+
+
 def boxes_overlap(page, graph_id: str, first: str, second: str) -> bool:
     """Whether the boxes of `first` and `second` (selectors) inside a graph intersect."""
     return page.evaluate(
@@ -121,6 +129,12 @@ def test_session_page_opened_directly_shows_its_results(
     # by the id's random tail, as people copy it (the start is shared by a second's sessions)
     open_page(page, f"{dash_server.url}/session/{session_id[-6:]}", "#equity-graph .main-svg")
     assert session_id in page.inner_text("#session-title")
+    # one Plotly.js, the one the dashboard chose (the cartesian bundle when installed)
+    assert plotly_loaded(page) == [f"{dash_server.url}{URL_PATH}"]
+    served = page.evaluate(f"() => fetch('{URL_PATH}').then(r => r.text())")
+    assert f"v{bundle_version(full_bundle())}" in served[:300]  # plotly.py's plotly.js version
+    if CARTESIAN.is_file():  # `make setup` installs it (npm): the 1.5 MB one, not 4.8 MB
+        assert "(cartesian - minified)" in served[:300]
     # numbers in their units: returns in percent, money to the cent, prices to 6 digits
     expect(page.locator("#metrics-table")).to_contain_text("%", timeout=WAIT_MS)
     expect(page.locator("#trades-table td").first).to_be_visible(timeout=WAIT_MS)

@@ -15,6 +15,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from qraptor.core.formatting import status_css
 from qraptor.dashboard.pages import compare, data, session, sessions
+from qraptor.dashboard.plotly_bundle import URL_PATH, bundle_file
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.settings import DashboardSettings
 from qraptor.dashboard.sources import Sources
@@ -54,32 +55,57 @@ pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.8em;
 """
 STYLE += status_css(".card.{status} .count")  # the statuses' colours, defined once
 
-# Plotly.js (~5 MB) takes about a second to load and evaluate; dcc.Graph fetches it only
-# once the first graph mounts, after the page's callback answered, so the two costs add up.
-# This starts it with the page instead. dcc.Graph waits on `Promise.resolve(window.Plotly ||
-# <its own loader>)`, so a promise in window.Plotly makes it wait for this copy (the bundle
-# ends with `window.Plotly = Plotly`, replacing the promise) rather than load a second one.
+# Plotly.js takes about a second to load and evaluate; dcc.Graph fetches it only once the
+# first graph mounts, after the page's callback answered, so the two costs add up. This
+# starts it with a page that has graphs instead, and lazily (when dcc.Graph first asks for
+# `window.Plotly`) on the sessions page, which has none. dcc.Graph waits on
+# `Promise.resolve(window.Plotly || <its own loader>)`: the getter below hands it this copy's
+# promise (the bundle (plotly_bundle.py: the cartesian partial one when installed) ends with
+# `window.Plotly = Plotly`, which the setter turns into a plain value), so dcc never loads its
+# own full copy. If the script fails, `window.Plotly` becomes undefined and dcc loads its own.
 PRELOAD_PLOTLY = """<script>
-window.Plotly = new Promise(function (done) {
-  var script = document.createElement("script");
-  script.src = "%s";
-  script.async = true;
-  script.onload = function () { done(window.Plotly); };
-  script.onerror = function () { window.Plotly = undefined; done(undefined); };
-  document.head.appendChild(script);
-});
+(function () {
+  var src = "%s", loading = null;
+  function settle(value) {
+    Object.defineProperty(window, "Plotly", {value: value, writable: true, configurable: true});
+  }
+  function load() {
+    if (!loading) loading = new Promise(function (done) {
+      var script = document.createElement("script");
+      script.src = src;
+      script.async = true;
+      script.onload = function () { done(window.Plotly); };
+      script.onerror = function () { settle(undefined); done(undefined); };
+      document.head.appendChild(script);
+    });
+    return loading;
+  }
+  Object.defineProperty(window, "Plotly", {configurable: true, get: load, set: settle});
+  if (!/\\/sessions\\/?$/.test(location.pathname)) load();
+})();
 </script>"""
-PLOTLY_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
 
 
 def index_page(pathname_prefix: str) -> str:
     """Dash's page template with our styles and the early Plotly.js load."""
-    preload = PRELOAD_PLOTLY % (pathname_prefix + PLOTLY_PATH)
+    preload = PRELOAD_PLOTLY % (pathname_prefix.rstrip("/") + URL_PATH)
     return (
         "<!DOCTYPE html>\n<html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}"
         f"<style>{STYLE}</style>{preload}</head><body>{{%app_entry%}}"
         "<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>"
     )
+
+
+def _serve_plotly(app: Dash) -> None:
+    """The chosen Plotly.js bundle at URL_PATH, cached by the browser for a day."""
+    from flask import send_file
+
+    bundle = bundle_file()
+
+    def plotly_js() -> Any:
+        return send_file(bundle, mimetype="application/javascript", max_age=86_400)
+
+    app.server.add_url_rule(URL_PATH, "qraptor_plotly", plotly_js)
 
 
 def build_app(settings: DashboardSettings, sources: Sources | None = None) -> Dash:
@@ -95,6 +121,7 @@ def build_app(settings: DashboardSettings, sources: Sources | None = None) -> Da
         include_assets_files=False,
     )
     app.index_string = index_page(app.config.requests_pathname_prefix)
+    _serve_plotly(app)
     app.layout = html.Div(
         [
             dcc.Location(id="url"),
