@@ -126,6 +126,12 @@ def test_dvc_results_read_the_evaluate_stage(sample_project):
     psr = probabilistic_sharpe_ratio(m.sharpe, m.bars, m.skewness, m.kurtosis)
     assert table["deflated Sharpe DSR"] == pytest.approx(psr, rel=1e-9)
     assert table["trials (N, every status)"] == 1
+    # the notebook's conclusion: the verdict of the best run on the compared split, said once
+    said = res.conclusion(results).splitlines()
+    verdict = next(v for run, v in res.verdicts(results) if v.split == results.split)
+    assert said[0] == f"Best run {res.DVC_RUN_ID} on {results.split}: {verdict.text}."
+    edge = "Conclusion: an edge" if verdict.edge else "Conclusion: no evidence of an edge"
+    assert said[-1].startswith(edge)
 
 
 def test_without_the_run_folder_the_equity_csv_is_used(sample_project, tmp_path):

@@ -59,6 +59,9 @@ def test_the_results_notebook_reads_the_dvc_outputs_without_a_database(sample_pr
     for split in ("val", "test"):
         assert f"dvc-evaluate {split}: " in text
     assert "evidence of an edge over buy-and-hold after costs (PSR " in text
+    # the concluding cell: the best run's verdict in a sentence, and what it means
+    assert re.search(r"Best run dvc-evaluate on val: .*evidence of an edge", text)
+    assert re.search(r"Conclusion: (an edge|no evidence of an edge)", text)
 
 
 def test_the_results_notebook_analyses_a_stored_sweep(sample_project, store_sweep):
@@ -75,3 +78,22 @@ def test_the_results_notebook_analyses_a_stored_sweep(sample_project, store_swee
     # the best run's verdict (judged from its stored curves) with the DSR over 5 trials
     assert re.search(r"evidence of an edge over buy-and-hold after costs \(PSR [^)]*; DSR "
                      r"\d\.\d\d over 5 trials\)", text)  # fmt: skip
+
+
+def test_the_project_environment_opens_and_converts_the_notebooks(tmp_path: Path):
+    """The [notebooks] extra brings JupyterLab (`make lab`) and nbconvert into the project's
+    own environment: a user opens and converts the notebooks without another install."""
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    lab = subprocess.run([bin_dir / "jupyter", "lab", "--version"], capture_output=True, text=True)
+    assert lab.returncode == 0 and re.match(r"4\.", lab.stdout), lab.stderr
+    done = subprocess.run(
+        [bin_dir / "jupyter", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), RESULTS],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "02-results-analysis.html").read_text()
+    assert "<title>02-results-analysis</title>" in page and ">Conclusion<" in page

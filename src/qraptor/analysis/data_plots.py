@@ -67,7 +67,9 @@ def return_distribution(returns: pd.Series, title: str) -> Figure:
     so the tails are visible), and a normal QQ plot: points off the line are fat tails."""
     r = returns.dropna().to_numpy(dtype=np.float64)
     fig, (hist_ax, qq_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    hist_ax.hist(r, bins=100, density=True, color="#4c78a8", alpha=0.75, label="returns")
+    density, _, _ = hist_ax.hist(
+        r, bins=100, density=True, color="#4c78a8", alpha=0.75, label="returns"
+    )
     grid = np.linspace(r.min(), r.max(), 400)
     hist_ax.plot(
         grid,
@@ -77,6 +79,9 @@ def return_distribution(returns: pd.Series, title: str) -> Figure:
         label="normal, same mean and std",
     )
     hist_ax.set_yscale("log")
+    seen = density[density > 0]
+    if len(seen):  # the normal's tails would take the axis down to 1e-60: stop at the data's
+        hist_ax.set_ylim(bottom=float(seen.min()) / 2)
     hist_ax.set_xlabel(returns.name or "return")
     hist_ax.set_ylabel("density (log)")
     hist_ax.legend(frameon=False, fontsize=8)

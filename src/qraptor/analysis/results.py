@@ -346,6 +346,34 @@ def verdict_table(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def conclusion(results: Results) -> str:
+    """The notebook's last word: the best run's verdict on the compared split, its deflated
+    Sharpe when it was one of a sweep's trials, and what that means for trading it."""
+    best, split = results.best_id, results.split
+    found = [v for run, v in verdicts(results) if run == best and v.split == split]
+    if best is None or not found:
+        return f"Conclusion: no finished run has a verdict on {split}: nothing to trade yet."
+    verdict = found[0]
+    lines = [f"Best run {best} on {split}: {verdict.text}."]
+    sweep = results.comparison.sweep
+    if sweep is not None and math.isfinite(sweep.dsr) and "DSR" not in verdict.text:
+        lines.append(
+            f"Its deflated Sharpe ratio over {sweep.n_trials} trials is {sweep.dsr:.2f} "
+            "(0.95 is the usual bar)."
+        )
+    if verdict.edge:
+        lines.append(
+            "Conclusion: an edge over buy-and-hold after costs, beyond chance on these bars; "
+            "confirm it out of sample (qraptor study) before trading it."
+        )
+    else:
+        lines.append(
+            "Conclusion: no evidence of an edge over buy-and-hold after costs; "
+            "do not trade this agent."
+        )
+    return "\n".join(lines)
+
+
 def trial_sharpes(results: Results) -> list[float]:
     """Per-bar Sharpe ratio of every finished trial (V[SR]'s sample in the deflated Sharpe)."""
     comparison = results.comparison

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
 from qraptor.analysis.results import drawdowns, equity_columns, relative_equity
@@ -82,7 +83,8 @@ def drawdown_chart(frame: pd.DataFrame, title: str) -> Figure:
         label="agent",
     )
     ax.set_ylabel("drawdown")
-    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:.0%}"))
+    # decimals from the axis' span: -0.5% and -1.5% stay apart on a shallow drawdown
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
     ax.set_title(title)
     ax.legend(loc="lower left", frameon=False, fontsize=8, ncol=4)
     fig.autofmt_xdate()
@@ -105,6 +107,9 @@ def metric_distributions(values: pd.DataFrame, summaries: pd.DataFrame, title: s
             runs = picked[np.isfinite(picked)].to_numpy()
             if len(runs) == 0:
                 continue
+            if len(runs) == 1:  # no spread to draw: say so rather than show a lone dot
+                ax.annotate("1 run", (x, runs[0]), textcoords="offset points", xytext=(6, 6),
+                            fontsize=7, color="#777777")  # fmt: skip
             ax.boxplot(
                 runs, positions=[x], widths=0.5, showfliers=False, medianprops={"color": "#444444"}
             )
@@ -134,8 +139,10 @@ def metric_distributions(values: pd.DataFrame, summaries: pd.DataFrame, title: s
         ax.set_xticklabels([_short(g) for g in groups], fontsize=7, rotation=20, ha="right")
     for ax in list(axes.flat)[len(metrics) :]:
         ax.set_visible(False)
+    single = values.groupby("group")["value"].count().max() <= len(metrics)
+    note = " (one run per group: more seeds, or `qraptor study`, give a spread)" if single else ""
     fig.suptitle(
-        f"{title}: dots = runs (seeds), box = quartiles, red = IQM and its CI", fontsize=10
+        f"{title}: dots = runs (seeds), box = quartiles, red = IQM and its CI{note}", fontsize=10
     )
     fig.tight_layout()
     return fig
