@@ -232,3 +232,46 @@ def _artifacts(client: MlflowClient, run_id: str, path: str = "") -> list[str]:
     for item in client.list_artifacts(run_id, path):
         names += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
     return names
+
+
+def test_compare_reads_a_sweep_from_mlflow_when_the_database_was_down(
+    sweep: Sweep, project_root: Path, tmp_path: Path
+) -> None:
+    """The sweep ran with MongoDB unreachable (the fixture's db.invalid): its trials never
+    reached the ledger, and the store is down now too. `qraptor compare --sweep` reads the
+    sweep's runs from MLflow instead, every trial counted in its deflated Sharpe, equity
+    curves in its report; a sweep MLflow does not know either names both places."""
+    (parent,) = sweep.runs("sweep")
+    sweep_id = parent.data.tags[runs.SWEEP_TAG]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "QRAPTOR_"))}
+    env |= {
+        "QRAPTOR_MLFLOW_URI": sweep.uri,
+        "QRAPTOR_MONGO_URI": "mongodb://127.0.0.1:1/",  # nothing listens there
+        "OMP_NUM_THREADS": "1",
+    }
+    report = tmp_path / "sweep.html"
+    store_down = ["store.server_selection_timeout_seconds=1", "store.retry.total_seconds=1"]
+
+    def compare(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "qraptor"), "compare", "--sweep", name, "--wide",
+             *extra, *store_down],
+            cwd=project_root, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    done = compare(sweep_id, "--html", str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())
+    said = f"sweep {sweep_id}: the session store is unreachable; its 3 runs are read from MLflow"
+    assert said in out
+    for job in range(3):
+        assert f"{sweep_id}/{job}" in out
+    assert "deflated Sharpe DSR" in out and "trials (N): 3 (3 succeeded)" in out, out
+    page = report.read_text()
+    assert sum(f"{sweep_id}/{job}" in page for job in range(3)) == 3
+    assert "equity" in page.lower()
+
+    missing = compare("sweep-20990101-000000-000000", "--no-html")
+    assert missing.returncode == 2
+    message = " ".join(missing.stderr.split())
+    assert "is not reachable" in message and "no MLflow run" in message, message
