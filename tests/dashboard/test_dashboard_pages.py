@@ -3,6 +3,7 @@ same functions the server calls, and inspected as Dash component trees."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -283,3 +284,80 @@ def test_without_a_database_pages_say_so(dash_world: World):
     shown = text(render_page(dead, "/sessions"))
     assert time.perf_counter() - started < hang / 2
     assert "not reachable" in shown and "qraptor db start" in shown
+
+
+def _pipeline_project(world: World, folder: Path) -> Path:
+    """A project whose pipeline trained an agent: dvc.yaml's agent folder holding a real
+    session's files as the train stage lays them out (config, summary, eval/<split>/)."""
+    import yaml
+
+    from qraptor.analysis.project import project_paths
+    from qraptor.core import layout
+    from qraptor.store.run_records import download_evaluation
+
+    shutil.copy(REPO / "dvc.yaml", folder / "dvc.yaml")
+    agent = project_paths(folder).agent
+    agent.mkdir(parents=True)
+    store = world.open_store()
+    try:
+        doc = store.get(world.trained[0])
+        for split in doc["metrics"]["splits"]:
+            download_evaluation(store, doc["_id"], store.files(doc["_id"]), split, agent)
+    finally:
+        store.close()
+    (agent / layout.CONFIG).write_text(yaml.safe_dump(doc["config"]))
+    (agent / layout.METRICS).write_text(json.dumps(doc["metrics"]))
+    return folder
+
+
+def test_the_pipelines_agent_is_shown_beside_the_queue(dash_world: World, tmp_path: Path):
+    """`make demo`'s agent never queued: the sessions page names it above the queue with its
+    Sharpe and verdict, and /session/pipeline shows its metrics, verdicts, equity and trades
+    from its run folder, as for any session; before the pipeline trains, the page says what
+    to run."""
+    bare = sources_of(dash_world, project=tmp_path)
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    assert "make demo" in text(find(render_page(bare, "/sessions"), "pipeline-agent"))
+    assert "make demo" in text(render_page(bare, "/session/pipeline"))
+    bare.close()
+
+    (tmp_path / "project").mkdir()
+    project = _pipeline_project(dash_world, tmp_path / "project")
+    shown = sources_of(dash_world, project=project)
+    try:
+        listing = render_page(shown, "/sessions")
+        line = text(find(listing, "pipeline-agent"))
+        metrics = json.loads((project / "models" / "agent" / "metrics.json").read_text())
+        last = list(metrics["splits"])[-1]
+        sharpe = metrics["splits"][last]["agent"]["sharpe"]
+        assert f"{last} Sharpe {sharpe:.2f}" in line and "dvc repro" in line
+        assert metrics["splits"][last]["verdict"]["text"].split(":")[0] in line
+        assert find(listing, "pipeline-agent-link")["props"]["href"] == "/session/pipeline"
+        page = render_page(shown, "/session/pipeline")
+        assert "The pipeline's agent (dvc repro, models/agent)" in text(find(page, "session-title"))
+        rows = find(page, "metrics-table")["props"]["data"]
+        agent_val = next(r for r in rows if r["split"] == "val" and r["policy"] == "agent")
+        assert float(agent_val["sharpe"]) == pytest.approx(
+            metrics["splits"]["val"]["agent"]["sharpe"], abs=0.005
+        )
+        assert find(page, "split-choice")["props"]["options"] == list(metrics["splits"])
+        assert find(page, "equity-graph") is not None
+        trades = find(page, "trades-table")["props"]["data"]
+        assert len(trades) == metrics["splits"]["val"]["agent"]["n_trades"]
+        verdict = metrics["splits"]["val"]["verdict"]["text"]
+        assert text(find(page, "split-verdict")) == f"Verdict on val: {verdict}"
+    finally:
+        shown.close()
+
+
+def test_empty_pages_say_what_to_run(dash_world: World):
+    """A database without sessions: the sessions and compare pages name the command that
+    makes some, instead of an empty table or an empty dropdown."""
+    empty = sources_of(dash_world, store=replace(dash_world.store_cfg, database="empty-db"))
+    try:
+        sessions = text(find(render_page(empty, "/sessions"), "queue-problem"))
+        assert "holds none yet" in sessions and "qraptor train -m hydra/launcher=mongo" in sessions
+        compare = text(find(render_page(empty, "/compare"), "compare-body"))
+        assert "no sweep or experiment yet" in compare and "qraptor train -m" in compare
+    finally:
+        empty.close()

@@ -104,7 +104,7 @@ def next_steps(project: Path, agent: Path) -> list[tuple[str, str]]:
                 (f"mlflow models serve -m models:/{run['model']} --env-manager local",
                  "the registered policy: bars in, decisions out")
             )  # fmt: skip
-    steps.append(("qraptor dashboard", "the data pages, queued sessions and their comparisons"))
+    steps.append(("qraptor dashboard", "this agent, the data, queued sessions and comparisons"))
     return steps
 
 

@@ -79,6 +79,44 @@ class MlflowLinks:
         client = self._local_client()
         return None if client is None else str(client.get_run(run_id).info.experiment_id)
 
+    def run_tagged(self, tag: str, value: str) -> str | None:
+        """The newest live run carrying tag `tag` = `value`, in any experiment (the pipeline's
+        train stage is found by its output folder); None when none is, or MLflow cannot be
+        asked (logged: the page shows the run without a link)."""
+        clause = f"tags.`{tag}` = '{_quoted(value)}'"
+        uri = self.tracking_uri or ""
+        try:
+            if uri.startswith(("http://", "https://")):
+                import requests
+
+                base = f"{uri.rstrip('/')}/api/2.0/mlflow"
+                reply = requests.post(
+                    f"{base}/experiments/search", json={"max_results": 1000},
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                )  # fmt: skip
+                reply.raise_for_status()
+                ids = [e["experiment_id"] for e in reply.json().get("experiments", [])]
+                reply = requests.post(
+                    f"{base}/runs/search",
+                    json={"experiment_ids": ids, "filter": clause, "max_results": 1,
+                          "order_by": ["attributes.start_time DESC"]},
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                )  # fmt: skip
+                reply.raise_for_status()
+                found = reply.json().get("runs", [])
+                return str(found[0]["info"]["run_id"]) if found else None
+            client = self._local_client()
+            if client is None:
+                return None
+            ids = [e.experiment_id for e in client.search_experiments()]
+            runs = client.search_runs(
+                ids, clause, max_results=1, order_by=["attributes.start_time DESC"]
+            )
+            return runs[0].info.run_id if runs else None
+        except Exception as exc:  # the link degrades; the page must not
+            log.warning("MLflow: the run tagged %s=%s was not found: %s", tag, value, exc)
+            return None
+
     def _is_local_store(self) -> bool:
         uri = self.tracking_uri or ""
         if not uri.startswith("sqlite:///"):
@@ -93,3 +131,8 @@ class MlflowLinks:
 
                 self._client = MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
             return self._client
+
+
+def _quoted(value: str) -> str:
+    """`value` inside single quotes of an MLflow search filter."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")

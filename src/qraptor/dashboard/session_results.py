@@ -28,6 +28,7 @@ from qraptor.store.session import FileRef
 from qraptor.store.status import FileKind, Status
 
 CACHED_RESULTS = 32
+RUN_DIR = "run_dir"  # a document read from a run folder (pipeline_session), not the store
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,11 @@ class SplitResult:
 
 
 def result_splits(doc: dict[str, Any]) -> list[str]:
-    """Splits with a stored agent equity curve, in the order the session evaluated them."""
+    """Splits with a stored agent equity curve, in the order the session evaluated them
+    (a run folder's: those with an eval/<split>/ equity file, in its summary's order)."""
+    if doc.get(RUN_DIR):
+        splits = ((doc.get("metrics") or {}).get("splits") or {}).keys()
+        return [s for s in splits if (layout.eval_dir(doc[RUN_DIR], s) / layout.EQUITY).is_file()]
     names = [f["name"] for f in doc.get("files") or [] if f["kind"] == FileKind.EQUITY_CURVE]
     splits = [layout.split_of(name, layout.EQUITY) for name in names]
     return [s for s in splits if s is not None]
@@ -61,6 +66,8 @@ def no_results(doc: dict[str, Any]) -> Unavailable:
     """Why a session has nothing to plot, and what would produce it."""
     status = doc["status"]
     what = f"results of session {doc['_id']}"
+    if doc.get(RUN_DIR):
+        return Unavailable(what, f"no eval/<split>/ files in {doc[RUN_DIR]}", "dvc repro")
     if status in (Status.QUEUED, Status.RUNNING):
         return Unavailable(what, f"the session is {status}", "qraptor worker (trains it)")
     if status == Status.SUCCEEDED:
@@ -77,6 +84,10 @@ class ResultFiles:
         self._lock = threading.Lock()
 
     def load(self, doc: dict[str, Any], split: str) -> SplitResult:
+        if doc.get(RUN_DIR):  # on disk already: read it where it is
+            if split not in result_splits(doc):
+                raise no_results(doc)
+            return read_split(Path(doc[RUN_DIR]), split)
         refs = [
             FileRef.from_document(f)
             for f in doc.get("files") or []
@@ -102,18 +113,23 @@ class ResultFiles:
 
 def _download(store, session_id: str, split: str, refs: list[FileRef]) -> SplitResult:
     with tempfile.TemporaryDirectory(prefix="qraptor-dashboard-") as tmp:
-        folder = download_evaluation(store, session_id, refs, split, Path(tmp))
-        if folder is None:
+        if download_evaluation(store, session_id, refs, split, Path(tmp)) is None:
             raise RuntimeError(f"session {session_id}: no {split} equity file")  # checked above
-        equity = equity_frame(Path(tmp), split)
-        trades_path = folder / layout.TRADES
-        trades = (
-            pd.read_csv(trades_path, parse_dates=["timestamp"])
-            if trades_path.is_file()
-            else pd.DataFrame()
-        )
-        weights_path = folder / layout.WEIGHTS
-        weights = (
-            pd.read_csv(weights_path, parse_dates=["timestamp"]) if weights_path.is_file() else None
-        )
-    return SplitResult(split, equity, trades, weights)
+        return read_split(Path(tmp), split)
+
+
+def read_split(run_dir: Path, split: str) -> SplitResult:
+    """The results of `split` in a run folder's eval/<split>/ (a downloaded one or the
+    pipeline's)."""
+    folder = layout.eval_dir(run_dir, split)
+    trades_path = folder / layout.TRADES
+    trades = (
+        pd.read_csv(trades_path, parse_dates=["timestamp"])
+        if trades_path.is_file()
+        else pd.DataFrame()
+    )
+    weights_path = folder / layout.WEIGHTS
+    weights = (
+        pd.read_csv(weights_path, parse_dates=["timestamp"]) if weights_path.is_file() else None
+    )
+    return SplitResult(split, equity_frame(run_dir, split), trades, weights)

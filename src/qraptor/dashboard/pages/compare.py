@@ -31,6 +31,14 @@ PATH = "/compare"
 MAX_LINK_LOOKUPS = 100  # MLflow experiment lookups per table; further rows link by run id
 
 
+EMPTY = Unavailable(
+    "a comparison",
+    "the store holds no sweep or experiment yet",
+    "qraptor train -m session.seed=0,1,2  (three seeds in process; add hydra/launcher=mongo to "
+    "queue them)",
+)
+
+
 def layout(sources: Sources, sweep: str | None = None, experiment: str | None = None) -> Any:
     try:
         options = _targets(sources)
@@ -50,7 +58,7 @@ def layout(sources: Sources, sweep: str | None = None, experiment: str | None = 
                 placeholder="no sweep or experiment in the store yet",
                 style={"maxWidth": "640px"},
             ),
-            html.Div(_body(sources, chosen) if chosen else [], id="compare-body"),
+            html.Div(_body(sources, chosen) if chosen else notice(EMPTY), id="compare-body"),
         ]
     )
 

@@ -5,6 +5,7 @@ and the trade list (the worker's GridFS CSVs), with a link to its MLflow run."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from dash import Dash, Input, Output, State, dash_table, dcc, html
@@ -17,8 +18,9 @@ from qraptor.dashboard.components import (
     simple_table,
     status_badge,
 )
+from qraptor.dashboard.pipeline_session import PIPELINE_ID, pipeline_doc
 from qraptor.dashboard.problems import Unavailable
-from qraptor.dashboard.session_results import no_results, result_splits, split_verdict
+from qraptor.dashboard.session_results import RUN_DIR, no_results, result_splits, split_verdict
 from qraptor.dashboard.sources import Sources
 from qraptor.evaluation.metric_names import AGENT, metric_key
 from qraptor.evaluation.metrics import HEADLINE_METRICS
@@ -51,7 +53,7 @@ TRADE_COLUMNS = (
 
 def layout(sources: Sources, session_id: str) -> html.Div:
     try:
-        doc = sources.store.call(lambda s: s.get(s.find_id(session_id)))
+        doc = _document(sources, session_id)
     except Unavailable as problem:
         return html.Div([html.H2(f"Session {session_id}"), notice(problem)])
     except StoreError as exc:  # no such session, or an ambiguous prefix
@@ -81,10 +83,22 @@ def register(app: Dash, sources: Sources) -> None:
     )
     def show_split(split: str, session_id: str) -> Any:
         try:
-            doc = sources.store.call(lambda s: s.get(session_id))
+            doc = _document(sources, session_id)
         except Unavailable as problem:
             return notice(problem)
         return _results(sources, doc, split)
+
+
+def _document(sources: Sources, session_id: str) -> dict[str, Any]:
+    """The session named by `session_id` (an id, its start or its tail): the store's, or
+    the pipeline's agent for ``pipeline`` (Unavailable until `dvc repro` trained it)."""
+    if session_id == PIPELINE_ID:
+        doc = pipeline_doc(sources.settings.project, sources.links)
+        if doc is None:
+            raise Unavailable("the pipeline's agent", "the pipeline has not trained it yet",
+                              "make demo (or dvc repro)")  # fmt: skip
+        return doc
+    return sources.store.call(lambda s: s.get(s.find_id(session_id)))
 
 
 def _header(sources: Sources, doc: dict[str, Any]) -> list[Any]:
@@ -92,8 +106,12 @@ def _header(sources: Sources, doc: dict[str, Any]) -> list[Any]:
     session, algo = config.get("session") or {}, config.get("algo") or {}
     url = sources.links.run_url(doc.get("mlflow_run_id"))
     sweep = doc.get("sweep_id")
+    title = f"Session {doc['_id']} "
+    if doc.get(RUN_DIR):
+        title = f"The pipeline's agent ({doc.get('source')}, {_relative(sources, doc[RUN_DIR])}) "
+    attempts = f"{doc.get('attempts')}/{doc.get('max_attempts')}" if "attempts" in doc else None
     parts: list[Any] = [
-        html.H2([f"Session {doc['_id']} ", status_badge(doc["status"])], id="session-title"),
+        html.H2([title, status_badge(doc["status"])], id="session-title"),
         key_values(
             [
                 ("name", session.get("name")),
@@ -101,7 +119,7 @@ def _header(sources: Sources, doc: dict[str, Any]) -> list[Any]:
                 ("seed", session.get("seed")),
                 ("experiment", doc.get("experiment")),
                 ("sweep", dcc.Link(sweep, href=f"/compare?sweep={sweep}") if sweep else None),
-                ("attempts", f"{doc.get('attempts')}/{doc.get('max_attempts')}"),
+                ("attempts", attempts),
                 ("worker", doc.get("worker_id")),
             ]
         ),
@@ -257,6 +275,14 @@ def _portfolio_diagnostics(doc: dict[str, Any], split: str) -> list[Any]:
         simple_table(rows, DIAGNOSTIC_COLUMNS, "diagnostics-table"),
         html.Ul(lines, id="versus-lines", className="verdict"),
     ]
+
+
+def _relative(sources: Sources, folder: str) -> str:
+    """`folder` relative to the project, when inside it."""
+    try:
+        return str(Path(folder).resolve().relative_to(Path(sources.settings.project).resolve()))
+    except ValueError:
+        return folder
 
 
 def _when(value: Any) -> str | None:

@@ -14,6 +14,7 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
 
 from qraptor.core.errors import QraptorError
 from qraptor.dashboard.components import TABLE_STYLE, notice, status_styles
+from qraptor.dashboard.pipeline_session import PIPELINE_ID, headline, pipeline_doc
 from qraptor.dashboard.problems import Unavailable
 from qraptor.dashboard.queue_view import session_row, worker_rows
 from qraptor.dashboard.sources import Sources
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     StoreAction = Callable[[SessionStore], None]
 
 PATH = "/sessions"
+EMPTY = Unavailable(
+    "sessions",
+    "this database holds none yet",
+    "qraptor train -m hydra/launcher=mongo session.seed=0,1,2  (queues three; `qraptor worker` "
+    "trains them)",
+)
 LIMIT = 500  # sessions listed, newest first
 COLUMNS = [
     ("session", "session"),
@@ -48,6 +55,7 @@ def layout(sources: Sources) -> html.Div:
     return html.Div(
         [
             html.H2("Sessions"),
+            html.Div(_pipeline_agent(sources), id="pipeline-agent", className="pipeline"),
             html.Div(state["problem"], id="queue-problem"),
             html.Div(state["counts"], id="status-counts", className="counts"),
             html.Div(
@@ -134,6 +142,19 @@ def _act(sources: Sources, action: str, session_ids: list[str]) -> str:
     return "; ".join(parts + refused)
 
 
+def _pipeline_agent(sources: Sources) -> list[Any]:
+    """The pipeline's agent (never queued, so not in the table) with a link to its page."""
+    doc = pipeline_doc(sources.settings.project)
+    if doc is None:
+        return [html.Span("No agent from the pipeline yet: `make demo` (or `dvc repro`) "
+                          "trains one.", className="muted")]  # fmt: skip
+    return [
+        html.Span("The pipeline's agent", className="key"),
+        f" ({doc['source']}, {doc['experiment'] or 'default'}): {headline(doc)} · ",
+        dcc.Link("open", href=f"/session/{PIPELINE_ID}", id="pipeline-agent-link"),
+    ]
+
+
 def _queue_state(sources: Sources, selected: list[str]) -> dict[str, Any]:
     try:
         counts = sources.store.call(lambda s: s.counts())
@@ -149,7 +170,7 @@ def _queue_state(sources: Sources, selected: list[str]) -> dict[str, Any]:
     rows = [session_row(d) for d in docs]
     position = {row["id"]: i for i, row in enumerate(rows)}
     return {
-        "problem": None,
+        "problem": None if sum(counts.values()) else notice(EMPTY),
         "counts": _count_cards(counts),
         "rows": rows,
         "selected_rows": [position[i] for i in selected if i in position],
