@@ -62,6 +62,7 @@ bench: setup  ## benchmarks with their baselines (see benchmarks/README.md); fig
 	python benchmarks/env.py --json benchmarks/results/env.json
 	python benchmarks/train.py --json benchmarks/results/train.json
 	python benchmarks/dashboard.py --json benchmarks/results/dashboard.json
+	python benchmarks/store_commands.py --json benchmarks/results/store_commands.json
 
 LAB_PORT ?= 8888
 lab: setup  ## JupyterLab on notebooks/ with the project's environment (run `make demo` first); LAB_PORT=8888

@@ -30,7 +30,6 @@ from qraptor.core.formatting import STATUS_STYLES
 from qraptor.core.log import console_for_stdout, get_logger
 from qraptor.core.paths import project_root
 from qraptor.evaluation.metric_names import objective_key
-from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
 from qraptor.store.config import load_store_config, store_config_from
 from qraptor.store.status import FileKind, Status
 from qraptor.store.store import SessionStore
@@ -281,6 +280,9 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
         + (f" (resumed at {resumed:,})" if resumed else "")
     )
     splits = metrics.get("splits") or {}
+    # here, not at the top: its verdicts load SciPy (~0.9 s), which `sessions list` skips
+    from qraptor.evaluation.policy_table import policy_rows, report_caption, rich_table
+
     return rich_table(policy_rows(splits), title=title, caption=report_caption(splits))
 
 

@@ -4,7 +4,7 @@ A *length* in `conf/` is written one of three ways:
 
 * a plain integer: bars, whatever the bar frequency (``48``);
 * a duration, in the spelling of ``reduce.freq`` (``6h``, ``2d``, ``1w``, ``1mo``; parsed by
-  `qraptor.data.reduce.bars.parse_freq`, so both accept exactly the same text);
+  `qraptor.data.freq.parse_freq`, as the reducer does, so both accept exactly the same text);
 * ``min(a, b, ...)`` or ``max(a, b, ...)`` of lengths: ``min(120, 1mo)`` is 120 bars, or
   one month of bars if that is fewer. That is how the shipped defaults scale: on hourly or
   minute bars the bar count rules (the numbers the defaults always had), on daily, weekly or
@@ -26,12 +26,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from qraptor.core.errors import ConfigError
-from qraptor.data.reduce.bars import parse_freq
+from qraptor.data.freq import parse_freq
+
+if TYPE_CHECKING:  # loaded where bars are counted: checking a config needs neither
+    import numpy as np
+    import pandas as pd
 
 Length = int | str  # the type a schema declares for a length key
 
@@ -55,6 +57,8 @@ class Duration:
 
     def before(self, stamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
         """`stamps` moved back by this duration."""
+        import pandas as pd
+
         out = stamps - pd.DateOffset(months=self.months) if self.months else stamps
         return out - pd.Timedelta(self.nanoseconds, unit="ns")
 
@@ -137,6 +141,8 @@ class BarClock:
     """Converts lengths to bars for one series of bar timestamps (UTC, increasing)."""
 
     def __init__(self, timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> None:
+        import pandas as pd
+
         self.stamps = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True)).as_unit("ns")
         self._counts: dict[Duration, int] = {}
 
@@ -160,6 +166,8 @@ class BarClock:
 
     def _count(self, duration: Duration) -> int:
         """Median bars in a trailing window of `duration` (see the module docstring)."""
+        import numpy as np
+
         n = len(self.stamps)
         if n == 0:
             return 1

@@ -43,6 +43,7 @@ from qraptor.core.config import check
 from qraptor.core.errors import ConfigError, DataError
 from qraptor.core.log import get_logger, human_count, track
 from qraptor.data.columns import INPUT_BAR_COLUMNS, LINEAGE_COLUMNS, TICK_COLUMNS
+from qraptor.data.freq import parse_freq
 from qraptor.data.parts import part_paths, read_manifest
 from qraptor.data.reduce.reducers import (
     BarReducer,
@@ -59,49 +60,6 @@ T = TypeVar("T")
 
 BAR_KINDS = ("time", "tick", "volume", "dollar")
 DATA_KINDS = ("ticks", "bars")
-
-# Duration units accepted in `freq`, pandas and polars spellings -> polars. "M" is refused:
-# it means minute in some tools and month in others.
-_UNITS = {
-    "ns": "ns",
-    "us": "us",
-    "ms": "ms",
-    "s": "s",
-    "S": "s",
-    "sec": "s",
-    "m": "m",
-    "min": "m",
-    "T": "m",
-    "h": "h",
-    "H": "h",
-    "d": "d",
-    "D": "d",
-    "w": "w",
-    "W": "w",
-    "mo": "mo",
-    "q": "q",
-    "Q": "q",
-    "y": "y",
-    "Y": "y",
-}
-_TERM = re.compile(r"(\d+)([A-Za-z]+)")
-
-
-def parse_freq(freq: str, key: str = "freq") -> str:
-    """A bar frequency ("1min", "15s", "1h", "1d", "1w", "1mo", "1h30m") as a polars duration.
-
-    Raises ConfigError naming `key` when the text is not a positive duration.
-    """
-    text = str(freq).strip()
-    terms = _TERM.findall(text)
-    if not text or "".join(n + u for n, u in terms) != text:
-        raise ConfigError(key, f"'{freq}' is not a duration like 1min, 15s, 1h, 1d, 1w, 1mo")
-    units = [u for _, u in terms]
-    check("M" not in units, key, f"'{freq}': write 'min' for minutes, 'mo' for months")
-    unknown = [u for u in units if u not in _UNITS]
-    check(not unknown, key, f"unknown unit(s) {unknown} in '{freq}'; use one of {sorted(_UNITS)}")
-    check(any(int(n) > 0 for n, _ in terms), key, f"'{freq}' must be longer than zero")
-    return "".join(f"{int(n)}{_UNITS[u]}" for n, u in terms)
 
 
 def check_bar_freq(freq: str, key: str = "freq") -> str:
