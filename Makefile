@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo metrics lab test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
+.PHONY: screenshots setup demo metrics lab test lint format bench clean-data help chromium notebooks tensorboard images stack-up stack-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -47,6 +47,9 @@ test: setup chromium  ## lint, layers, then the whole test suite (what CI runs)
 	lint-imports
 	mypy
 	pytest --durations=25
+
+screenshots: setup chromium  ## docs/screenshots/ from the dashboard's browser test (the pictures the code draws)
+	QRAPTOR_SCREENSHOTS=$(CURDIR)/docs/screenshots pytest -q tests/dashboard/test_dashboard_e2e.py -k photographed
 
 lint: setup  ## ruff lint and format check
 	ruff check src tests benchmarks

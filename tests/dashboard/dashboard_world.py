@@ -1,7 +1,9 @@
 """The world the dashboard tests (and scripts/dashboard_screenshots.py) look at, built with
 the real parts only: the data stages on the shipped EUR/USD sample in a temporary project,
 a real SecantusDB server, sessions trained by a real worker (tracked to MLflow), one failed
-by the worker with its reason, one running under a live lease, one queued.
+by the worker with its reason, one running under a live lease, one queued; and the
+pipeline's agent in dvc.yaml's agent folder (one trained session's files, laid out as the
+train stage leaves them).
 
 Plain functions (no pytest), so the screenshot script reuses them outside a test run.
 """
@@ -130,6 +132,7 @@ def populate(project: Path, uri: str, work_dir: Path) -> World:
         failed = submit(f"session.dataset={project / 'no_such_dataset'}", max_attempts=1)
         worker_cfg = load_worker_config([f"work_dir={work_dir}"])
         run_worker(cfg, idle_exit=0, worker_id="worker-a", worker_cfg=worker_cfg)
+        lay_out_pipeline_agent(store, trained[0], project)
         running = submit("algo.learning_rate=3e-3", priority=5)
         claimed = store.claim("worker-b")
         assert claimed is not None and claimed.id == running
@@ -137,6 +140,28 @@ def populate(project: Path, uri: str, work_dir: Path) -> World:
                                         "phase": "training"})  # fmt: skip
         queued = submit("algo.learning_rate=1e-4")
     return World(project, cfg, uri, sweep, trained, failed, running, queued)
+
+
+def lay_out_pipeline_agent(store: SessionStore, session_id: str, project: Path) -> Path:
+    """The pipeline's agent (what `dvc repro`'s train stage leaves in dvc.yaml's agent
+    folder: config.yaml, metrics.json, eval/<split>/) made of a trained session's stored
+    files, so the dashboard shows a pipeline agent beside the queue. The folder."""
+    import json
+
+    import yaml
+
+    from qraptor.analysis.project import project_paths
+    from qraptor.core import layout
+    from qraptor.store.run_records import download_evaluation
+
+    agent = project_paths(project).agent
+    agent.mkdir(parents=True, exist_ok=True)
+    doc = store.get(session_id)
+    for split in doc["metrics"]["splits"]:
+        download_evaluation(store, session_id, store.files(session_id), split, agent)
+    (agent / layout.CONFIG).write_text(yaml.safe_dump(doc["config"]))
+    (agent / layout.METRICS).write_text(json.dumps(doc["metrics"]))
+    return agent
 
 
 @contextlib.contextmanager

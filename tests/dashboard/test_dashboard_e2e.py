@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from dashboard_world import REPO, World
@@ -225,4 +226,30 @@ def test_missing_parts_are_named_never_blank(
     assert "qraptor db start" in page.inner_text(".notice")
     open_page(page, f"{broken_server.url}/compare", ".notice")
     assert "qraptor db start" in page.inner_text(".notice")
+    assert browser_errors == []
+
+
+def test_every_page_is_photographed_as_the_code_draws_it(
+    page, dash_server: DashboardServer, dash_world: World, tmp_path, browser_errors: list[str]
+):
+    """docs/screenshots/ come from this test's browser (`make screenshots` points it there;
+    otherwise a temporary folder): each page drawn in full, a PNG of the viewport's width
+    with more than one colour in it, and no browser error on the way."""
+    import os
+
+    from PIL import Image
+    from screenshots import OUT_ENV, VIEWPORT, photograph
+
+    out = Path(os.environ.get(OUT_ENV) or tmp_path)
+    written = photograph(page, dash_server.url, dash_world, out)
+    assert [p.name for p in written] == [
+        "data.png", "sessions.png", "session.png", "pipeline.png", "compare.png"
+    ]  # fmt: skip
+    for path in written:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width == VIEWPORT["width"]
+            assert image.height >= VIEWPORT["height"]
+            colours = image.convert("RGB").resize((120, 120)).getcolors(maxcolors=120 * 120)
+            assert colours is None or len(colours) > 50, f"{path.name} is nearly blank"
+    assert not list(out.glob(".*.tmp"))
     assert browser_errors == []

@@ -286,30 +286,6 @@ def test_without_a_database_pages_say_so(dash_world: World):
     assert "not reachable" in shown and "qraptor db start" in shown
 
 
-def _pipeline_project(world: World, folder: Path) -> Path:
-    """A project whose pipeline trained an agent: dvc.yaml's agent folder holding a real
-    session's files as the train stage lays them out (config, summary, eval/<split>/)."""
-    import yaml
-
-    from qraptor.analysis.project import project_paths
-    from qraptor.core import layout
-    from qraptor.store.run_records import download_evaluation
-
-    shutil.copy(REPO / "dvc.yaml", folder / "dvc.yaml")
-    agent = project_paths(folder).agent
-    agent.mkdir(parents=True)
-    store = world.open_store()
-    try:
-        doc = store.get(world.trained[0])
-        for split in doc["metrics"]["splits"]:
-            download_evaluation(store, doc["_id"], store.files(doc["_id"]), split, agent)
-    finally:
-        store.close()
-    (agent / layout.CONFIG).write_text(yaml.safe_dump(doc["config"]))
-    (agent / layout.METRICS).write_text(json.dumps(doc["metrics"]))
-    return folder
-
-
 def test_the_pipelines_agent_is_shown_beside_the_queue(dash_world: World, tmp_path: Path):
     """`make demo`'s agent never queued: the sessions page names it above the queue with its
     Sharpe and verdict, and /session/pipeline shows its metrics, verdicts, equity and trades
@@ -321,8 +297,7 @@ def test_the_pipelines_agent_is_shown_beside_the_queue(dash_world: World, tmp_pa
     assert "make demo" in text(render_page(bare, "/session/pipeline"))
     bare.close()
 
-    (tmp_path / "project").mkdir()
-    project = _pipeline_project(dash_world, tmp_path / "project")
+    project = dash_world.project  # its agent folder holds a trained session's files
     shown = sources_of(dash_world, project=project)
     try:
         listing = render_page(shown, "/sessions")
