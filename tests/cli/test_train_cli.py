@@ -24,6 +24,7 @@ def _train(
     command: tuple[str, ...] = (sys.executable, "-m", "qraptor.train"),
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    env.pop("COLUMNS", None)  # piped output is 80 columns unless COLUMNS says otherwise
     return subprocess.run(
         [*command, *args],
         cwd=project_root,
@@ -64,6 +65,10 @@ def test_one_session_prints_its_summary(project_root, tiny_dataset, tmp_path: Pa
     verdict = json.loads((out / "metrics.json").read_text())["splits"]["val"]["verdict"]
     printed = " ".join(done.stdout.split())  # the caption wraps at the table's width
     assert f"val: {verdict['text']}" in printed and "PSR" in done.stdout  # issue 14
+    # piped, the table fits 80 columns (issue 18); the lines naming paths are never cut
+    table = done.stdout[: done.stdout.index("objective val/agent/sharpe")]
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert f"outputs in {out}" in done.stdout
 
 
 def test_a_bad_config_is_one_readable_line(project_root, tiny_dataset, tmp_path: Path) -> None:

@@ -12,9 +12,15 @@ from qraptor.analysis.metrics_view import flat_figures, metrics_table
 from qraptor.core.log import PIPED_WIDTH, console_for_stdout
 
 
-def test_piped_output_is_80_columns_and_wide_is_unbounded():
+def test_piped_output_is_80_columns_and_wide_is_unbounded(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
     assert console_for_stdout().width == PIPED_WIDTH == 80  # pytest's stdout is no terminal
     assert console_for_stdout(wide=True).width >= 1000
+    # where a command has no --wide (train's, backtest's and study's tables), COLUMNS says
+    monkeypatch.setenv("COLUMNS", "160")
+    assert console_for_stdout().width == 160
+    monkeypatch.setenv("COLUMNS", "wide")  # not a number: ignored
+    assert console_for_stdout().width == PIPED_WIDTH
 
 
 def test_metrics_are_compact_and_fit_80_columns(tmp_path: Path):

@@ -179,3 +179,31 @@ def test_importing_training_and_tracking_does_not_import_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_tensorflows_import_notices_are_dropped_and_nothing_else(capfd) -> None:
+    """TensorFlow's C++ libraries print their notices straight to file descriptor 2 on
+    import; those lines go, every other line written there (by C code or by Python) is
+    still shown."""
+    import os
+
+    from qraptor.tracking.keras_export import TENSORFLOW_IMPORT_NOTICES, _stderr_without
+
+    with _stderr_without(TENSORFLOW_IMPORT_NOTICES):
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are "
+                    b"written to STDERR\n")  # fmt: skip
+        os.write(2, b"E0000 a real error from C++\n")
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on. You may see...\n")
+        print("a Python warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == ["E0000 a real error from C++", "a Python warning"]
+
+
+def test_importing_tensorflow_for_the_export_prints_none_of_its_notices() -> None:
+    """In a fresh process, as an export does it: no notice of TensorFlow's on stderr."""
+    probe = "from qraptor.tracking.keras_export import _quiet_tensorflow\n" \
+            "with _quiet_tensorflow():\n    pass\n"  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr

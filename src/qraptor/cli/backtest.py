@@ -10,17 +10,15 @@ table with its verdict line on stdout; progress goes to the log (stderr).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
 
 from qraptor.core.config import compose_command, to_schema
 from qraptor.core.errors import ConfigError, DataError
-from qraptor.core.log import get_logger
+from qraptor.core.log import console_for_stdout, get_logger
 from qraptor.core.paths import project_root
 from qraptor.evaluation.baseline_names import BASELINES, PORTFOLIO_BASELINES
 
@@ -100,7 +98,7 @@ def _print_table(name: str, what: str, span: str, summary: dict) -> None:
 
     splits = {summary["verdict"]["split"] if summary.get("verdict") else what: summary}
     title = f"backtest {name} on {what} ({span})"
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = console_for_stdout()
     console.print(rich_table(policy_rows(splits), title=title, caption=report_caption(splits)))
     interval = summary["uncertainty"]
     if interval.get("sharpe_low") is not None:

@@ -9,7 +9,6 @@ conf/study.yaml; any other key is a key of the study (`seeds=5` is study.seeds).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -30,9 +29,9 @@ def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
 def run(overrides: Sequence[str], progress: bool = True) -> dict[str, Any]:
     """`qraptor study`: compose, run, print; the study's summary."""
     from omegaconf import OmegaConf
-    from rich.console import Console
 
     from qraptor.core.config import compose
+    from qraptor.core.log import console_for_stdout
     from qraptor.core.paths import project_root
     from qraptor.study.config import compose_study, study_config_from
     from qraptor.study.driver import run_study, study_dir
@@ -57,7 +56,7 @@ def run(overrides: Sequence[str], progress: bool = True) -> dict[str, Any]:
 
         card_defaults = train_defaults(find_conf_dir())
     summary = run_study(cfg, base, root, store, progress=progress, card_defaults=card_defaults)
-    out = Console(width=None if sys.stdout.isatty() else 140)
+    out = console_for_stdout()
     out.print(terminal_table(summary))
     for line in closing_lines(summary):
         out.print(line, highlight=False, soft_wrap=True)

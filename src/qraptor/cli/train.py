@@ -40,14 +40,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from rich.console import Console
 from rich.markup import escape
 
 from qraptor.core.config import find_conf_dir
 from qraptor.core.credentials import refuse_secret_arguments, refuse_secret_config
 from qraptor.core.errors import QraptorError
 from qraptor.core.ids import OUTPUT_DIR_TAG, SWEEP_ENV, new_sweep_id
-from qraptor.core.log import console, get_logger, human_count, setup_logging
+from qraptor.core.log import (
+    console,
+    console_for_stdout,
+    get_logger,
+    human_count,
+    setup_logging,
+)
 from qraptor.core.paths import project_root
 from qraptor.tracking.config import tracking_config_from
 from qraptor.train.config import TRAIN_CONFIG, train_config_from
@@ -256,23 +261,25 @@ def _print_summary(
 
     speed = f"{result.timesteps_per_second:,.0f}/s"
     title = f"session {name}: {result.timesteps:,} timesteps ({speed})"
-    out = Console(width=None if sys.stdout.isatty() else 120)
+    out = console_for_stdout()
     if os.environ.get(DVC_STAGE_ENV) and not result.stopped_early:
         # a pipeline's stage: its evaluate stage reports the same figures (`make demo`
         # prints that table once, at the end), so the log does not carry it twice
-        out.print(f"{title}; evaluated (the table: evaluate stage)", highlight=False)
+        out.print(f"{title}; evaluated (the table: evaluate stage)", highlight=False,
+                  soft_wrap=True)  # fmt: skip
     else:
         splits = session_summary(result, objective_metric)["splits"]
         out.print(rich_table(policy_rows(splits), title=title, caption=report_caption(splits)))
     if result.stopped_early:
-        out.print(f"stopped early; last checkpoint: {result.model_path}")
+        out.print(f"stopped early; last checkpoint: {result.model_path}", soft_wrap=True)
     key = objective_key(objective_metric)  # the name MLflow and DVC give it
-    out.print(f"objective {key} = {result.objective}; outputs in {out_dir}")
+    # lines holding a path are never wrapped (a path cut in two cannot be pasted)
+    out.print(f"objective {key} = {result.objective}; outputs in {out_dir}", soft_wrap=True)
     if tracker is not None and tracker.enabled:
         from qraptor.core.redact import redact_uri
 
         out.print(f"MLflow run {tracker.run_id} (experiment {tracker.experiment!r}) at "
-                  f"{redact_uri(tracker.uri or '')}")  # fmt: skip
+                  f"{redact_uri(tracker.uri or '')}", soft_wrap=True)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,6 +7,7 @@ line, which is what remains in CI logs and `dvc repro` output.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO, TypeVar
@@ -31,10 +32,12 @@ WIDE_WIDTH = 1000  # `--wide`: every column at its natural width, nothing cut or
 
 def console_for_stdout(wide: bool = False) -> Console:
     """The console a command prints its result (tables) to: the terminal's own width, 80
-    columns when piped, or, with `wide`, as wide as the content needs."""
+    columns when piped (``COLUMNS=160`` for more, where a command has no `--wide`), or,
+    with `wide`, as wide as the content needs."""
     if wide:
         return Console(width=WIDE_WIDTH, highlight=False)
-    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, highlight=False)
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS", "").isdigit()
+    return Console(width=PIPED_WIDTH if piped else None, highlight=False)
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

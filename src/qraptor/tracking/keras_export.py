@@ -34,6 +34,8 @@ import contextlib
 import json
 import logging
 import os
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,11 +293,44 @@ def _quiet_tensorflow() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*HDF5 file via `model.save\\(\\)`.*")
             warnings.filterwarnings("ignore", category=UserWarning, module="keras.*")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras.*")
-            import tensorflow  # noqa: F401 - the backend, before keras picks one
-
+            with _stderr_without(TENSORFLOW_IMPORT_NOTICES):
+                import tensorflow  # noqa: F401 - the backend, before keras picks one
             yield
     finally:
         absl.removeFilter(_not_the_legacy_notice)
+
+
+# What TensorFlow's C++ libraries print on every import, straight to file descriptor 2 (past
+# sys.stderr, logging and TF_CPP_MIN_LOG_LEVEL, which TensorFlow 2.21 no longer applies to them)
+TENSORFLOW_IMPORT_NOTICES = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard",
+)
+
+
+@contextlib.contextmanager
+def _stderr_without(notices: tuple[str, ...]) -> Iterator[None]:
+    """File descriptor 2 caught for the block, then written back to stderr line by line,
+    except the lines holding one of `notices`: everything else (an error, a warning) is
+    shown as it was, after the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            text = caught.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines(keepends=True)
+                    if not any(notice in line for notice in notices)]  # fmt: skip
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def _not_the_legacy_notice(record: logging.LogRecord) -> bool:
