@@ -125,6 +125,42 @@ def test_bucketing_keeps_extremes_and_bounds_the_points():
     assert len(pipeline_outputs.thinned(bars, 300)) <= 301
 
 
+def test_seeds_are_categories_and_the_best_trial_is_the_red_point():
+    """Issue 18: the compare page's parameters-vs-Sharpe plot puts seeds on a category axis
+    (0, 1, 2 evenly spaced, no 0.5 between) and numbers on a numeric one, and rings the best
+    trial in red; the title names red only when a red point is drawn."""
+    from qraptor.evaluation.compare.comparison import RunRecord
+    from qraptor.evaluation.compare.config import load_compare_config
+
+    def record(i: int, lr: float, seed: int, sharpe: float) -> RunRecord:
+        config = {"algo": {"learning_rate": lr}, "session": {"seed": seed}}
+        metrics = {"splits": {"val": {"agent": {"sharpe": sharpe}, "baselines": {}}}}
+        return RunRecord(f"r{i}", "succeeded", config, metrics)
+
+    records = [record(0, 1e-3, 0, 0.4), record(1, 1e-3, 2, 1.3), record(2, 3e-4, 1, -0.2),
+               record(3, 3e-4, 10, 0.1)]  # fmt: skip
+    cfg = load_compare_config(["metrics=[sharpe]", "bootstrap.reps=200"])
+    comparison = compare_runs(records, cfg, title="t", sweep=True)  # a sweep has a best
+    fig = result_figures.params_vs_sharpe(comparison, max_params=4)
+    assert fig is not None
+    panels = {a.text: i for i, a in enumerate(fig.layout.annotations)}  # subplot titles
+    seed, lr = fig.data[panels["session.seed"]], fig.data[panels["algo.learning_rate"]]
+
+    def axis(panel: int):
+        return fig.layout["xaxis" if panel == 0 else f"xaxis{panel + 1}"]
+
+    seed_axis, lr_axis = axis(panels["session.seed"]), axis(panels["algo.learning_rate"])
+    assert seed_axis.type == "category" and list(seed.x) == ["0", "2", "1", "10"]
+    assert list(seed_axis.categoryarray) == ["0", "1", "2", "10"]  # by value, not as text
+    assert lr_axis.type != "category" and sorted(lr.x) == [3e-4, 3e-4, 1e-3, 1e-3]
+    red = [x for x, c in zip(seed.x, seed.marker.color, strict=True) if c == "#e45756"]
+    assert red == ["2"]  # r1, the best Sharpe
+    assert "red: the best trial" in fig.layout.title.text
+    comparison.best = None  # not a sweep: nothing ringed, nothing said about red
+    plain = result_figures.params_vs_sharpe(comparison, max_params=4)
+    assert plain is not None and "red" not in plain.layout.title.text
+
+
 def test_equity_and_drawdown_figures(dash_world: World, sources: Sources):
     doc = sources.store.call(lambda s: s.get(dash_world.trained[0]))
     result = sources.results.load(doc, "val")

@@ -192,7 +192,9 @@ def params_vs_sharpe(comparison: Comparison, max_params: int) -> go.Figure | Non
             col,
         )
         if categorical:  # a seed is a label: 0, 1, 2 evenly spaced, no 0.5 in between
-            fig.update_xaxes(type="category", categoryorder="category ascending", row=1, col=col)
+            order = [str(v) for v in sorted(set(values), key=_category_key)]  # 2 before 10
+            fig.update_xaxes(type="category", categoryorder="array", categoryarray=order,
+                             row=1, col=col)  # fmt: skip
     fig.update_yaxes(title_text=f"{split} Sharpe", row=1, col=1)
     ringed = any(best)  # the highlight is named only when a point carries it
     title = "parameters vs Sharpe" + (" (red: the best trial)" if ringed else "")
@@ -203,6 +205,11 @@ def params_vs_sharpe(comparison: Comparison, max_params: int) -> go.Figure | Non
 def _categorical(key: str, values: list[Any]) -> bool:
     """A seed (any key ending in `seed`) or a value that is not a number is a category."""
     return key.rsplit(".", 1)[-1].endswith("seed") or not all(_is_number(v) for v in values)
+
+
+def _category_key(value: Any) -> tuple[int, float, str]:
+    """Numbers first, by value (seed 2 before seed 10), then the rest by their text."""
+    return (0, float(value), "") if _is_number(value) else (1, 0.0, str(value))
 
 
 def _param_keys(comparison: Comparison) -> list[str]:
