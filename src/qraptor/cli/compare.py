@@ -114,9 +114,9 @@ def _sweep_from_mlflow(
         records = sweep_records(client, sweep, limit=report.cfg.limit)
     except NoSuchSweep as exc:
         raise StoreError(f"{why}\nand {exc}") from None
-    reason = "unreachable" if isinstance(why, StoreUnavailable) else "no record of it"
+    reason = "is unreachable" if isinstance(why, StoreUnavailable) else "has no record of it"
     report.out.print(
-        f"[yellow]sweep {sweep}: the session store is {reason}; its {len(records)} runs are "
+        f"[yellow]sweep {sweep}: the session store {reason}; its {len(records)} runs are "
         f"read from MLflow at {redact_uri(uri)}[/yellow]",
         highlight=False,
     )
