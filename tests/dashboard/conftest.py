@@ -5,19 +5,12 @@ it for the whole test session, and headless Debian Chromium for the end-to-end t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from dashboard_world import World, world
+from dashboard_world import CHROMIUM, CHROMIUM_ARGS, World, world
 
 from qraptor.dashboard.app import build_app
 from qraptor.dashboard.server import DashboardServer
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,13 @@ from qraptor.store.uri import URI_ENV
 from qraptor.worker.submit import enqueue, request_from_overrides
 
 REPO = Path(__file__).resolve().parents[2]
+# Debian's browser, as the tests and the screenshots launch it (here, not in conftest.py: a
+# module named `conftest` is any of the suite's conftest files once they are all collected)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 # A few PPO updates on 4 envs and short backtests: the whole worker path in seconds. The
 # Keras export and the pyfunc model (TensorFlow, ~7 s) are off: the dashboard reads neither.

@@ -24,8 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from dashboard_world import World, world  # noqa: E402
+from dashboard_world import CHROMIUM, CHROMIUM_ARGS, World, world  # noqa: E402
 
 from qraptor.dashboard.app import build_app  # noqa: E402
 from qraptor.dashboard.server import DashboardServer  # noqa: E402
