@@ -71,7 +71,9 @@ def test_one_parent_when_every_contender_misses_it(
     assert len(set(parents)) == 1
     live = _sweep_runs(client, exp, "sweep-contended", ViewType.ACTIVE_ONLY)
     assert [r.info.run_id for r in live] == parents[:1]
-    assert len(_sweep_runs(client, exp, "sweep-contended", ViewType.DELETED_ONLY)) == 3
+    losers = f"tags.`{runs.SWEEP_TAG}` = 'sweep-contended' and " \
+             f"tags.`{runs.KIND_TAG}` = '{runs.CANDIDATE_KIND}'"  # fmt: skip
+    assert len(client.search_runs([exp], losers, ViewType.DELETED_ONLY)) == 3
     monkeypatch.undo()
     assert runs.ensure_sweep_run(client, exp, "sweep-contended") == parents[0]
     # the lock experiment is deleted (hidden from the UI) yet still answers late contenders
@@ -83,6 +85,21 @@ def test_one_parent_for_concurrent_jobs(client: MlflowClient, experiment: str) -
     parents = _race(4, lambda: runs.ensure_sweep_run(client, exp, "sweep-jobs"))
     assert len(set(parents)) == 1
     assert len(_sweep_runs(client, exp, "sweep-jobs", ViewType.ACTIVE_ONLY)) == 1
+
+
+def test_a_losing_candidate_is_never_taken_for_the_parent(
+    client: MlflowClient, experiment: str
+) -> None:
+    """CI caught two parents for one sweep: a contender searched while another's losing
+    candidate, tagged as a parent, was not yet deleted. Candidates are parents only once
+    they hold the lock, so a search finds the winner or nothing."""
+    exp = runs.experiment_id(client, experiment)
+    tags = {runs.SWEEP_TAG: "sweep-pending", runs.KIND_TAG: runs.CANDIDATE_KIND}
+    pending = client.create_run(exp, tags=tags).info.run_id  # another's, not yet deleted
+    parent = runs.ensure_sweep_run(client, exp, "sweep-pending")
+    assert parent != pending
+    assert client.get_run(parent).data.tags[runs.KIND_TAG] == "sweep"
+    assert runs.ensure_sweep_run(client, exp, "sweep-pending") == parent
 
 
 def test_a_resumed_session_continues_its_run(

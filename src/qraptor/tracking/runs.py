@@ -36,6 +36,7 @@ log = get_logger(__name__)
 SESSION_TAG = "qraptor.session_id"
 SWEEP_TAG = "qraptor.sweep_id"
 KIND_TAG = "qraptor.run_kind"  # "sweep" (a parent) or "session"
+CANDIDATE_KIND = "sweep-candidate"  # a would-be parent, until it wins the lock
 PARENT_TAG = "mlflow.parentRunId"  # what MLflow's UI nests runs by
 LOCK_PREFIX = ".qraptor-sweep-lock"
 ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
@@ -171,9 +172,11 @@ def ensure_sweep_run(
     found = find_run(client, experiment, {SWEEP_TAG: sweep_id, KIND_TAG: "sweep"})
     if found is not None:
         return found
+    # a candidate is not a parent until it holds the lock: tagged as one only then, so that
+    # a contender's search never finds another's losing candidate (about to be deleted)
     candidate = client.create_run(
         experiment,
-        tags={**(tags or {}), SWEEP_TAG: sweep_id, KIND_TAG: "sweep"},
+        tags={**(tags or {}), SWEEP_TAG: sweep_id, KIND_TAG: CANDIDATE_KIND},
         run_name=sweep_id,
     ).info.run_id
     lock = f"{LOCK_PREFIX}/{experiment}/{sweep_id}"
@@ -185,6 +188,7 @@ def ensure_sweep_run(
             raise
         client.delete_run(candidate)
         return _lock_winner(client, lock)
+    client.set_tag(candidate, KIND_TAG, "sweep")
     client.delete_experiment(lock_id)
     log.info("sweep %s: parent run %s", sweep_id, candidate)
     return candidate
